@@ -1,0 +1,21 @@
+"""torch.hub entry points: ``torch.hub.load(<repo dir>, "emotion_multilabel", ckpt=..., source="local")``."""
+
+dependencies = ["torch", "torchaudio", "s3prl", "soundfile", "numpy"]
+
+
+def emotion_multilabel(ckpt, upstream_ckpt=None, device="cpu"):
+    """A trained EMO-SUPERB emotion recogniser from an S3PRL checkpoint (e.g. ``dev-best.ckpt``).
+
+    Args:
+        ckpt: checkpoint written by ``run_downstream.py -d emotion_multilabel``.
+        upstream_ckpt: the upstream's weights where the run used a local one (``-k``) that
+            has moved since; by default the path recorded in the checkpoint.
+        device: where to run.
+
+    Returns:
+        a model whose ``predict(wav, sample_rate)`` maps one waveform (any rate, mono or
+        stereo) to ``{class: probability}``; ``predict_file(path)`` reads a file first.
+    """
+    from s3prl_emo.inference import EmotionRecognizer
+
+    return EmotionRecognizer.from_checkpoint(ckpt, upstream_ckpt=upstream_ckpt, device=device)

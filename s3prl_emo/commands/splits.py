@@ -1,0 +1,116 @@
+"""``splits``, ``check-splits`` and ``export-splits``: assign, audit and export partitions."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from ..errors import InvalidInputError
+from ..export import EXPORTERS
+from ..partitions import CORPORA, assign_splits, check_splits, is_cross_validated
+
+LAYOUT_HELP = "DIR is <root>/<CORPUS>/Primary or .../Secondary (config.json + labels_consensus_<k>.csv)"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    fmt = argparse.ArgumentDefaultsHelpFormatter
+    session_corpora = [c for c in CORPORA if is_cross_validated(c)]
+
+    splits = subparsers.add_parser(
+        "splits", formatter_class=fmt,
+        help="assign Train/Development/Test to audio file names for one published fold",
+        description="Print (or write) FileName,Split_Set for every name in LIST, using the session "
+                    "rule and fold table EMO-SUPERB published for CORPUS.",
+    )
+    splits.add_argument("corpus", metavar="CORPUS", choices=session_corpora,
+                        help=f"one of {', '.join(session_corpora)}")
+    splits.add_argument("--fold", type=int, required=True, metavar="K", default=argparse.SUPPRESS,
+                        help="fold number, 1-based")
+    splits.add_argument("--utterances", type=Path, required=True, metavar="LIST", default=argparse.SUPPRESS,
+                        help="text file with one audio file name per line (blank lines are ignored)")
+    splits.add_argument("--out", type=Path, metavar="CSV", default=None,
+                        help="write the CSV here (atomically); stdout when absent")
+    splits.set_defaults(run=run_splits)
+
+    check = subparsers.add_parser(
+        "check-splits", formatter_class=fmt,
+        help="per-fold split sizes and a speaker/session leakage check (exit 1 on leakage)",
+        description=f"Check every fold of a prepared corpus for leakage. {LAYOUT_HELP}.",
+    )
+    check.add_argument("corpus_dir", metavar="DIR", type=Path, help="a Primary or Secondary folder")
+    check.set_defaults(run=run_check_splits)
+
+    export = subparsers.add_parser(
+        "export-splits", formatter_class=fmt,
+        help="write the folds as csv, Kaldi data folders, or S3PRL emotion meta-data",
+        description=f"Export every fold of a prepared corpus. {LAYOUT_HELP}. For s3prl-emotion, pass "
+                    "<root>/<CORPUS>/Audios as the emotion downstream's datarc.root and OUTDIR as its "
+                    "datarc.meta_data.",
+    )
+    export.add_argument("corpus_dir", metavar="DIR", type=Path, help="a Primary or Secondary folder")
+    export.add_argument("--format", required=True, choices=sorted(EXPORTERS), default=argparse.SUPPRESS,
+                        help="output format")
+    export.add_argument("--out", required=True, type=Path, metavar="OUTDIR", default=argparse.SUPPRESS,
+                        help="folder to create")
+    export.add_argument("--overwrite", action="store_true", help="replace OUTDIR if it exists")
+    export.set_defaults(run=run_export_splits)
+
+
+def _read_names(path: Path) -> list[str]:
+    if not path.is_file():
+        raise InvalidInputError(f"--utterances {path}: no such file; expected one audio file name per line")
+    names = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+    return [n for n in names if n]
+
+
+def run_splits(args: argparse.Namespace) -> int:
+    names = _read_names(args.utterances)
+    splits = assign_splits(args.corpus, args.fold, names)  # raises before anything is written
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["FileName", "Split_Set"])
+    writer.writerows(zip(names, splits, strict=True))
+    if args.out is None:
+        sys.stdout.write(buffer.getvalue())
+        return 0
+    _write_atomically(args.out, buffer.getvalue())
+    return 0
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write to a temporary sibling, then rename it over ``path``: never a half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def run_check_splits(args: argparse.Namespace) -> int:
+    report = check_splits(args.corpus_dir)
+    print(report.table())
+    if report.clean:
+        print("no leakage")
+        return 0
+    print(f"{len(report.violations)} violation(s):")
+    for line in report.violations:
+        print(f"  {line}")
+    return 1
+
+
+def run_export_splits(args: argparse.Namespace) -> int:
+    summary = EXPORTERS[args.format](args.corpus_dir, args.out, overwrite=args.overwrite)
+    left = sum(summary.left_out.values())
+    extra = f"; {left} utterance(s) left out (label outside neu/hap/ang/sad)" if summary.left_out else ""
+    folds = ", ".join(map(str, summary.folds))
+    print(f"wrote {summary.format} for fold(s) {folds} to {summary.out_dir}{extra}")
+    return 0

@@ -1,0 +1,61 @@
+"""BIIC-PODCAST v1.01: Mandarin-Chinese podcast speaking turns, built the MSP-PODCAST way.
+
+Licensed: request it from the Behavioral Informatics and Interaction Computation Lab (BIIC),
+National Tsing Hua University (academic or commercial licence).
+
+The release's file layout is not publicly documented. The corpus is collected and annotated
+like MSP-PODCAST (the same primary and secondary emotion questions and 1..7 attributes, at
+least five annotators per turn, its own Train/Development/Test sets), so this recipe ASSUMES
+the MSP-PODCAST layout and reads it with the same parser (see ``msp_podcast``)::
+
+    <corpus_dir>/Audios/BIIC-PODCAST_<podcast>_<turn>[_<part>].wav
+    <corpus_dir>/Labels/labels_detailed.csv    # one row per annotator and turn
+    <corpus_dir>/Labels/labels_consensus.csv   # Split_Set (Train/Development/Test), SpkrID, Gender
+    <corpus_dir>/Partitions.txt                # else this: "Train; BIIC-PODCAST_0001_0016_0001.wav"
+    <corpus_dir>/Speaker_ids.txt               # optional
+
+Emotions are assumed to be written in English, as in MSP-PODCAST. If your copy differs,
+convert it to this layout or prepare it with ``s3prl-emo prepare generic``. Speaker ids
+that are missing or ``Unknown`` stay ``Unknown``.
+"""
+
+from __future__ import annotations
+
+from ..labels import DEFAULT_SMOOTHING
+from ..layout import Pathlike
+from .common import PreparedCorpus, Utterance
+from .msp_podcast import (
+    CLASSES_PRIMARY,
+    CLASSES_SECONDARY,
+    PodcastRelease,
+    prepare_podcast_release,
+    read_podcast_release,
+)
+
+__all__ = ["CLASSES_PRIMARY", "CLASSES_SECONDARY", "NAME", "prepare_biic_podcast", "read_biic_podcast"]
+
+CORPUS = "biic-podcast"
+NAME = "BIIC_PODCAST"
+# CLASSES_PRIMARY and CLASSES_SECONDARY are MSP-PODCAST's (EMO-SUPERB facts §1: B-PODCAST (P/S)
+# uses the PODCAST (P/S) class lists).
+RELEASE = PodcastRelease(CORPUS, NAME, "BIIC-Podcast v1.01")
+
+
+def read_biic_podcast(corpus_dir: Pathlike) -> list[Utterance]:
+    """Every annotator's primary and secondary votes, mean attributes, set, speaker and gender."""
+    return read_podcast_release(corpus_dir, RELEASE).utterances
+
+
+def prepare_biic_podcast(
+    corpus_dir: Pathlike,
+    output_dir: Pathlike | None = None,
+    *,
+    audio: str = "symlink",
+    relabel: Pathlike | None = None,
+    smoothing: float = DEFAULT_SMOOTHING,
+    overwrite: bool = False,
+) -> PreparedCorpus:
+    """Read BIIC-PODCAST and build ``BIIC_PODCAST/Primary`` and ``/Secondary`` (one fold: the
+    release's own sets; written when ``output_dir`` is given)."""
+    return prepare_podcast_release(corpus_dir, output_dir, RELEASE, audio=audio, relabel=relabel,
+                                   smoothing=smoothing, overwrite=overwrite)

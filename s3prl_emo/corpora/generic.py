@@ -1,0 +1,305 @@
+"""Bring your own corpus: a folder of audio files plus two small CSV files.
+
+Expected input::
+
+    <corpus_dir>/**/<FileName>          # audio (wav, flac, ...), in any sub-folder
+    VOTES.csv   FileName,annotator,emotion
+                a01.wav,rater1,happy
+                a01.wav,rater2,happy;surprise     # a multi-choice answer: classes joined by ";"
+                a01.wav,rater3,other              # an annotation outside the class list
+    META.csv    FileName,SpkrID,Gender,Session
+                a01.wav,spk1,Female,s1
+
+Writes ``<output_dir>/<name>/Primary`` with ``labels_consensus_1..K.csv``. Soft labels follow
+the EMO-SUPERB rule (:func:`s3prl_emo.labels.soft_labels`, shared aliases); utterances whose
+annotators all answered "other" get no label and are excluded (and counted in the manifest).
+Folds are session-level (:func:`s3prl_emo.partitions.balanced_session_folds`, balanced by
+utterance count, deterministic for a seed): fold k tests one group of sessions, develops on
+the next and trains on the rest. A speaker must keep one session, so no speaker is in two
+splits of a fold.
+
+The helpers for line-numbered CSV rows, the audio index and "other" answers are shared by
+the other recipes.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm import tqdm
+
+from ..errors import CorpusLayoutError, InvalidInputError
+from ..labels import DEFAULT_SMOOTHING, canonical_class
+from ..layout import Pathlike
+from ..partitions import balanced_session_folds
+from .common import Condition, PreparedCorpus, Utterance, build_corpus, require_dir, write_corpus
+
+logger = logging.getLogger(__name__)
+
+CORPUS = "generic"
+VOTES_COLUMNS = ("FileName", "annotator", "emotion")
+META_COLUMNS = ("FileName", "SpkrID", "Gender", "Session")
+GENDERS = ("Male", "Female")
+OTHER = "other"
+MULTI_CHOICE_SEPARATOR = ";"
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".au")
+DEFAULT_FOLDS = 5
+DEFAULT_NAME = "GENERIC"
+DEFAULT_SEED = 0
+ANNOTATION = "Primary"
+
+
+@dataclass(frozen=True)
+class Row:
+    """One CSV record: its 1-based line number and its cells by column name."""
+
+    line: int
+    cells: dict[str, str]
+
+
+def read_csv_rows(path: Pathlike, required: Sequence[str], *, what: str) -> list[Row]:
+    """Read a CSV file whose header has ``required`` columns; every record must be complete.
+
+    A record with fewer or more fields than the header (a truncated or broken line) is an
+    error that names the file and line. Blank lines are skipped; cells are stripped.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CorpusLayoutError(f"{path}: no such {what} file")
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            reader = csv.reader(handle)
+            header = [cell.strip() for cell in next(reader, [])]
+            missing = [c for c in required if c not in header]
+            if missing:
+                raise InvalidInputError(
+                    f"{path}, line 1: {what} header {header} lacks column(s) {missing}; "
+                    f"expected a header with {list(required)}"
+                )
+            rows = []
+            for record in reader:
+                if not any(cell.strip() for cell in record):
+                    continue
+                if len(record) != len(header):
+                    raise InvalidInputError(
+                        f"{path}, line {reader.line_num}: {len(record)} field(s) where the header has "
+                        f"{len(header)} ({','.join(header)}); is the line truncated?"
+                    )
+                cells = {h: c.strip() for h, c in zip(header, record, strict=True)}
+                rows.append(Row(reader.line_num, cells))
+    except UnicodeDecodeError as err:
+        raise InvalidInputError(f"{path}: not UTF-8 text ({err}); save the {what} file as UTF-8") from err
+    except csv.Error as err:
+        raise InvalidInputError(f"{path}: not a readable CSV file ({err})") from err
+    return rows
+
+
+def index_audio(folder: Pathlike, *, suffixes: Iterable[str] = AUDIO_SUFFIXES) -> dict[str, Path]:
+    """Every audio file under ``folder`` by file name; two files with one name are an error."""
+    folder = require_dir(folder, "a folder of audio files")
+    wanted = {s.lower() for s in suffixes}
+    found: dict[str, Path] = {}
+    for path in sorted(folder.rglob("*")):
+        if path.suffix.lower() not in wanted or not path.is_file():
+            continue
+        if path.name in found:
+            raise InvalidInputError(
+                f"{path}: duplicate audio file name (also {found[path.name]}); file names must be "
+                "unique because the prepared corpus keeps one flat Audios/ folder"
+            )
+        found[path.name] = path
+    return found
+
+
+def is_other(token: str) -> bool:
+    """True for "other" and its annotated forms ("Other", "Other-bored", "other: bored").
+
+    Examples:
+        >>> [is_other(t) for t in ("Other", "other: bored", "Other-calm", "others", "angry")]
+        [True, True, True, False, False]
+    """
+    low = token.strip().lower()
+    return low == OTHER or (low.startswith(OTHER) and not low[len(OTHER)].isalpha())
+
+
+def split_choices(text: str) -> tuple[str, ...]:
+    """One multi-choice answer as its options (empty parts dropped).
+
+    Examples:
+        >>> split_choices("happy; surprise;")
+        ('happy', 'surprise')
+    """
+    return tuple(t.strip() for t in text.split(MULTI_CHOICE_SEPARATOR) if t.strip())
+
+
+def check_choices(choices: Sequence[str], classes: Sequence[str], where: str,
+                  aliases: str | Mapping[str, str] | None = None) -> None:
+    """Raise unless there is a choice and each names a class (via ``aliases``) or is "other"."""
+    if not choices:
+        raise InvalidInputError(
+            f"{where}: annotation has no emotion; expected one of {list(classes)} or 'other'"
+        )
+    for token in choices:
+        if not is_other(token) and canonical_class(token, classes, aliases) is None:
+            raise InvalidInputError(
+                f"{where}: unknown emotion {token!r}; expected one of {list(classes)} or 'other' "
+                f"(several joined by {MULTI_CHOICE_SEPARATOR!r})"
+            )
+
+
+def parse_classes(classes: str | Sequence[str]) -> tuple[str, ...]:
+    """``"angry,sad"`` or ``["angry", "sad"]`` -> ``("angry", "sad")``, checked."""
+    names = tuple(c.strip() for c in (classes.split(",") if isinstance(classes, str) else classes))
+    shown = ",".join(names)
+    if len(names) < 2 or any(not n for n in names):
+        raise InvalidInputError(f"--classes {shown!r}: expected at least two non-empty class names")
+    lowered = [n.lower() for n in names]
+    if len(set(lowered)) != len(lowered):
+        raise InvalidInputError(f"--classes {shown!r}: class names must be distinct")
+    if OTHER in lowered:
+        raise InvalidInputError(f"--classes {shown!r}: {OTHER!r} cannot be a class; it marks dropped votes")
+    if any(MULTI_CHOICE_SEPARATOR in n for n in names):
+        raise InvalidInputError(f"--classes {shown!r}: class names cannot contain {MULTI_CHOICE_SEPARATOR!r}")
+    return names
+
+
+def _check_name(name: str) -> str:
+    if not name or name in (".", "..") or any(c in name for c in "/\\") or name != name.strip():
+        raise InvalidInputError(f"--name {name!r}: expected a plain folder name such as {DEFAULT_NAME}")
+    return name
+
+
+def _normalise_gender(value: str, where: str) -> str:
+    for gender in GENDERS:
+        if value.strip().lower() == gender.lower():
+            return gender
+    raise InvalidInputError(f"{where}: Gender {value!r}; expected one of {list(GENDERS)}")
+
+
+def _read_meta(meta: Path) -> dict[str, tuple[Row, str]]:
+    """FileName -> (row, gender); duplicates, empty cells and speakers in two sessions are errors."""
+    by_name: dict[str, tuple[Row, str]] = {}
+    first_seen: dict[str, tuple[str, str, int]] = {}  # speaker -> (session, gender, line)
+    for row in read_csv_rows(meta, META_COLUMNS, what="metadata"):
+        where = f"{meta}, line {row.line}"
+        name, speaker, session = row.cells["FileName"], row.cells["SpkrID"], row.cells["Session"]
+        empty = [c for c in META_COLUMNS if not row.cells[c]]
+        if empty:
+            raise InvalidInputError(f"{where}: empty {empty}; each of {list(META_COLUMNS)} needs a value")
+        if name in by_name:
+            raise InvalidInputError(
+                f"{where}: duplicate row for {name!r} (first on line {by_name[name][0].line}); "
+                "keep one metadata row per file"
+            )
+        gender = _normalise_gender(row.cells["Gender"], where)
+        first_session, first_gender, first_line = first_seen.setdefault(speaker, (session, gender, row.line))
+        if first_session != session:
+            raise InvalidInputError(
+                f"{where}: speaker {speaker!r} in session {session!r}, but in {first_session!r} on line "
+                f"{first_line}; folds keep sessions together, so each speaker needs one session"
+            )
+        if first_gender != gender:
+            raise InvalidInputError(f"{where}: speaker {speaker!r} is {gender}, but {first_gender} on "
+                                    f"line {first_line}")
+        by_name[name] = (row, gender)
+    return by_name
+
+
+def read_generic(corpus_dir: Pathlike, *, votes: Pathlike, meta: Pathlike,
+                 classes: str | Sequence[str]) -> list[Utterance]:
+    """Parse the votes and metadata of a user corpus; no label policy, no exclusion.
+
+    Every annotation must name classes of ``classes`` or "other"; every voted file must have
+    audio under ``corpus_dir`` and one metadata row. Utterances come in votes-file order.
+    """
+    corpus_dir, votes, meta = Path(corpus_dir), Path(votes), Path(meta)
+    names = parse_classes(classes)
+    audio = index_audio(corpus_dir)
+    meta_rows = _read_meta(meta)
+    answers: dict[str, list[tuple[str, ...]]] = defaultdict(list)
+    first_line: dict[str, int] = {}
+    seen: dict[tuple[str, str], int] = {}
+    for row in tqdm(read_csv_rows(votes, VOTES_COLUMNS, what="votes"), desc="generic votes", unit="row"):
+        where = f"{votes}, line {row.line}"
+        name, annotator = row.cells["FileName"], row.cells["annotator"]
+        if not name or not annotator:
+            raise InvalidInputError(f"{where}: empty FileName or annotator")
+        choices = split_choices(row.cells["emotion"])
+        check_choices(choices, names, where)
+        if (name, annotator) in seen:
+            raise InvalidInputError(
+                f"{where}: annotator {annotator!r} labels {name!r} twice (also line "
+                f"{seen[name, annotator]}); "
+                "keep one row per annotator, with several emotions joined by ';'"
+            )
+        seen[name, annotator] = row.line
+        first_line.setdefault(name, row.line)
+        answers[name].append(choices)
+    if not answers:
+        raise InvalidInputError(f"{votes}: no votes; expected rows of {list(VOTES_COLUMNS)}")
+    utterances = []
+    for name, chosen in answers.items():
+        where = f"{votes}, line {first_line[name]}"
+        if name not in audio:
+            raise CorpusLayoutError(f"{where}: no audio file {name!r} under {corpus_dir}")
+        if name not in meta_rows:
+            raise InvalidInputError(f"{where}: {name!r} has no row in {meta}; expected one row of "
+                                    f"{','.join(META_COLUMNS)} per file")
+        row, gender = meta_rows[name]
+        utterances.append(Utterance(
+            file_name=name, audio_path=audio[name], speaker=row.cells["SpkrID"], gender=gender,
+            session=row.cells["Session"],
+            votes={ANNOTATION: tuple(c[0] if len(c) == 1 else c for c in chosen)},
+        ))
+    unused = len(set(meta_rows) - set(answers))
+    if unused:
+        logger.info("%s: %d metadata row(s) have no votes and are ignored", meta, unused)
+    return utterances
+
+
+def prepare_generic(
+    corpus_dir: Pathlike,
+    output_dir: Pathlike | None = None,
+    *,
+    votes: Pathlike,
+    meta: Pathlike,
+    classes: str | Sequence[str],
+    folds: int = DEFAULT_FOLDS,
+    name: str = DEFAULT_NAME,
+    seed: int = DEFAULT_SEED,
+    audio: str = "symlink",
+    relabel: Pathlike | None = None,
+    smoothing: float = DEFAULT_SMOOTHING,
+    overwrite: bool = False,
+) -> PreparedCorpus:
+    """Soft labels and ``folds`` session-level folds for a user corpus; written when
+    ``output_dir`` is given (``<output_dir>/<name>/Primary``)."""
+    name = _check_name(name)
+    class_names = parse_classes(classes)
+    if isinstance(folds, bool) or not isinstance(folds, int) or folds < 3:
+        raise InvalidInputError(f"--folds {folds!r}: expected an integer >= 3 (train, dev and test groups)")
+    utterances = read_generic(corpus_dir, votes=votes, meta=meta, classes=class_names)
+
+    def split(fold: int, kept: Sequence[Utterance]) -> Sequence[str]:
+        return balanced_session_folds([u.session for u in kept], folds, seed=seed)[fold]
+
+    prepared = build_corpus(
+        utterances, corpus=CORPUS, name=name,
+        conditions=[Condition(ANNOTATION, class_names, f"{name} corpus - {len(class_names)} classes")],
+        folds=range(1, folds + 1), splitter=split, raw_dir=corpus_dir, sources=[votes, meta],
+        rules={
+            "classes": f"--classes {','.join(class_names)}",
+            "votes": "one row per annotator; several classes joined by ';'; 'other' is dropped",
+            "partition": f"balanced_session_folds: {folds} session-level folds, seed {seed}; fold k "
+                         "tests session group k, develops on group k+1 and trains on the rest",
+        },
+        smoothing=smoothing, relabel=relabel,
+    )
+    if output_dir is not None:
+        write_corpus(prepared, output_dir, audio=audio, overwrite=overwrite)
+    return prepared

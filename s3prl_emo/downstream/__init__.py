@@ -1,0 +1,1 @@
+"""The S3PRL downstream ``emotion_multilabel``: expert, dataset and model."""

@@ -1,0 +1,206 @@
+"""Data side of the downstream: one fold of a prepared corpus, audio I/O and normalisation.
+
+Everything a user can get wrong (label files, audio, folds, empty splits) is checked here,
+when the expert is built, so a bad corpus fails before any training step.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import soundfile as sf
+from torch.utils.data import Dataset
+from tqdm import tqdm
+
+from ..audio import SAMPLE_RATE, load_audio
+from ..errors import CorpusLayoutError, InvalidInputError
+from ..layout import SPLIT_NAMES, labels_path, parse_fold, read_config, read_labels
+
+logger = logging.getLogger(__name__)
+
+# Shorter audio is zero-padded to this length so every S3PRL upstream can frame it.
+MIN_SAMPLES = SAMPLE_RATE // 10
+
+
+@dataclass(frozen=True)
+class FoldData:
+    """One ``labels_consensus_<k>.csv`` with what is needed to read its audio."""
+
+    label_file: Path
+    audio_dir: Path
+    classes: tuple[str, ...]
+    frame: pd.DataFrame
+    corpus: str | None
+
+    def split(self, name: str) -> pd.DataFrame:
+        return self.frame[self.frame["Split_Set"] == SPLIT_NAMES[name]].reset_index(drop=True)
+
+
+def load_fold(datarc: dict, fold: str) -> FoldData:
+    """Locate, read and validate the label file of ``fold`` as ``datarc`` describes it.
+
+    EMO-SUPERB's keys: ``root``, ``corpus``, ``p_or_s`` -> ``root/corpus/p_or_s/
+    labels_consensus_<k>.csv`` with audio in ``root/corpus/Audios``. For a custom corpus,
+    ``label_file`` names the CSV directly (its folder holds config.json) and
+    ``audio_dir`` the audio folder.
+    """
+    k = parse_fold(fold)
+    if datarc.get("label_file"):
+        label_file = Path(datarc["label_file"])
+        label_dir = label_file.parent
+        audio_dir = Path(datarc.get("audio_dir") or label_dir.parent / "Audios")
+        corpus = datarc.get("corpus")
+    else:
+        for key in ("root", "corpus", "p_or_s"):
+            if not datarc.get(key):
+                raise InvalidInputError(
+                    f"downstream_expert.datarc.{key} is missing; set root, corpus and p_or_s "
+                    "(or label_file for a custom corpus)"
+                )
+        corpus = str(datarc["corpus"])
+        label_dir = Path(datarc["root"]) / corpus / str(datarc["p_or_s"])
+        label_file = labels_path(label_dir, k)
+        audio_dir = Path(datarc.get("audio_dir") or Path(datarc["root"]) / corpus / "Audios")
+    if not label_file.is_file():
+        available = sorted(p.name for p in label_dir.glob("labels_consensus_*.csv")) if label_dir.is_dir() else []
+        raise InvalidInputError(
+            f"unknown fold {fold!r}: {label_file} does not exist (found {available or 'no label files'} in {label_dir})"
+        )
+    config = read_config(label_dir)
+    frame = read_labels(label_file, config.classes)
+    for name, split_name in SPLIT_NAMES.items():
+        if not (frame["Split_Set"] == split_name).any():
+            raise InvalidInputError(f"{label_file}: the {name} split ({split_name}) is empty")
+    if not audio_dir.is_dir():
+        raise CorpusLayoutError(f"{audio_dir}: audio folder not found (datarc.audio_dir or <root>/<corpus>/Audios)")
+    return FoldData(label_file, audio_dir, config.classes, frame, corpus)
+
+
+def check_audio(fold: FoldData) -> None:
+    """Every labelled file exists, is readable and is not empty."""
+    for row, name in enumerate(tqdm(fold.frame["FileName"], desc="check audio", leave=False)):
+        path = fold.audio_dir / name
+        where = f"{fold.label_file}, line {row + 2}"
+        if not path.is_file():
+            raise CorpusLayoutError(f"{where}: audio file {path} not found")
+        try:
+            frames = sf.info(str(path)).frames
+        except (sf.LibsndfileError, RuntimeError) as err:
+            raise InvalidInputError(f"{where}: unreadable audio {path} ({err})") from err
+        if frames == 0:
+            raise InvalidInputError(f"{where}: audio file {path} has zero length")
+
+
+class AudioStore:
+    """Cropped mono 16 kHz waveforms, resampled once per file.
+
+    ``pre_load`` keeps them in memory; otherwise files that need conversion are written
+    once to ``cache_dir`` as .npy and read from there in later epochs.
+    """
+
+    def __init__(self, audio_dir: Path, max_seconds: float, *, pre_load: bool, cache_dir: Path | None):
+        self.audio_dir = audio_dir
+        self.max_seconds = max_seconds
+        self.pre_load = pre_load
+        self.cache_dir = cache_dir
+        self._memory: dict[str, np.ndarray] = {}
+
+    def load_all(self, names: list[str], desc: str) -> None:
+        if self.pre_load:
+            for name in tqdm(names, desc=f"load {desc}"):
+                self.get(name)
+
+    def get(self, name: str) -> np.ndarray:
+        if name in self._memory:
+            return self._memory[name]
+        wav = self._read(name)
+        if self.pre_load:
+            self._memory[name] = wav
+        return wav
+
+    def _read(self, name: str) -> np.ndarray:
+        path = self.audio_dir / name
+        cached = self.cache_dir / f"{name}.npy" if self.cache_dir else None
+        if cached is not None and cached.is_file():
+            return np.load(cached)
+        wav = load_audio(path, self.max_seconds)
+        if cached is not None and not self.pre_load and _needs_conversion(path):
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cached.with_suffix(f".{os.getpid()}.tmp.npy")
+            np.save(tmp, wav)
+            os.replace(tmp, cached)
+        return wav
+
+
+def _needs_conversion(path: Path) -> bool:
+    info = sf.info(str(path))
+    return info.samplerate != SAMPLE_RATE or info.channels != 1
+
+
+def normalisation_stats(store: AudioStore, names: list[str], cache_file: Path | None) -> tuple[float, float]:
+    """Global mean and std of the train waveforms, in one streaming pass (constant memory).
+
+    Cached in ``cache_file``, keyed by the train list and crop length, so it is recomputed
+    exactly when those change.
+    """
+    key = hashlib.sha256(json.dumps([sorted(names), store.max_seconds, str(store.audio_dir)]).encode()).hexdigest()
+    if cache_file is not None and cache_file.is_file():
+        cached = json.loads(cache_file.read_text())
+        if cached.get("key") == key:
+            return cached["mean"], cached["std"]
+    count, total, total_sq = 0, 0.0, 0.0
+    for name in tqdm(names, desc="train mean/std"):
+        wav = store.get(name).astype(np.float64)
+        count += wav.size
+        total += wav.sum()
+        total_sq += np.square(wav).sum()
+    mean = total / count
+    std = float(np.sqrt(max(total_sq / count - mean**2, 0.0))) or 1.0
+    if cache_file is not None:
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache_file.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"key": key, "mean": mean, "std": std, "num_files": len(names)}))
+        os.replace(tmp, cache_file)
+    return float(mean), std
+
+
+class Normalizer:
+    """Shared by the datasets and the expert, which restores it from a checkpoint."""
+
+    def __init__(self, mean: float, std: float):
+        self.mean, self.std = float(mean), float(std)
+
+    def __call__(self, wav: np.ndarray) -> np.ndarray:
+        wav = (wav - self.mean) / self.std
+        if len(wav) < MIN_SAMPLES:
+            wav = np.pad(wav, (0, MIN_SAMPLES - len(wav)))
+        return wav.astype(np.float32)
+
+
+class EmotionDataset(Dataset):
+    """Items are ``(waveform, soft_label, file_name)``; ``collate`` keeps them as lists."""
+
+    def __init__(self, frame: pd.DataFrame, classes: tuple[str, ...], store: AudioStore, normalize: Normalizer):
+        self.names = frame["FileName"].tolist()
+        self.labels = frame[list(classes)].to_numpy(dtype=np.float32)
+        self.store = store
+        self.normalize = normalize
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def __getitem__(self, index: int):
+        name = self.names[index]
+        return self.normalize(self.store.get(name)), self.labels[index], name
+
+    @staticmethod
+    def collate(batch):
+        wavs, labels, names = zip(*batch, strict=True)
+        return list(wavs), np.stack(labels), list(names)

@@ -1,0 +1,232 @@
+"""S3PRL downstream expert ``emotion_multilabel``: EMO-SUPERB's recipe as an adapter.
+
+The runner builds it as ``DownstreamExpert(upstream_dim=, upstream_rate=, **config,
+**vars(args))``, asks it for dataloaders, calls ``forward`` per batch for the loss and
+``log_records`` per split for metrics and checkpoint names. The maths lives in
+``s3prl_emo.loss`` and ``s3prl_emo.metrics``; the data side in ``dataset``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn as nn
+from s3prl.utility.data import get_ddp_sampler
+from torch.nn.utils.rnn import pad_sequence
+from torch.utils.data import DataLoader
+
+from ..errors import CorpusLayoutError, InvalidInputError
+from ..loss import ClassBalancedCrossEntropy, SoftCrossEntropy
+from ..metrics import binarize, score
+from ..partitions import corpus_key, fold_violations
+from .dataset import AudioStore, EmotionDataset, FoldData, Normalizer, check_audio, load_fold, normalisation_stats
+from .model import EmotionHead
+
+logger = logging.getLogger(__name__)
+
+NAME = "emotion_multilabel"
+SPLITS = ("train", "dev", "test")
+DEFAULT_DATARC = {
+    "test_fold": "fold1",
+    "pre_load": True,
+    "train_batch_size": 32,
+    "eval_batch_size": 32,
+    "num_workers": 0,
+    "max_duration_s": 10,
+    "allow_leakage": False,
+}
+
+
+class DownstreamExpert(nn.Module):
+    """Soft-label multi-label emotion recognition on one fold of a prepared corpus."""
+
+    def __init__(self, upstream_dim: int, downstream_expert: dict, expdir: str, **kwargs):
+        super().__init__()
+        self.expdir = Path(expdir)
+        self.datarc = {**DEFAULT_DATARC, **downstream_expert.get("datarc", {})}
+        # -v on the command line beats the config's test_fold (S3PRL's emotion does the opposite).
+        self.fold = str(kwargs.get("downstream_variant") or self.datarc["test_fold"])
+        try:
+            self.data = self._load_data()
+        except (InvalidInputError, CorpusLayoutError):
+            _remove_runner_leftovers(self.expdir)
+            raise
+        self.classes = self.data.classes
+
+        train = self.data.split("train")
+        self.store = AudioStore(
+            self.data.audio_dir,
+            float(self.datarc["max_duration_s"]),
+            pre_load=bool(self.datarc["pre_load"]),
+            cache_dir=self.expdir / "cache" / "audio16k",
+        )
+        self.store.load_all(train["FileName"].tolist(), "train")
+        mean, std = normalisation_stats(
+            self.store, train["FileName"].tolist(), self.expdir / "cache" / f"wav_stats_{self.fold}.json"
+        )
+        self.normalize = Normalizer(mean, std)
+        self.datasets = {
+            split: EmotionDataset(self.data.split(split), self.classes, self.store, self.normalize) for split in SPLITS
+        }
+        for split in ("dev", "test"):
+            self.store.load_all(self.datasets[split].names, split)
+
+        self.head = EmotionHead(upstream_dim, len(self.classes), downstream_expert.get("modelrc", {}))
+        self.objective = _build_loss(downstream_expert.get("loss", {}), self.datasets["train"].labels)
+        self.register_buffer("best_score", torch.full((1,), math.inf))  # lowest dev loss so far
+        logger.info(
+            "%s: fold %s of %s, %s",
+            NAME,
+            self.fold,
+            self.data.label_file,
+            ", ".join(f"{s} {len(d)}" for s, d in self.datasets.items()),
+        )
+
+    def _load_data(self) -> FoldData:
+        data = load_fold(self.datarc, self.fold)
+        violations = fold_violations(data.frame, corpus=corpus_key(data.corpus or ""))
+        if violations and not self.datarc["allow_leakage"]:
+            raise InvalidInputError(
+                f"{data.label_file}: the fold leaks between splits: {'; '.join(violations[:5])}. "
+                "Fix the partition, or set downstream_expert.datarc.allow_leakage: true to accept it."
+            )
+        for message in violations:
+            logger.warning("%s: %s", data.label_file, message)
+        check_audio(data)
+        return data
+
+    # Carried in checkpoints so that inference needs neither the corpus nor the config.
+    def get_extra_state(self) -> dict:
+        return {
+            "classes": list(self.classes),
+            "wav_mean": self.normalize.mean,
+            "wav_std": self.normalize.std,
+            "fold": self.fold,
+            "max_duration_s": float(self.datarc["max_duration_s"]),
+        }
+
+    def set_extra_state(self, state: dict) -> None:
+        if list(state["classes"]) != list(self.classes):
+            raise InvalidInputError(
+                f"checkpoint classes {state['classes']} differ from the corpus classes {list(self.classes)}"
+            )
+        self.normalize.mean, self.normalize.std = state["wav_mean"], state["wav_std"]
+
+    def get_downstream_name(self) -> str:
+        return f"{NAME}_{self.fold}"
+
+    # Interface
+    def get_dataloader(self, split: str, epoch: int = 0) -> DataLoader:
+        if split not in self.datasets:
+            raise InvalidInputError(f"{NAME}: unknown split {split!r}; expected one of {list(self.datasets)}")
+        dataset = self.datasets[split]
+        train = split == "train"
+        sampler = get_ddp_sampler(dataset, epoch) if train else None
+        return DataLoader(
+            dataset,
+            batch_size=int(self.datarc["train_batch_size" if train else "eval_batch_size"]),
+            shuffle=train and sampler is None,
+            sampler=sampler,
+            num_workers=int(self.datarc["num_workers"]),
+            collate_fn=EmotionDataset.collate,
+            drop_last=False,
+        )
+
+    # Interface
+    def forward(self, split, features, labels, names, records, **kwargs):
+        """Return the loss of one batch (not detached); keep what ``log_records`` needs."""
+        device = features[0].device
+        lengths = torch.as_tensor([len(f) for f in features], device=device)
+        logits = self.head(pad_sequence(features, batch_first=True), lengths)
+        targets = torch.as_tensor(labels, device=device)
+        loss = self.objective(logits, targets)
+        records["loss_sum"].append(loss.item() * len(names))
+        records["probs"].append(torch.softmax(logits.detach(), dim=-1).cpu().numpy())
+        records["labels"].append(np.asarray(labels))
+        records["names"].extend(names)
+        return loss
+
+    # Interface
+    def log_records(self, split, records, logger, global_step, **kwargs):
+        """Score the whole split, log it, dump predictions; name the checkpoint to save."""
+        if not records["names"]:
+            return []
+        probs, labels = np.concatenate(records["probs"]), np.concatenate(records["labels"])
+        loss = float(np.sum(records["loss_sum"]) / len(records["names"]))
+        batch = int(self.datarc["train_batch_size" if split == "train" else "eval_batch_size"])
+        scores = {"loss": loss, **score(probs, labels, self.classes, batch_size=batch)}
+        prefix = f"{NAME}-{self.fold}/{split}"
+        for key in ("loss", "macro_f1", "macro_f1_batch_mean", "micro_f1", "weighted_f1"):
+            logger.add_scalar(f"{prefix}-{key}", scores[key], global_step=global_step)
+        message = f"{split} at step {global_step}: loss {loss:.4f}, macro-F1 {scores['macro_f1']:.4f}"
+        save_names = []
+        if split == "dev" and loss < self.best_score.item():
+            self.best_score.fill_(loss)
+            save_names.append(f"{split}-best.ckpt")
+            message += " (new best)"
+        with open(self.expdir / "log.log", "a") as log:
+            log.write(message + "\n")
+        if split != "train":
+            self._dump(split, records["names"], probs, labels, {**scores, "step": global_step})
+        return save_names
+
+    def _dump(self, split: str, names: list[str], probs: np.ndarray, labels: np.ndarray, scores: dict) -> None:
+        stem = self.expdir / f"{split}_{self.fold}"
+        _write_atomic(Path(f"{stem}_predict.txt"), _label_lines(names, probs, self.classes))
+        _write_atomic(Path(f"{stem}_truth.txt"), _label_lines(names, labels, self.classes))
+        table = pd.DataFrame(probs, columns=list(self.classes))
+        table.insert(0, "FileName", names)
+        _write_atomic(Path(f"{stem}_probs.csv"), table.to_csv(index=False, float_format="%.6f"))
+        meta = {
+            "split": split,
+            "fold": self.fold,
+            "num_utterances": len(names),
+            "label_file": str(self.data.label_file),
+        }
+        _write_atomic(Path(f"{stem}_metrics.json"), json.dumps({**meta, **scores}, indent=2) + "\n")
+
+
+def _build_loss(lossrc: dict, train_labels: np.ndarray) -> nn.Module:
+    kind = lossrc.get("name", "cbce")
+    if kind == "cbce":
+        return ClassBalancedCrossEntropy(
+            train_labels, weighting=lossrc.get("weighting", "sample"), beta=lossrc.get("beta")
+        )
+    if kind == "ce":
+        return SoftCrossEntropy()
+    raise InvalidInputError(f"downstream_expert.loss.name: unknown loss {kind!r}; expected 'cbce' or 'ce'")
+
+
+def _label_lines(names: list[str], values: np.ndarray, classes: tuple[str, ...]) -> str:
+    """EMO-SUPERB's ``FileName emo1;emo2`` lines: every class above 1/C (argmax if none)."""
+    on = binarize(values)
+    lines = []
+    for name, row, flags in zip(names, values, on, strict=True):
+        chosen = [c for c, flag in zip(classes, flags, strict=True) if flag] or [classes[int(np.argmax(row))]]
+        lines.append(f"{name} {';'.join(chosen)}\n")
+    return "".join(lines)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _remove_runner_leftovers(expdir: Path) -> None:
+    """The runner writes args/config yaml before it builds the expert. When the folder holds
+    nothing else, no run ever started there: remove it rather than leave a husk behind."""
+    if not expdir.is_dir():
+        return
+    files = list(expdir.iterdir())
+    if files and all(p.is_file() and p.name.startswith(("args_", "config_")) and p.suffix == ".yaml" for p in files):
+        for path in files:
+            path.unlink()
+        expdir.rmdir()

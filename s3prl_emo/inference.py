@@ -1,0 +1,105 @@
+"""Label new audio with a trained ``emotion_multilabel`` checkpoint.
+
+A checkpoint written by S3PRL's runner holds the run's arguments (which upstream, which
+layers), the config (the head), the featurizer and head weights, and, through the expert's
+extra state, the class names and the train-split waveform statistics. That is all that is
+needed: no corpus, no config file.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import torch
+import torch.nn as nn
+from s3prl import hub
+from s3prl.upstream.interfaces import Featurizer
+
+from .audio import load_audio, to_mono_16k
+from .downstream.dataset import Normalizer
+from .downstream.model import EmotionHead
+from .errors import InvalidInputError
+from .layout import Pathlike
+
+
+def load_checkpoint(path: Pathlike) -> dict:
+    """``torch.load`` with weights_only kept on; S3PRL's arguments are a Namespace."""
+    with torch.serialization.safe_globals([argparse.Namespace]):
+        return torch.load(path, map_location="cpu", weights_only=True)
+
+
+class EmotionRecognizer(nn.Module):
+    """Frozen upstream + featurizer + trained head; ``predict`` returns class probabilities."""
+
+    def __init__(
+        self,
+        upstream: nn.Module,
+        featurizer: nn.Module,
+        head: EmotionHead,
+        classes: list[str],
+        normalize: Normalizer,
+        max_duration_s: float,
+    ):
+        super().__init__()
+        self.upstream, self.featurizer, self.head = upstream, featurizer, head
+        self.classes = list(classes)
+        self.normalize = normalize
+        self.max_duration_s = max_duration_s
+
+    @classmethod
+    def from_checkpoint(cls, ckpt: Pathlike, upstream_ckpt: str | None = None, device: str = "cpu"):
+        state = load_checkpoint(ckpt)
+        try:
+            args, config, downstream = state["Args"], state["Config"], state["Downstream"]
+            extra = downstream["_extra_state"]
+        except KeyError as err:
+            raise InvalidInputError(f"{ckpt}: not an emotion_multilabel checkpoint (missing {err})") from err
+        upstream = getattr(hub, args.upstream)(
+            ckpt=upstream_ckpt or args.upstream_ckpt, model_config=args.upstream_model_config
+        )
+        if "Upstream" in state:
+            upstream.load_state_dict(state["Upstream"])
+        featurizer = Featurizer(
+            upstream,
+            feature_selection=args.upstream_feature_selection,
+            layer_selection=args.upstream_layer_selection,
+            upstream_device=device,
+            normalize=args.upstream_feature_normalize,
+        )
+        featurizer.load_state_dict(state["Featurizer"])
+        head = EmotionHead(featurizer.output_dim, len(extra["classes"]), config["downstream_expert"].get("modelrc", {}))
+        head.load_state_dict({k[len("head.") :]: v for k, v in downstream.items() if k.startswith("head.")})
+        model = cls(
+            upstream,
+            featurizer,
+            head,
+            extra["classes"],
+            Normalizer(extra["wav_mean"], extra["wav_std"]),
+            extra["max_duration_s"],
+        )
+        return model.to(device).eval()
+
+    @torch.no_grad()
+    def predict(self, wav: np.ndarray | torch.Tensor, sample_rate: int) -> dict[str, float]:
+        """Class probabilities for one waveform: (T,) or (T, channels) at any rate.
+
+        Like training, only the first ``max_duration_s`` seconds are used.
+        """
+        if isinstance(wav, torch.Tensor):
+            wav = wav.detach().cpu().numpy()
+        wav = np.asarray(wav)
+        if wav.ndim == 2 and wav.shape[0] < wav.shape[1] and wav.shape[0] <= 8:
+            wav = wav.T  # (channels, T) as torchaudio returns it
+        wav = to_mono_16k(wav, sample_rate)[: int(self.max_duration_s * 16_000)]
+        if len(wav) == 0:
+            raise InvalidInputError("predict: empty waveform")
+        device = next(self.head.parameters()).device
+        wavs = [torch.from_numpy(self.normalize(wav)).to(device)]
+        features = self.featurizer(wavs, self.upstream(wavs))
+        lengths = torch.as_tensor([len(f) for f in features], device=device)
+        logits = self.head(torch.stack(features), lengths)
+        return dict(zip(self.classes, torch.softmax(logits, dim=-1)[0].tolist(), strict=True))
+
+    def predict_file(self, path: Pathlike) -> dict[str, float]:
+        return self.predict(load_audio(path, self.max_duration_s), 16_000)

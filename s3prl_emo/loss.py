@@ -1,0 +1,81 @@
+"""Soft-target cross-entropy and EMO-SUPERB's class-balanced variant (CBCE).
+
+Class weights come from the train split only: with N train utterances, n_j of them with a
+soft label above 1/K for class j, and beta = (N - 1) / N, w_j = (1 - beta) / (1 - beta^n_j),
+rescaled to sum to K ("Class-Balanced Loss Based on Effective Number of Samples").
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .errors import InvalidInputError
+
+Weighting = Literal["sample", "class"]
+
+
+def class_balanced_weights(train_labels: np.ndarray, beta: float | None = None) -> np.ndarray:
+    """Effective-number class weights, shape (K,), summing to K.
+
+    A class with no positive train utterance (n_j = 0) would get 1 / 0; it gets the weight
+    of a class seen once instead, the largest finite weight, so the loss stays finite.
+
+    Examples:
+        >>> class_balanced_weights(np.array([[0.9, 0.1], [0.9, 0.1], [0.1, 0.9]])).round(3).tolist()
+        [0.75, 1.25]
+    """
+    labels = np.asarray(train_labels, dtype=float)
+    if labels.ndim != 2 or labels.shape[1] < 2 or labels.shape[0] < 1:
+        raise InvalidInputError(f"class_balanced_weights: expected an (N, K>=2) matrix, got shape {labels.shape}")
+    n, k = labels.shape
+    if beta is None:
+        beta = (n - 1) / n
+    if not 0.0 <= beta < 1.0:
+        raise InvalidInputError(f"class_balanced_weights: beta must be in [0, 1), got {beta}")
+    positives = np.maximum((labels > 1.0 / k).sum(axis=0), 1)
+    weights = (1.0 - beta) / (1.0 - beta**positives)
+    return weights / weights.sum() * k
+
+
+def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Per-utterance cross-entropy against a target distribution, shape (B,)."""
+    return -(targets * F.log_softmax(logits, dim=-1)).sum(dim=-1)
+
+
+class ClassBalancedCrossEntropy(nn.Module):
+    """CBCE over soft targets; calling it returns the batch mean.
+
+    ``weighting="sample"`` (default) is EMO-SUPERB's released code, which produced the
+    published numbers: utterance i is scaled by s_i = sum_j w_j t_ij. ``"class"`` is the
+    paper's Eq. 1: each class term is scaled by w_j.
+    """
+
+    def __init__(self, train_labels: np.ndarray, weighting: Weighting = "sample", beta: float | None = None):
+        super().__init__()
+        if weighting not in ("sample", "class"):
+            raise InvalidInputError(
+                f"ClassBalancedCrossEntropy: weighting must be 'sample' or 'class', got {weighting!r}"
+            )
+        self.weighting = weighting
+        weights = torch.as_tensor(class_balanced_weights(train_labels, beta), dtype=torch.float32)
+        self.register_buffer("weights", weights, persistent=False)
+
+    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        log_probs = F.log_softmax(logits, dim=-1)
+        if self.weighting == "sample":
+            per_utterance = (targets * self.weights).sum(dim=-1) * -(targets * log_probs).sum(dim=-1)
+        else:
+            per_utterance = -(self.weights * targets * log_probs).sum(dim=-1)
+        return per_utterance.mean()
+
+
+class SoftCrossEntropy(nn.Module):
+    """Plain cross-entropy against soft targets, batch mean."""
+
+    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return soft_cross_entropy(logits, targets).mean()

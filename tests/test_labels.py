@@ -1,0 +1,74 @@
+import numpy as np
+import pytest
+
+from s3prl_emo.errors import InvalidInputError
+from s3prl_emo.labels import ALIASES, COMMON_ALIASES, canonical_class, soft_labels
+
+CREMA = ["angry", "sad", "disgust", "fear", "neutral", "happy"]
+IEMOCAP = ["frustrated", "angry", "sad", "disgust", "excited", "fear", "neutral", "surprise", "happy"]
+
+
+def smoothed(counts, smoothing=0.05):
+    """The published files' rule written independently: p = (1-a) q + a/K, a = s K/(K-1)."""
+    counts = np.asarray(counts, dtype=float)
+    k = len(counts)
+    a = smoothing * k / (k - 1)
+    return (1 - a) * counts / counts.sum() + a / k
+
+
+def test_worked_example_of_the_facts():
+    p = soft_labels(["angry"] * 4 + ["happy"] * 6, CREMA)
+    assert p.round(3).tolist() == [0.386, 0.01, 0.01, 0.01, 0.01, 0.574]
+
+
+@pytest.mark.parametrize("k_classes", [IEMOCAP, CREMA, ["angry", "sad", "neutral", "happy"]])
+def test_unanimous_gets_095_and_the_rest_share_005(k_classes):
+    p = soft_labels([k_classes[0]] * 5, k_classes)
+    assert p[0] == pytest.approx(0.95)
+    assert p[1:] == pytest.approx(np.full(len(k_classes) - 1, 0.05 / (len(k_classes) - 1)))
+    assert p.sum() == pytest.approx(1.0)
+
+
+def test_multi_choice_annotations_count_one_vote_per_selected_class():
+    votes = [["Neutral state", "Frustration"], "Frustration", ["Anger", "Frustration", "other"]]
+    p = soft_labels(votes, IEMOCAP, aliases="iemocap")
+    counts = np.zeros(len(IEMOCAP))
+    counts[IEMOCAP.index("neutral")] = 1
+    counts[IEMOCAP.index("frustrated")] = 3
+    counts[IEMOCAP.index("angry")] = 1
+    assert p == pytest.approx(smoothed(counts))
+
+
+def test_other_votes_are_dropped_not_counted():
+    assert soft_labels(["sad", "other", "Other", "xxx"], CREMA) == pytest.approx(soft_labels(["sad"], CREMA))
+
+
+def test_case_insensitive_and_corpus_spellings():
+    assert canonical_class("NEUTRAL", CREMA) == "neutral"
+    assert canonical_class("Neutral state", IEMOCAP) == "neutral"
+    assert canonical_class("neu", IEMOCAP) == "neutral"
+    assert canonical_class("ang", IEMOCAP) == "angry"
+    assert canonical_class("Happiness", CREMA) == "happy"
+    assert canonical_class("Frustration", IEMOCAP) == "frustrated"
+    assert canonical_class("other", IEMOCAP) is None
+
+
+def test_ambiguous_one_letter_codes_need_the_corpus_table():
+    # "s" is sad in MSP-IMPROV and CREMA-D but not a safe default for every corpus.
+    assert "s" not in COMMON_ALIASES or all(
+        t.get("s", COMMON_ALIASES["s"]) == COMMON_ALIASES["s"] for t in ALIASES.values()
+    )
+    assert canonical_class("S", CREMA, aliases="crema-d") == "sad"
+
+
+def test_no_valid_vote_is_an_error_naming_the_problem():
+    with pytest.raises(InvalidInputError, match="no vote"):
+        soft_labels(["other", "xxx"], CREMA)
+    with pytest.raises(InvalidInputError, match="at least 2 classes"):
+        soft_labels(["sad"], ["sad"])
+    with pytest.raises(InvalidInputError, match="unknown alias table"):
+        soft_labels(["sad"], CREMA, aliases="nope")
+
+
+def test_zero_smoothing_is_the_vote_distribution():
+    assert soft_labels(["sad", ["sad", "happy"]], ["sad", "happy"], smoothing=0.0) == pytest.approx([2 / 3, 1 / 3])

@@ -1,0 +1,110 @@
+"""End to end through S3PRL's own runner: train -> evaluate -> resume, and torch.hub inference."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from s3prl_emo.inference import load_checkpoint
+
+pytestmark = pytest.mark.slow
+
+SMALL = (
+    "config.runner.total_steps=20,,config.runner.log_step=10,,config.runner.eval_step=10,,config.runner.save_step=10"
+)
+
+
+def run_downstream(*args, check=True):
+    result = subprocess.run([sys.executable, "-m", "s3prl.run_downstream", *args], capture_output=True, text=True)
+    if check and result.returncode != 0:
+        raise AssertionError(f"runner failed ({result.returncode}):\n{result.stderr[-3000:]}")
+    return result
+
+
+def train(repo_root, synth_root, expdir, *upstream):
+    run_downstream(
+        "-m",
+        "train",
+        *upstream,
+        "-d",
+        "emotion_multilabel",
+        "-c",
+        str(repo_root / "downstream_configs" / "SYNTH.yaml"),
+        "-p",
+        str(expdir),
+        "--device",
+        "cpu",
+        "-o",
+        f"config.downstream_expert.datarc.root='{synth_root}/',,config.downstream_expert.datarc.train_batch_size=8,,{SMALL}",
+    )
+
+
+@pytest.fixture(scope="module")
+def fbank_exp(repo_root, synth_root, tmp_path_factory):
+    expdir = tmp_path_factory.mktemp("fbank") / "exp"
+    train(repo_root, synth_root, expdir, "-u", "fbank")
+    return expdir
+
+
+def test_train_writes_checkpoints_predictions_and_metrics(fbank_exp):
+    assert (fbank_exp / "dev-best.ckpt").is_file()
+    assert [p.name for p in fbank_exp.glob("states-*.ckpt")] == ["states-20.ckpt"]  # max_keep: 1
+    assert list(fbank_exp.glob("events.out.tfevents.*"))
+    metrics = json.loads((fbank_exp / "dev_fold1_metrics.json").read_text())
+    assert metrics["num_utterances"] == 12 and 0.0 <= metrics["macro_f1"] <= 1.0
+    assert {"macro_f1_batch_mean", "loss", "f1/fear", "micro_f1"} <= set(metrics)
+    for line in (fbank_exp / "test_fold1_predict.txt").read_text().splitlines():
+        name, labels = line.split(" ")
+        assert name.endswith(".wav") and set(labels.split(";")) <= {"angry", "sad", "neutral", "happy", "fear"}
+
+
+def test_evaluate_dev_best_with_weights_only_loading(fbank_exp):
+    for path in fbank_exp.glob("test_fold1_*"):
+        path.unlink()
+    result = run_downstream("-m", "evaluate", "-e", str(fbank_exp / "dev-best.ckpt"), "--device", "cpu")
+    assert "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD" not in result.stderr
+    assert len((fbank_exp / "test_fold1_predict.txt").read_text().splitlines()) == 12
+    assert len((fbank_exp / "test_fold1_truth.txt").read_text().splitlines()) == 12
+    probs = np.loadtxt(fbank_exp / "test_fold1_probs.csv", delimiter=",", skiprows=1, usecols=range(1, 6))
+    assert probs.sum(axis=1) == pytest.approx(np.ones(12), abs=1e-4)
+    assert json.loads((fbank_exp / "test_fold1_metrics.json").read_text())["split"] == "test"
+
+
+def test_resume_continues_to_the_new_total(fbank_exp):
+    run_downstream(
+        "-m", "train", "-e", str(fbank_exp / "states-20.ckpt"), "--device", "cpu", "-o", "config.runner.total_steps=30"
+    )
+    assert [p.name for p in fbank_exp.glob("states-*.ckpt")] == ["states-30.ckpt"]
+    state = load_checkpoint(fbank_exp / "states-30.ckpt")
+    assert state["Step"] == 30
+
+
+def test_torch_hub_labels_a_new_waveform(fbank_exp, repo_root, tmp_path):
+    model = torch.hub.load(str(repo_root), "emotion_multilabel", ckpt=str(fbank_exp / "dev-best.ckpt"), source="local")
+    rng = np.random.default_rng(0)
+    mono = (0.1 * np.sin(2 * np.pi * 180 * np.arange(16_000) / 16_000) + 0.01 * rng.normal(size=16_000)).astype(
+        "float32"
+    )
+    probs = model.predict(mono, 16_000)
+    assert list(probs) == ["angry", "sad", "neutral", "happy", "fear"]
+    assert sum(probs.values()) == pytest.approx(1.0, abs=1e-5)
+    stereo = np.stack([mono, mono], axis=1)
+    sf.write(tmp_path / "x.wav", np.repeat(stereo, 3, axis=0)[:44_100], 44_100)
+    from_file = model.predict_file(tmp_path / "x.wav")
+    assert sum(from_file.values()) == pytest.approx(1.0, abs=1e-5)
+    assert model.predict(stereo.T, 16_000) == pytest.approx(probs, abs=1e-5)  # (channels, T) of torchaudio
+
+
+def test_tiny_wavlm_upstream_trains_and_evaluates(repo_root, synth_root, tiny_wavlm, tmp_path):
+    expdir = tmp_path / "exp"
+    train(repo_root, synth_root, expdir, "-u", "wavlm_local", "-k", str(tiny_wavlm))
+    state = load_checkpoint(expdir / "dev-best.ckpt")
+    assert state["Args"].upstream == "wavlm_local"
+    assert state["Featurizer"]["weights"].shape == (4,)  # 3 layers + CNN output, weighted by the Featurizer
+    (expdir / "test_fold1_predict.txt").unlink()
+    run_downstream("-m", "evaluate", "-e", str(expdir / "dev-best.ckpt"), "--device", "cpu")
+    assert len((expdir / "test_fold1_predict.txt").read_text().splitlines()) == 12

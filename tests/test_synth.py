@@ -1,0 +1,86 @@
+import hashlib
+import json
+
+import numpy as np
+import pandas as pd
+import soundfile as sf
+
+from s3prl_emo.labels import soft_labels
+from s3prl_emo.layout import read_config, read_labels
+from s3prl_emo.partitions import check_splits
+from s3prl_emo.synth import CLASSES, make_synthetic_corpus
+
+
+def digest(folder):
+    h = hashlib.sha256()
+    for path in sorted(folder.rglob("*")):
+        if path.is_file():
+            h.update(path.name.encode())
+            h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def test_same_seed_same_corpus_other_seed_other_corpus(tmp_path):
+    a = make_synthetic_corpus(tmp_path / "a", seed=3, utterances_per_speaker=3)
+    b = make_synthetic_corpus(tmp_path / "b", seed=3, utterances_per_speaker=3)
+    c = make_synthetic_corpus(tmp_path / "c", seed=4, utterances_per_speaker=3)
+    assert digest(a) == digest(b) != digest(c)
+
+
+def test_full_corpus_has_the_promised_properties(tmp_path):
+    corpus = make_synthetic_corpus(tmp_path, seed=0)
+    config = read_config(corpus / "Primary")
+    assert config.classes == CLASSES
+    frame = read_labels(corpus / "Primary" / "labels_consensus_1.csv", config.classes)
+    assert 200 <= len(frame) <= 500
+
+    speakers = frame.groupby("SpkrID")["Gender"].first()
+    sessions = {s[:5] for s in speakers.index}
+    assert len(sessions) >= 5
+    for session in sessions:  # dyads: one female and one male speaker each
+        assert sorted(speakers[[s for s in speakers.index if s.startswith(session)]]) == ["Female", "Male"]
+
+    infos = [sf.info(str(corpus / "Audios" / n)) for n in frame["FileName"]]
+    durations = np.array([i.duration for i in infos])
+    assert durations.min() < 1.0 and durations.max() > 10.0
+    assert {i.samplerate for i in infos} == {16_000, 44_100}
+    assert {i.channels for i in infos} == {1, 2}
+
+    truth = json.loads((corpus / "acted_emotions.json").read_text())
+    counts = pd.Series([t["acted"] for t in truth.values()]).value_counts()
+    assert counts.min() < 0.1 * len(frame)  # one rare class
+    assert all(3 <= len(t["votes"]) <= 10 for t in truth.values())
+    # the label rule: soft labels are the annotators' votes through labels.soft_labels
+    for _, row in frame.head(20).iterrows():
+        expected = soft_labels(truth[row["FileName"]]["votes"], CLASSES)
+        assert row[list(CLASSES)].to_numpy(dtype=float) == __import__("pytest").approx(expected, abs=1e-5)
+    # annotators disagree sometimes, but mostly hear the acted emotion
+    agree = np.mean([t["votes"].count(t["acted"]) / len(t["votes"]) for t in truth.values()])
+    assert 0.5 < agree < 0.95
+
+    report = check_splits(corpus / "Primary")
+    assert report.violations == []
+    assert sorted(report_folds(report)) == [1, 2, 3, 4, 5]
+
+
+def report_folds(report):
+    return {row.fold for row in report.rows}
+
+
+def test_emotions_are_carried_by_acoustics_not_by_a_marker(tmp_path):
+    """Acted angry speech is louder and brighter than sad speech of the same speakers."""
+    corpus = make_synthetic_corpus(tmp_path, seed=1, utterances_per_speaker=12)
+    truth = json.loads((corpus / "acted_emotions.json").read_text())
+
+    def features(name):
+        wav, rate = sf.read(corpus / "Audios" / name, always_2d=True)
+        wav = wav.mean(axis=1)
+        spectrum = np.abs(np.fft.rfft(wav)) ** 2
+        freqs = np.fft.rfftfreq(len(wav), 1 / rate)
+        return 10 * np.log10(np.mean(wav**2)), spectrum[freqs > 1000].sum() / spectrum.sum()
+
+    by_emotion = {e: [features(n) for n, t in truth.items() if t["acted"] == e] for e in ("angry", "sad")}
+    energy = {e: np.median([f[0] for f in v]) for e, v in by_emotion.items()}
+    brightness = {e: np.median([f[1] for f in v]) for e, v in by_emotion.items()}
+    assert energy["angry"] > energy["sad"] + 6
+    assert brightness["angry"] > brightness["sad"]
