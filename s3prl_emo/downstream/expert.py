@@ -81,6 +81,7 @@ class DownstreamExpert(nn.Module):
         self.head = EmotionHead(upstream_dim, len(self.classes), downstream_expert.get("modelrc", {}))
         self.objective = _build_loss(downstream_expert.get("loss", {}), self.datasets["train"].labels)
         self.register_buffer("best_score", torch.full((1,), math.inf))  # lowest dev loss so far
+        _fit_schedule(kwargs.get("runner"))
         logger.info(
             "%s: fold %s of %s, %s",
             NAME,
@@ -191,6 +192,26 @@ class DownstreamExpert(nn.Module):
             "label_file": str(self.data.label_file),
         }
         _write_atomic(Path(f"{stem}_metrics.json"), json.dumps({**meta, **scores}, indent=2) + "\n")
+
+
+def _fit_schedule(runner: dict | None) -> None:
+    """A run shorter than eval_step/save_step would end without any checkpoint: evaluate and
+    save at its last step instead. (The runner reads these keys from this very dict.)"""
+    if not runner or "total_steps" not in runner:
+        return
+    total = int(runner["total_steps"])
+    for key in ("log_step", "eval_step", "save_step"):
+        if int(runner.get(key, 0)) > total:
+            logger.info("%s: %s %s > total_steps %s; using %s", NAME, key, runner[key], total, total)
+            runner[key] = total
+        elif key != "log_step" and total % int(runner.get(key, 1)):
+            logger.warning(
+                "%s: total_steps %s is not a multiple of %s %s: the last steps are neither evaluated nor saved",
+                NAME,
+                total,
+                key,
+                runner[key],
+            )
 
 
 def _build_loss(lossrc: dict, train_labels: np.ndarray) -> nn.Module:
