@@ -99,6 +99,17 @@ def test_torch_hub_labels_a_new_waveform(fbank_exp, repo_root, tmp_path):
     assert model.predict(stereo.T, 16_000) == pytest.approx(probs, abs=1e-5)  # (channels, T) of torchaudio
 
 
+def test_runner_inference_mode_labels_one_file(fbank_exp, synth_root):
+    wav = sorted((synth_root / "SYNTH" / "Audios").iterdir())[0]
+    result = run_downstream(
+        "-m", "inference", "-e", str(fbank_exp / "dev-best.ckpt"), "-t", str(wav), "--device", "cpu"
+    )
+    saved = json.loads((fbank_exp / f"inference_{wav.stem}.json").read_text())
+    assert list(saved) == ["angry", "sad", "neutral", "happy", "fear"]
+    assert sum(saved.values()) == pytest.approx(1.0, abs=1e-5)
+    assert f'"file": "{wav.stem}"' in result.stdout
+
+
 def test_tiny_wavlm_upstream_trains_and_evaluates(repo_root, synth_root, tiny_wavlm, tmp_path):
     expdir = tmp_path / "exp"
     train(repo_root, synth_root, expdir, "-u", "wavlm_local", "-k", str(tiny_wavlm))

@@ -42,7 +42,7 @@ from .common import (
     session_splitter,
     write_corpus,
 )
-from .generic import read_csv_rows
+from .raw import read_csv_rows
 
 logger = logging.getLogger(__name__)
 

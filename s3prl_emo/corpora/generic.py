@@ -17,27 +17,23 @@ Folds are session-level (:func:`s3prl_emo.partitions.balanced_session_folds`, ba
 utterance count, deterministic for a seed): fold k tests one group of sessions, develops on
 the next and trains on the rest. A speaker must keep one session, so no speaker is in two
 splits of a fold.
-
-The helpers for line-numbered CSV rows, the audio index and "other" answers are shared by
-the other recipes.
 """
 
 from __future__ import annotations
 
-import csv
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 
 from tqdm import tqdm
 
 from ..errors import CorpusLayoutError, InvalidInputError
-from ..labels import DEFAULT_SMOOTHING, canonical_class
+from ..labels import DEFAULT_SMOOTHING
 from ..layout import Pathlike
 from ..partitions import balanced_session_folds
-from .common import Condition, PreparedCorpus, Utterance, build_corpus, require_dir, write_corpus
+from .common import Condition, PreparedCorpus, Utterance, build_corpus, write_corpus
+from .raw import MULTI_CHOICE_SEPARATOR, OTHER, Row, check_choices, index_audio, read_csv_rows, split_choices
 
 logger = logging.getLogger(__name__)
 
@@ -45,111 +41,10 @@ CORPUS = "generic"
 VOTES_COLUMNS = ("FileName", "annotator", "emotion")
 META_COLUMNS = ("FileName", "SpkrID", "Gender", "Session")
 GENDERS = ("Male", "Female")
-OTHER = "other"
-MULTI_CHOICE_SEPARATOR = ";"
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".au")
 DEFAULT_FOLDS = 5
 DEFAULT_NAME = "GENERIC"
 DEFAULT_SEED = 0
 ANNOTATION = "Primary"
-
-
-@dataclass(frozen=True)
-class Row:
-    """One CSV record: its 1-based line number and its cells by column name."""
-
-    line: int
-    cells: dict[str, str]
-
-
-def read_csv_rows(path: Pathlike, required: Sequence[str], *, what: str) -> list[Row]:
-    """Read a CSV file whose header has ``required`` columns; every record must be complete.
-
-    A record with fewer or more fields than the header (a truncated or broken line) is an
-    error that names the file and line. Blank lines are skipped; cells are stripped.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise CorpusLayoutError(f"{path}: no such {what} file")
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as handle:
-            reader = csv.reader(handle)
-            header = [cell.strip() for cell in next(reader, [])]
-            missing = [c for c in required if c not in header]
-            if missing:
-                raise InvalidInputError(
-                    f"{path}, line 1: {what} header {header} lacks column(s) {missing}; "
-                    f"expected a header with {list(required)}"
-                )
-            rows = []
-            for record in reader:
-                if not any(cell.strip() for cell in record):
-                    continue
-                if len(record) != len(header):
-                    raise InvalidInputError(
-                        f"{path}, line {reader.line_num}: {len(record)} field(s) where the header has "
-                        f"{len(header)} ({','.join(header)}); is the line truncated?"
-                    )
-                cells = {h: c.strip() for h, c in zip(header, record, strict=True)}
-                rows.append(Row(reader.line_num, cells))
-    except UnicodeDecodeError as err:
-        raise InvalidInputError(f"{path}: not UTF-8 text ({err}); save the {what} file as UTF-8") from err
-    except csv.Error as err:
-        raise InvalidInputError(f"{path}: not a readable CSV file ({err})") from err
-    return rows
-
-
-def index_audio(folder: Pathlike, *, suffixes: Iterable[str] = AUDIO_SUFFIXES) -> dict[str, Path]:
-    """Every audio file under ``folder`` by file name; two files with one name are an error."""
-    folder = require_dir(folder, "a folder of audio files")
-    wanted = {s.lower() for s in suffixes}
-    found: dict[str, Path] = {}
-    for path in sorted(folder.rglob("*")):
-        if path.suffix.lower() not in wanted or not path.is_file():
-            continue
-        if path.name in found:
-            raise InvalidInputError(
-                f"{path}: duplicate audio file name (also {found[path.name]}); file names must be "
-                "unique because the prepared corpus keeps one flat Audios/ folder"
-            )
-        found[path.name] = path
-    return found
-
-
-def is_other(token: str) -> bool:
-    """True for "other" and its annotated forms ("Other", "Other-bored", "other: bored").
-
-    Examples:
-        >>> [is_other(t) for t in ("Other", "other: bored", "Other-calm", "others", "angry")]
-        [True, True, True, False, False]
-    """
-    low = token.strip().lower()
-    return low == OTHER or (low.startswith(OTHER) and not low[len(OTHER)].isalpha())
-
-
-def split_choices(text: str) -> tuple[str, ...]:
-    """One multi-choice answer as its options (empty parts dropped).
-
-    Examples:
-        >>> split_choices("happy; surprise;")
-        ('happy', 'surprise')
-    """
-    return tuple(t.strip() for t in text.split(MULTI_CHOICE_SEPARATOR) if t.strip())
-
-
-def check_choices(choices: Sequence[str], classes: Sequence[str], where: str,
-                  aliases: str | Mapping[str, str] | None = None) -> None:
-    """Raise unless there is a choice and each names a class (via ``aliases``) or is "other"."""
-    if not choices:
-        raise InvalidInputError(
-            f"{where}: annotation has no emotion; expected one of {list(classes)} or 'other'"
-        )
-    for token in choices:
-        if not is_other(token) and canonical_class(token, classes, aliases) is None:
-            raise InvalidInputError(
-                f"{where}: unknown emotion {token!r}; expected one of {list(classes)} or 'other' "
-                f"(several joined by {MULTI_CHOICE_SEPARATOR!r})"
-            )
 
 
 def parse_classes(classes: str | Sequence[str]) -> tuple[str, ...]:

@@ -44,7 +44,7 @@ from .common import (
     session_splitter,
     write_corpus,
 )
-from .generic import is_other
+from .raw import is_other
 
 logger = logging.getLogger(__name__)
 

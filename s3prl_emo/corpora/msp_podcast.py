@@ -61,7 +61,7 @@ from .common import (
     require_dir,
     write_corpus,
 )
-from .generic import Row, index_audio, is_other, read_csv_rows
+from .raw import Row, index_audio, is_other, read_csv_rows
 
 logger = logging.getLogger(__name__)
 

@@ -49,7 +49,7 @@ from .common import (
     session_splitter,
     write_corpus,
 )
-from .generic import check_choices, index_audio, read_csv_rows, split_choices
+from .raw import check_choices, index_audio, read_csv_rows, split_choices
 
 logger = logging.getLogger(__name__)
 

@@ -101,8 +101,8 @@ def check_audio(fold: FoldData) -> None:
 class AudioStore:
     """Cropped mono 16 kHz waveforms, resampled once per file.
 
-    ``pre_load`` keeps them in memory; otherwise files that need conversion are written
-    once to ``cache_dir`` as .npy and read from there in later epochs.
+    ``load_all`` keeps a split in memory (``pre_load``); other files that need conversion
+    are written once to ``cache_dir`` as .npy and read from there in later epochs.
     """
 
     def __init__(self, audio_dir: Path, max_seconds: float, *, pre_load: bool, cache_dir: Path | None):
@@ -115,23 +115,19 @@ class AudioStore:
     def load_all(self, names: list[str], desc: str) -> None:
         if self.pre_load:
             for name in tqdm(names, desc=f"load {desc}"):
-                self.get(name)
+                self._memory[name] = self._read(name)
 
     def get(self, name: str) -> np.ndarray:
-        if name in self._memory:
-            return self._memory[name]
-        wav = self._read(name)
-        if self.pre_load:
-            self._memory[name] = wav
-        return wav
+        wav = self._memory.get(name)
+        return wav if wav is not None else self._read(name)
 
     def _read(self, name: str) -> np.ndarray:
         path = self.audio_dir / name
-        cached = self.cache_dir / f"{name}.npy" if self.cache_dir else None
+        cached = self.cache_dir / f"{name}.npy" if self.cache_dir and not self.pre_load else None
         if cached is not None and cached.is_file():
             return np.load(cached)
         wav = load_audio(path, self.max_seconds)
-        if cached is not None and not self.pre_load and _needs_conversion(path):
+        if cached is not None and _needs_conversion(path):
             cached.parent.mkdir(parents=True, exist_ok=True)
             tmp = cached.with_suffix(f".{os.getpid()}.tmp.npy")
             np.save(tmp, wav)

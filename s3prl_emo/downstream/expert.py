@@ -22,6 +22,7 @@ from s3prl.utility.data import get_ddp_sampler
 from torch.nn.utils.rnn import pad_sequence
 from torch.utils.data import DataLoader
 
+from ..audio import load_audio
 from ..errors import CorpusLayoutError, InvalidInputError
 from ..loss import ClassBalancedCrossEntropy, SoftCrossEntropy
 from ..metrics import binarize, score
@@ -67,7 +68,8 @@ class DownstreamExpert(nn.Module):
             pre_load=bool(self.datarc["pre_load"]),
             cache_dir=self.expdir / "cache" / "audio16k",
         )
-        self.store.load_all(train["FileName"].tolist(), "train")
+        if kwargs.get("mode", "train") == "train":  # evaluation reads the statistics from the checkpoint
+            self.store.load_all(train["FileName"].tolist(), "train")
         mean, std = normalisation_stats(
             self.store, train["FileName"].tolist(), self.expdir / "cache" / f"wav_stats_{self.fold}.json"
         )
@@ -119,6 +121,19 @@ class DownstreamExpert(nn.Module):
                 f"checkpoint classes {state['classes']} differ from the corpus classes {list(self.classes)}"
             )
         self.normalize.mean, self.normalize.std = state["wav_mean"], state["wav_std"]
+
+    # Used by the runner's ``-m inference -t FILE``.
+    def load_audio(self, path) -> torch.Tensor:
+        return torch.from_numpy(self.normalize(load_audio(path, float(self.datarc["max_duration_s"]))))
+
+    def inference(self, features, filenames) -> None:
+        """Print and save (``EXP/inference_<name>.json``) the class probabilities of one file."""
+        lengths = torch.as_tensor([len(f) for f in features], device=features[0].device)
+        probs = torch.softmax(self.head(pad_sequence(features, batch_first=True), lengths), dim=-1)
+        for name, row in zip(filenames, probs.tolist(), strict=True):
+            result = dict(zip(self.classes, row, strict=True))
+            print(json.dumps({"file": name, "probabilities": result}))
+            _write_atomic(self.expdir / f"inference_{name}.json", json.dumps(result, indent=2) + "\n")
 
     def get_downstream_name(self) -> str:
         return f"{NAME}_{self.fold}"
