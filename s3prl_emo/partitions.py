@@ -16,6 +16,7 @@ import logging
 import math
 import random
 import re
+import tomllib
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -29,11 +30,6 @@ from tqdm import tqdm
 from .errors import CorpusLayoutError, InvalidInputError
 from .layout import Pathlike, read_config, read_labels
 from .resources import resource_dir
-
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10
-    import tomli as tomllib
 
 logger = logging.getLogger(__name__)
 

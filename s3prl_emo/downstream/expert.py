@@ -128,8 +128,7 @@ class DownstreamExpert(nn.Module):
 
     def inference(self, features, filenames) -> None:
         """Print and save (``EXP/inference_<name>.json``) the class probabilities of one file."""
-        lengths = torch.as_tensor([len(f) for f in features], device=features[0].device)
-        probs = torch.softmax(self.head(pad_sequence(features, batch_first=True), lengths), dim=-1)
+        probs = torch.softmax(self._logits(features), dim=-1)
         for name, row in zip(filenames, probs.tolist(), strict=True):
             result = dict(zip(self.classes, row, strict=True))
             print(json.dumps({"file": name, "probabilities": result}))
@@ -158,16 +157,18 @@ class DownstreamExpert(nn.Module):
     # Interface
     def forward(self, split, features, labels, names, records, **kwargs):
         """Return the loss of one batch (not detached); keep what ``log_records`` needs."""
-        device = features[0].device
-        lengths = torch.as_tensor([len(f) for f in features], device=device)
-        logits = self.head(pad_sequence(features, batch_first=True), lengths)
-        targets = torch.as_tensor(labels, device=device)
+        logits = self._logits(features)
+        targets = torch.as_tensor(labels, device=logits.device)
         loss = self.objective(logits, targets)
         records["loss_sum"].append(loss.item() * len(names))
         records["probs"].append(torch.softmax(logits.detach(), dim=-1).cpu().numpy())
         records["labels"].append(np.asarray(labels))
         records["names"].extend(names)
         return loss
+
+    def _logits(self, features: list[torch.Tensor]) -> torch.Tensor:
+        lengths = torch.as_tensor([len(f) for f in features], device=features[0].device)
+        return self.head(pad_sequence(features, batch_first=True), lengths)
 
     # Interface
     def log_records(self, split, records, logger, global_step, **kwargs):
