@@ -33,7 +33,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..errors import CorpusLayoutError, InvalidInputError
-from ..labels import DEFAULT_SMOOTHING, canonical_class
+from ..labels import DEFAULT_SMOOTHING
 from ..layout import Pathlike
 from .common import (
     Condition,
@@ -44,7 +44,7 @@ from .common import (
     session_splitter,
     write_corpus,
 )
-from .raw import is_other
+from .raw import check_choices, split_choices
 
 logger = logging.getLogger(__name__)
 
@@ -82,17 +82,8 @@ def _label_text(rest: str) -> str:
 
 
 def _categorical(rest: str, where: str) -> tuple[str, ...]:
-    choices = tuple(t.strip() for t in _label_text(rest).split(";") if t.strip())
-    if not choices:
-        raise InvalidInputError(
-            f"{where}: categorical line has no label; expected e.g. 'C-E1:\\tNeutral;\\t()'"
-        )
-    for token in choices:
-        if not is_other(token) and canonical_class(token, CLASSES_SECONDARY, CORPUS) is None:
-            raise InvalidInputError(
-                f"{where}: unknown emotion {token!r}; expected one of the IEMOCAP categories "
-                f"(Neutral, Anger, Frustration, ...) mapping to {list(CLASSES_SECONDARY)}, or Other"
-            )
+    choices = split_choices(_label_text(rest))
+    check_choices(choices, CLASSES_SECONDARY, where, CORPUS)
     return choices
 
 
