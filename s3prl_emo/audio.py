@@ -42,3 +42,15 @@ def load_audio(path: Pathlike, max_seconds: float | None = None) -> np.ndarray:
     if len(wav) == 0:
         raise InvalidInputError(f"{path}: zero-length audio")
     return to_mono_16k(wav, rate)
+
+
+def require_finite(wav: np.ndarray, source: object) -> np.ndarray:
+    """``wav`` unchanged if every sample is finite; otherwise an error naming ``source``."""
+    bad = ~np.isfinite(wav)
+    if bad.any():
+        first = int(np.flatnonzero(bad.reshape(-1))[0])
+        raise InvalidInputError(
+            f"{source}: {int(bad.sum())} non-finite sample(s) (NaN or inf), the first at sample {first}; "
+            "repair or remove the audio"
+        )
+    return wav
