@@ -22,6 +22,7 @@ def register(subparsers) -> None:
         "--axes", default="all", help="all, or a comma list of fairness,privacy,safety,sustainability,calibration"
     )
     parser.add_argument("--snr", default="45", help="target SNRs of the attacks in dB, comma-separated")
+    parser.add_argument("--pgd-steps", type=int, default=10, help="PGD iterations per target SNR")
     parser.add_argument("--device", default="cpu", help="torch device")
     parser.add_argument("--root", default=None, help="corpus root, when the corpus has moved since training")
     parser.add_argument("--batch-size", type=int, default=8, help="utterances per forward pass")
@@ -33,8 +34,9 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import InvalidInputError
     from ..trust.evaluate import parse_axes, parse_snrs, run_trust
 
-    if args.batch_size < 1:
-        raise InvalidInputError(f"--batch-size must be positive, got {args.batch_size}")
+    for flag, value in (("--batch-size", args.batch_size), ("--pgd-steps", args.pgd_steps)):
+        if value < 1:
+            raise InvalidInputError(f"{flag} must be positive, got {value}")
     report = run_trust(
         args.expert,
         args.out,
@@ -44,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         root=args.root,
         batch_size=args.batch_size,
+        pgd_steps=args.pgd_steps,
     )
     for axis, reason in report["skipped"].items():
         print(f"skipped {axis}: {reason}")

@@ -15,10 +15,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..checkpoints import load_checkpoint
 from ..downstream.dataset import AudioStore, FoldData, load_fold
 from ..downstream.expert import DEFAULT_DATARC
 from ..errors import InvalidInputError
-from ..inference import EmotionRecognizer, load_checkpoint
+from ..inference import EmotionRecognizer
 from ..layout import Pathlike
 from . import model_io
 from .calibration import calibration
@@ -112,6 +113,7 @@ def run_trust(
     device: str = "cpu",
     root: Pathlike | None = None,
     batch_size: int = 8,
+    pgd_steps: int = 10,
 ) -> dict:
     """Evaluate the axes and write ``out_dir``/trust.json, profile.png and reliability.png."""
     ckpt, out_dir = Path(ckpt), Path(out_dir)
@@ -170,7 +172,7 @@ def run_trust(
         ),
         "privacy": lambda: _privacy(model, wavs, frames, batch_size),
         "safety": lambda: safety(
-            logits_fn, wavs["test"], labels["test"], snrs_db, batch_size=batch_size, device=device
+            logits_fn, wavs["test"], labels["test"], snrs_db, pgd_steps=pgd_steps, batch_size=batch_size, device=device
         ),
         "sustainability": lambda: sustainability(model, logits_fn, wavs["test"], seconds=6.0, device=device),
     }

@@ -60,27 +60,29 @@ def _all_layers_probe(x: dict, y: dict, n_classes: int, seed: int) -> dict:
     mean, std = x["train"].mean(axis=0), x["train"].std(axis=0) + 1e-6
     data = {s: torch.as_tensor((x[s] - mean) / std, dtype=torch.float32) for s in x}
     target = torch.as_tensor(y["train"])
-    generator_state = torch.random.get_rng_state()
+    generator_state, threads = torch.random.get_rng_state(), torch.get_num_threads()
     torch.manual_seed(seed)
-    probe = _LayerWeightedLinear(x["train"].shape[1], x["train"].shape[2], n_classes)
-    torch.random.set_rng_state(generator_state)
-    optimizer = torch.optim.Adam(probe.parameters(), lr=5e-3, weight_decay=1e-4)
-    best = None
-    for epoch in range(EPOCHS):
-        probe.train()
-        optimizer.zero_grad()
-        torch.nn.functional.cross_entropy(probe(data["train"]), target).backward()
-        optimizer.step()
-        probe.eval()
-        with torch.no_grad():
-            dev = _scores(y["dev"], probe(data["dev"]).argmax(dim=1).numpy())
+    torch.set_num_threads(1)  # a few thousand parameters: threads only add overhead
+    try:
+        probe = _LayerWeightedLinear(x["train"].shape[1], x["train"].shape[2], n_classes)
+        optimizer = torch.optim.Adam(probe.parameters(), lr=5e-3, weight_decay=1e-4)
+        best, best_state = None, None
+        for epoch in range(EPOCHS):
+            optimizer.zero_grad()
+            torch.nn.functional.cross_entropy(probe(data["train"]), target).backward()
+            optimizer.step()
+            with torch.no_grad():
+                dev = _scores(y["dev"], probe(data["dev"]).argmax(dim=1).numpy())
             if best is None or dev["uar"] > best["dev"]["uar"]:
-                best = {
-                    "dev": dev,
-                    "test": _scores(y["test"], probe(data["test"]).argmax(dim=1).numpy()),
-                    "epoch": epoch + 1,
-                    "layer_weights": torch.softmax(probe.weights, dim=0).tolist(),
-                }
+                best = {"dev": dev, "epoch": epoch + 1}
+                best_state = {k: v.clone() for k, v in probe.state_dict().items()}
+        probe.load_state_dict(best_state)
+        with torch.no_grad():
+            best["test"] = _scores(y["test"], probe(data["test"]).argmax(dim=1).numpy())
+            best["layer_weights"] = torch.softmax(probe.weights, dim=0).tolist()
+    finally:
+        torch.random.set_rng_state(generator_state)
+        torch.set_num_threads(threads)
     return best
 
 
