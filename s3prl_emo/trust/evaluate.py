@@ -115,7 +115,8 @@ def run_trust(
     batch_size: int = 8,
     pgd_steps: int = 10,
 ) -> dict:
-    """Evaluate the axes and write ``out_dir``/trust.json, profile.png and reliability.png."""
+    """Evaluate the axes and write ``out_dir``/trust.json, profile.png, reliability.png and
+    test_probs.csv (the test predictions the figures come from)."""
     ckpt, out_dir = Path(ckpt), Path(out_dir)
     if not ckpt.is_file():
         raise InvalidInputError(f"-e {ckpt}: no such checkpoint")
@@ -194,8 +195,20 @@ def run_trust(
     if "calibration" in report:
         reliability_diagram(probs["test"], labels["test"], classes, out_dir / "reliability.png")
     radar({ckpt.parent.name or str(ckpt): report["profile"]}, out_dir / "profile.png")
+    _write_predictions(out_dir / "test_probs.csv", frames["test"], probs["test"], classes)
     write_json(out_dir / "trust.json", report)
     return report
+
+
+def _write_predictions(path: Path, frame, probs: np.ndarray, classes: list[str]) -> None:
+    """The test probabilities every figure was computed from, to check them independently."""
+    keep = [c for c in ("FileName", "SpkrID", "Gender") if c in frame.columns]
+    table = frame[keep].copy()
+    for j, name in enumerate(classes):
+        table[name] = probs[:, j]
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    table.to_csv(tmp, index=False)
+    os.replace(tmp, path)
 
 
 def _privacy(model, wavs: dict, frames: dict, batch_size: int) -> dict:
