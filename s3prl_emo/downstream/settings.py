@@ -22,6 +22,8 @@ DATARC_KEYS = frozenset(
 LOSS_NAMES = ("cbce", "ce")
 LOSS_WEIGHTINGS = ("sample", "class")
 BLOCKS = ("datarc", "modelrc", "loss")
+# Top-level options whose values the expert checks itself.
+OPTIONS = ("dev_loss_average", "predict_fallback")
 SPLITS = ("train", "dev", "test")
 
 
@@ -124,9 +126,9 @@ def check_expert_config(downstream_expert, runner=None) -> None:
     """All of the above; raises ``InvalidInputError`` naming the first bad key."""
     if not isinstance(downstream_expert, dict):
         raise _fail("downstream_expert", "a mapping with datarc, modelrc and loss", downstream_expert)
-    unknown = sorted(set(downstream_expert) - set(BLOCKS))
+    unknown = sorted(set(downstream_expert) - set(BLOCKS) - set(OPTIONS))
     if unknown:
-        raise InvalidInputError(f"downstream_expert: unknown key(s) {unknown}; allowed: {list(BLOCKS)}")
+        raise InvalidInputError(f"downstream_expert: unknown key(s) {unknown}; allowed: {list(BLOCKS + OPTIONS)}")
     check_datarc(downstream_expert.get("datarc", {}))
     check_modelrc_block(downstream_expert.get("modelrc", {}))
     check_loss(downstream_expert.get("loss", {}))
