@@ -64,6 +64,7 @@ def test_trust_writes_every_axis_and_matches_independent_computations(trust_dir,
     report = json.loads((trust_dir / "trust.json").read_text())
     assert report["skipped"] == {} and report["failed"] == {}
     assert report["split"] == "test" and report["n_items"]["test"] == 12
+    assert report["performance"]["macro_f1"] == pytest.approx(report["calibration"]["macro_f1"])
     for name in CLASSES:
         assert {"equalized_odds_difference", "demographic_parity_difference"} <= set(
             report["fairness"]["per_class"][name]
@@ -89,7 +90,7 @@ def test_trust_writes_every_axis_and_matches_independent_computations(trust_dir,
     labels = pd.read_csv(synth_root / "SYNTH" / "Primary" / "labels_consensus_1.csv")
     labels = labels[labels["Split_Set"] == "Test"].set_index("FileName").loc[preds["FileName"]]
     probs, soft = preds[CLASSES].to_numpy(), labels[CLASSES].to_numpy()
-    truth, pred = soft > np.float32(1 / 5), probs > np.float32(1 / 5)
+    truth, pred = soft.astype(np.float32) > np.float32(1 / 5), probs.astype(np.float32) > np.float32(1 / 5)
     for j, name in enumerate(CLASSES):
         kwargs = {"sensitive_features": labels["Gender"].to_numpy()}
         got = report["fairness"]["per_class"][name]

@@ -18,9 +18,11 @@ import torch
 from ..checkpoints import load_checkpoint
 from ..downstream.dataset import AudioStore, FoldData, load_fold
 from ..downstream.expert import DEFAULT_DATARC
+from ..downstream.settings import check_datarc
 from ..errors import InvalidInputError
 from ..inference import EmotionRecognizer
 from ..layout import Pathlike
+from ..metrics import multilabel_macro_f1
 from . import model_io
 from .calibration import calibration
 from .fairness import fairness
@@ -86,6 +88,7 @@ def _fold_of(state: dict, ckpt: Pathlike, root: Pathlike | None) -> FoldData:
         raise InvalidInputError(f"{ckpt}: not an emotion_multilabel checkpoint (missing {err})") from err
     if root is not None:
         datarc["root"] = str(root)
+    check_datarc(datarc, where=f"{ckpt}: downstream_expert.datarc")
     return load_fold(datarc, fold)
 
 
@@ -160,6 +163,11 @@ def run_trust(
         "classes": classes,
         "upstream": state["Args"].upstream,
         "device": device,
+    }
+    report["performance"] = {
+        "macro_f1": multilabel_macro_f1(probs["test"], labels["test"]),
+        "n_items": len(probs["test"]),
+        "definition": "test macro-F1 over binarised truths and predictions (value > 1/C), whole split",
     }
     failed: dict[str, str] = {}
     runners = {

@@ -7,7 +7,7 @@ import math
 
 # axis -> (where the raw figure is in trust.json, what it is, how it is scaled)
 AXES = {
-    "performance": ("calibration.macro_f1", "test macro-F1", "value (higher is better)"),
+    "performance": ("performance.macro_f1", "test macro-F1", "value (higher is better)"),
     "fairness": (
         "fairness.macro.equalized_odds_difference",
         "macro equalized-odds difference between genders",
@@ -31,7 +31,7 @@ def _clip(value: float) -> float:
 def _raw(report: dict, axis: str) -> float | None:
     try:
         if axis == "performance":
-            return report["calibration"]["macro_f1"]
+            return report["performance"]["macro_f1"]
         if axis == "fairness":
             return report["fairness"]["macro"]["equalized_odds_difference"]
         if axis == "privacy":

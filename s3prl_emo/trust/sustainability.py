@@ -24,17 +24,24 @@ def count_parameters(module: torch.nn.Module) -> int:
 
 
 @torch.no_grad()
-def count_flops(logits_fn: LogitsFn, seconds: float, device: str | torch.device = "cpu", seed: int = 0) -> dict:
-    """Total FLOPs of one forward pass on ``seconds`` of noise, and per top-level module."""
+def count_flops(
+    logits_fn: LogitsFn,
+    seconds: float,
+    device: str | torch.device = "cpu",
+    parts: dict[str, torch.nn.Module] | None = None,
+    seed: int = 0,
+) -> dict:
+    """Total FLOPs of one forward pass on ``seconds`` of noise, and those of each of ``parts``
+    (label -> module called at the top level, e.g. the upstream and the head)."""
     generator = torch.Generator().manual_seed(seed)
     wav = (0.1 * torch.randn(int(round(seconds * SAMPLE_RATE)), generator=generator)).to(device)
     with FlopCounterMode(display=False) as counter:
         logits_fn([wav])
-    per_module = {}
-    for name, counts in counter.get_flop_counts().items():
-        if name != "Global" and name.count(".") == 1:
-            per_module[name.split(".", 1)[1]] = int(sum(counts.values()))
-    return {"flops": int(counter.get_total_flops()), "per_module": per_module}
+    counts = counter.get_flop_counts()
+    per_part = {
+        label: int(sum(counts.get(type(module).__name__, {}).values())) for label, module in (parts or {}).items()
+    }
+    return {"flops": int(counter.get_total_flops()), "per_part": per_part}
 
 
 def _peak_memory(device: torch.device) -> tuple[int, str]:
@@ -57,7 +64,8 @@ def sustainability(
     at a time as at inference, or three ``seconds``-long noise clips when absent.
     """
     device = torch.device(device)
-    flops = count_flops(logits_fn, seconds, device)
+    parts = {"upstream": model.upstream, "featurizer": model.featurizer, "head": model.head}
+    flops = count_flops(logits_fn, seconds, device, parts)
     if not wavs:
         wavs = [0.1 * np.random.default_rng(i).standard_normal(int(seconds * SAMPLE_RATE)) for i in range(3)]
     tensors = [torch.as_tensor(np.asarray(w, dtype=np.float32), device=device) for w in wavs]
@@ -79,7 +87,7 @@ def sustainability(
         "head_params": count_parameters(model.head),
         f"flops_{seconds:g}s": flops["flops"],
         f"macs_{seconds:g}s": flops["flops"] // 2,
-        "flops_per_module": flops["per_module"],
+        f"flops_{seconds:g}s_per_part": flops["per_part"],
         "seconds_per_audio_second": elapsed / audio_seconds,
         "peak_memory_bytes": peak,
         "device": str(device),
