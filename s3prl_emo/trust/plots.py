@@ -64,8 +64,10 @@ def radar(profiles: dict[str, dict], path: Path, title: str = "Trust profile (ou
     ax = fig.add_subplot(projection="polar")
     for name, prof in profiles.items():
         values = [prof[a]["scaled"] if prof[a]["scaled"] is not None else 0.0 for a in axes_names]
+        missing = [a for a in axes_names if prof[a]["scaled"] is None]
+        label = f"{name} (n/a, drawn at 0: {', '.join(missing)})" if missing else name
         closed = np.append(values, values[0])
-        ax.plot(np.append(angles, angles[0]), closed, "o-", label=name)
+        ax.plot(np.append(angles, angles[0]), closed, "o-", label=label)
         ax.fill(np.append(angles, angles[0]), closed, alpha=0.15)
     labels = []
     for a in axes_names:
@@ -74,6 +76,6 @@ def radar(profiles: dict[str, dict], path: Path, title: str = "Trust profile (ou
     ax.set_xticks(angles, labels)
     ax.set_ylim(0, 1)
     ax.set_yticks([0.25, 0.5, 0.75, 1.0])
-    ax.set_title(title)
-    ax.legend(loc="upper right", bbox_to_anchor=(1.3, 1.1), fontsize=8)
+    ax.set_title(title, pad=20)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.08), fontsize=8)
     _save(fig, path)

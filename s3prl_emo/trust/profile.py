@@ -31,7 +31,7 @@ def _clip(value: float) -> float:
 def _raw(report: dict, axis: str) -> float | None:
     try:
         if axis == "performance":
-            return report["performance"]["macro_f1"]
+            return (report.get("performance") or report["calibration"])["macro_f1"]
         if axis == "fairness":
             return report["fairness"]["macro"]["equalized_odds_difference"]
         if axis == "privacy":
