@@ -106,17 +106,23 @@ def test_trust_writes_every_axis_and_matches_independent_computations(trust_dir,
         assert (trust_dir / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_corpus_without_gender_skips_fairness_and_privacy(trained, synth_copy, tmp_path, trust_dir):
+def test_corpus_without_gender_skips_fairness_and_privacy(trained, synth_copy, tmp_path, trust_dir, monkeypatch):
     label_file = synth_copy / "SYNTH" / "Primary" / "labels_consensus_1.csv"
     pd.read_csv(label_file).drop(columns=["Gender"]).to_csv(label_file, index=False)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr("s3prl_emo.trust.evaluate.sustainability", broken)  # one axis failing
     out = tmp_path / "nogender"
     code = main(["trust", "-e", str(trained), "--root", str(synth_copy), "--axes", "all", "--snr", "45",
                  "--pgd-steps", "1", "--out", str(out)])  # fmt: skip
-    assert code == 0
+    assert code == 1
     report = json.loads((out / "trust.json").read_text())
     assert set(report["skipped"]) == {"fairness", "privacy"}
     assert all("no Gender column" in reason for reason in report["skipped"].values())
-    assert {"safety", "sustainability", "calibration"} <= set(report) and "fairness" not in report
+    assert report["failed"] == {"sustainability": "RuntimeError: out of memory"}
+    assert {"safety", "calibration"} <= set(report) and "fairness" not in report and "sustainability" not in report
     assert report["profile"]["fairness"]["scaled"] is None
 
     compared = tmp_path / "compare"
