@@ -153,6 +153,8 @@ def waveform_16k(wav, sample_rate, max_seconds: float | None) -> np.ndarray:
             wav = np.asarray(wav)
         except (ValueError, TypeError) as err:
             raise InvalidInputError(f"predict: not an array of samples ({err})") from err
+    if wav.ndim in (1, 2) and 0 in wav.shape:
+        raise InvalidInputError(f"predict: empty waveform (0 samples, shape {tuple(wav.shape)})")
     if wav.ndim == 2:
         if wav.shape[0] == wav.shape[1]:
             raise InvalidInputError(f"predict: ambiguous shape {tuple(wav.shape)}; pass (T,) or (T, channels)")
@@ -181,6 +183,6 @@ def waveform_16k(wav, sample_rate, max_seconds: float | None) -> np.ndarray:
         raise InvalidInputError(
             f"predict: samples of type {wav.dtype} are not audio; pass float in [-1, 1] or int8/int16/int32/uint8 PCM"
         )
-    wav = require_finite(np.asarray(wav, dtype=np.float32), "predict: waveform")
+    wav = require_finite(np.asarray(wav, dtype=np.float32), "predict: waveform", rate)
     wav = to_mono_16k(wav, rate)
     return wav[: int(round(max_seconds * SAMPLE_RATE))] if max_seconds is not None else wav
