@@ -205,3 +205,11 @@ def _repo_root():
     from pathlib import Path
 
     return Path(__file__).resolve().parent.parent
+
+
+def test_loading_keeps_a_global_namespace_allowance(fbank_checkpoint):
+    import argparse as argparse_module
+
+    torch.serialization.add_safe_globals([argparse_module.Namespace])
+    load_checkpoint(fbank_checkpoint[0])
+    assert argparse_module.Namespace in torch.serialization.get_safe_globals()
