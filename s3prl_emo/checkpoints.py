@@ -106,6 +106,8 @@ def load_checkpoint(path: Pathlike) -> dict:
     """Read a checkpoint with ``weights_only=True``; any failure names the file and why."""
     import torch
 
+    if not isinstance(path, str | os.PathLike) or not str(path):
+        raise InvalidInputError(f"checkpoint: expected a file path, got {path!r}")
     path = Path(path)
     if not path.is_file():
         raise InvalidInputError(f"{path}: no such checkpoint file")

@@ -235,3 +235,13 @@ def test_runner_guard_reads_only_what_the_user_named_on_the_command_line(tmp_pat
             check_resumed_config({"optimizer": {"name": name}}, "x.ckpt")
     with pytest.raises(InvalidInputError, match=r"scheduler\.name"):
         check_resumed_config({"optimizer": {"name": "AdamW"}, "scheduler": {"name": "x()"}}, "x.ckpt")
+
+
+def test_weights_that_do_not_fit_are_named(fbank_checkpoint):
+    path, state = fbank_checkpoint
+    state["Downstream"] = {"_extra_state": state["Downstream"]["_extra_state"]}  # no head weights
+    save_checkpoint(state, path)
+    with pytest.raises(InvalidInputError, match=r"dev-best\.ckpt: Downstream head weights do not fit the described"):
+        EmotionRecognizer.from_checkpoint(path)
+    with pytest.raises(InvalidInputError, match="expected a file path, got None"):
+        load_checkpoint(None)
