@@ -216,7 +216,11 @@ def normalisation_stats(store: AudioStore, names: list[str], cache_file: Path | 
             return cached["mean"], cached["std"]
     count, total, total_sq = 0, 0.0, 0.0
     for name in tqdm(names, desc="train mean/std"):
+        offset = 0
         for block in store.uncropped(name):
+            if not np.isfinite(block).all():  # the error names the file and the time of the first bad sample
+                require_finite(np.concatenate([np.zeros(offset, dtype=block.dtype), block]), store.audio_dir / name)
+            offset += len(block)
             block = block.astype(np.float64)
             count += block.size
             total += block.sum()
