@@ -35,16 +35,9 @@ from tqdm import tqdm
 from ..errors import CorpusLayoutError, InvalidInputError
 from ..labels import DEFAULT_SMOOTHING
 from ..layout import Pathlike
-from .common import (
-    Condition,
-    PreparedCorpus,
-    Utterance,
-    build_corpus,
-    require_dir,
-    session_splitter,
-    write_corpus,
-)
-from .raw import check_choices, split_choices
+from .builder import prepare_corpus
+from .raw import check_choices, require_dir, split_choices
+from .types import Condition, PreparedCorpus, Reading, Recipe, Utterance
 
 logger = logging.getLogger(__name__)
 
@@ -55,8 +48,7 @@ CLASSES_SECONDARY = (
     "frustrated", "angry", "sad", "disgust", "excited", "fear", "neutral", "surprise", "happy",
 )
 CONDITIONS = (Condition("Secondary", CLASSES_SECONDARY, "IEMOCAP corpus - 9 class"),)
-# Folds of the published labels_consensus_1..5.csv; the session table is data_splits/iemocap.toml.
-FOLDS = (1, 2, 3, 4, 5)
+# Folds: the published labels_consensus_1..5.csv, as data_splits/iemocap.toml holds them.
 # Self-evaluations (C-F1:, C-M1:, A-F1:, ...) count like external ones. Checked against the
 # published files: Ses01F_impro01_F001 (C-E2..E4 "Neutral", C-F1 "Neutral; Anger") is
 # 0.76125 neutral / 0.195 angry there, i.e. 4 x neutral + 1 x angry, and the EmoAct/EmoVal/
@@ -224,14 +216,10 @@ def prepare_iemocap(
     """Soft labels, published folds and manifest; written to ``<output_dir>/IEMOCAP`` when given."""
     corpus_dir = Path(corpus_dir)
     utterances = read_iemocap(corpus_dir, self_evaluations=self_evaluations)
-    prepared = build_corpus(
-        utterances, corpus=CORPUS, name=NAME, conditions=CONDITIONS, folds=FOLDS,
-        splitter=session_splitter(CORPUS), raw_dir=corpus_dir, sources=_evaluation_files(corpus_dir),
-        smoothing=smoothing, relabel=relabel, rules=_rules(self_evaluations),
-    )
-    if output_dir is not None:
-        write_corpus(prepared, output_dir, audio=audio, overwrite=overwrite)
-    return prepared
+    reading = Reading(utterances, corpus_dir, _evaluation_files(corpus_dir))
+    recipe = Recipe(CORPUS, NAME, CONDITIONS, _rules(self_evaluations))
+    return prepare_corpus(reading, recipe, output_dir, audio=audio, relabel=relabel, smoothing=smoothing,
+                          overwrite=overwrite)
 
 
 def _rules(self_evaluations: bool) -> dict[str, object]:

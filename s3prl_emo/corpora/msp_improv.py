@@ -37,18 +37,11 @@ import numpy as np
 from tqdm import tqdm
 
 from ..errors import CorpusLayoutError, InvalidInputError
-from ..labels import DEFAULT_SMOOTHING, canonical_class
+from ..labels import DEFAULT_SMOOTHING, canonical_class, is_other, primary_plus_secondary
 from ..layout import Pathlike
-from .common import (
-    Condition,
-    PreparedCorpus,
-    Utterance,
-    build_corpus,
-    require_dir,
-    session_splitter,
-    write_corpus,
-)
-from .raw import is_other
+from .builder import prepare_corpus
+from .raw import require_dir
+from .types import Condition, PreparedCorpus, Reading, Recipe, Utterance
 
 logger = logging.getLogger(__name__)
 
@@ -64,13 +57,13 @@ CONDITIONS = (
     Condition("Primary", CLASSES_PRIMARY, "IMPROV corpus - 4 classes", CONFIG_DIMENSIONAL),
     Condition("Secondary", CLASSES_SECONDARY, "IMPROV corpus - 10 classes", CONFIG_DIMENSIONAL),
 )
-# Folds of the published labels_consensus_1..6.csv; the session table is data_splits/msp-improv.toml.
-FOLDS = (1, 2, 3, 4, 5, 6)
+# Folds: the published labels_consensus_1..6.csv, as data_splits/msp-improv.toml holds them.
 
 EVALUATION_FILES = ("Evalution.txt", "Evaluation.txt")
 # "Other" (and annotated forms such as "Other-bored") means none of the offered emotions.
 OTHER_STRINGS = ("Other", "Other-<description>")
-# A clip whose primary emotions are all outside CLASSES_PRIMARY is left out of both conditions.
+# A clip whose primary emotions are all outside CLASSES_PRIMARY is left out of both conditions
+# (labels.all_other, applied by the builder: Recipe.all_other_primary).
 EXCLUDED_ALL_OTHER = "every primary emotion is 'Other' (left out of Primary and Secondary)"
 # A rater listed twice for one clip: the first line counts, later ones are dropped and counted.
 DUPLICATE_RATER_POLICY = "first line counts"
@@ -135,9 +128,8 @@ def _add_rater(block: _Block, fields: list[str], where: str) -> bool:
     _check(primary, CLASSES_PRIMARY, where, "primary")
     for token in secondary:
         _check(token, CLASSES_SECONDARY, where, "secondary")
-    chosen = tuple(dict.fromkeys([primary, *secondary]))
     block.primary.append(primary)
-    block.secondary.append(chosen[0] if len(chosen) == 1 else chosen)
+    block.secondary.append(primary_plus_secondary(primary, secondary, CLASSES_SECONDARY, CORPUS))
     block.scores.append(_scores(fields[first_score:], where))
     return True
 
@@ -246,18 +238,10 @@ def prepare_msp_improv(
     """Primary and Secondary soft labels, published folds, manifest; written to ``<output_dir>/IMPROV``."""
     corpus_dir = require_dir(corpus_dir, f"the MSP-IMPROV release folder ({EVALUATION_FILES[0]}, session*/)")
     utterances, dropped = _read(corpus_dir)
-    kept = [u for u in utterances
-            if any(canonical_class(v, CLASSES_PRIMARY, CORPUS) for v in u.votes["Primary"])]
-    excluded = sorted({u.file_name for u in utterances} - {u.file_name for u in kept})
-    prepared = build_corpus(
-        kept, corpus=CORPUS, name=NAME, conditions=CONDITIONS, folds=FOLDS,
-        splitter=session_splitter(CORPUS), raw_dir=corpus_dir, sources=[_evaluation_file(corpus_dir)],
-        smoothing=smoothing, relabel=relabel, excluded={EXCLUDED_ALL_OTHER: excluded} if excluded else None,
-        rules={**RULES, "duplicate_rater_lines_dropped": dropped},
-    )
-    if output_dir is not None:
-        write_corpus(prepared, output_dir, audio=audio, overwrite=overwrite)
-    return prepared
+    reading = Reading(utterances, corpus_dir, [_evaluation_file(corpus_dir)],
+                      facts={"duplicate_rater_lines_dropped": dropped})
+    return prepare_corpus(reading, RECIPE, output_dir, audio=audio, relabel=relabel, smoothing=smoothing,
+                          overwrite=overwrite)
 
 
 RULES: dict[str, object] = {
@@ -273,3 +257,4 @@ RULES: dict[str, object] = {
     "partition_source": "data_splits/msp-improv.toml (published labels_consensus_1..6.csv)",
     "speaker_id": "session number + gender letter of the speaker part, e.g. F02 -> 02F",
 }
+RECIPE = Recipe(CORPUS, NAME, CONDITIONS, RULES, all_other_primary=EXCLUDED_ALL_OTHER)

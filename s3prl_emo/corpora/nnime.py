@@ -40,16 +40,9 @@ from ..errors import CorpusLayoutError, InvalidInputError
 from ..labels import DEFAULT_SMOOTHING
 from ..layout import Pathlike
 from ..partitions import session_of
-from .common import (
-    Condition,
-    PreparedCorpus,
-    Utterance,
-    build_corpus,
-    require_dir,
-    session_splitter,
-    write_corpus,
-)
-from .raw import check_choices, index_audio, read_csv_rows, split_choices
+from .builder import prepare_corpus
+from .raw import check_choices, index_audio, read_csv_rows, require_dir, split_choices
+from .types import Condition, PreparedCorpus, Reading, Recipe, Utterance
 
 logger = logging.getLogger(__name__)
 
@@ -61,8 +54,7 @@ CLASSES = ("angry", "frustrated", "disappointed", "sad", "fear", "neutral", "sur
            "happy", "relax", "joy")
 DIMENSIONAL_RANGE = {"max_score": 5, "min_score": 1}  # published NNIME/Secondary/config.json
 DIMENSION_COLUMNS = ("EmoAct", "EmoVal")
-MIN_ANNOTATORS = 3  # EMO-SUPERB supplementary A.6
-FOLDS = (1, 2, 3, 4, 5)  # fold tables: data_splits/nnime.toml
+MIN_ANNOTATORS = 3  # EMO-SUPERB supplementary A.6 (labels.EXCLUDED_FEW_ANNOTATORS)
 ANNOTATIONS_FILE = "annotations.csv"
 COLUMNS = ("FileName", "annotator", "emotion")
 # Source of the speaker facts: SpkrID and Gender of the published EMO-SUPERB files
@@ -170,23 +162,21 @@ def prepare_nnime(
 ) -> PreparedCorpus:
     """Read NNIME and build ``NNIME/Secondary`` (11 classes, 5 dialog folds; written when
     ``output_dir`` is given)."""
-    utterances = read_nnime(corpus_dir)
-    condition = Condition(ANNOTATION, CLASSES, f"NTHU-NNIME corpus - {len(CLASSES)} classes",
-                          DIMENSIONAL_RANGE, min_annotators=MIN_ANNOTATORS)
-    prepared = build_corpus(
-        utterances, corpus=CORPUS, name=NAME, conditions=[condition], folds=FOLDS,
-        splitter=session_splitter(CORPUS), raw_dir=corpus_dir,
-        sources=[Path(corpus_dir) / ANNOTATIONS_FILE],
-        rules={
-            "classes": "EMO-SUPERB published NNIME/Secondary/config.json (11 classes)",
-            "raw_format": f"documented CSV {ANNOTATIONS_FILE} ({','.join(COLUMNS)}[,EmoAct,EmoVal]); "
-                          "the release's own per-rater files are not public",
-            "exclusion": f"all raters 'other', or fewer than {MIN_ANNOTATORS} raters",
-            "partition": "5 folds by dialog number (data_splits/nnime.toml)",
-            "speakers": "SpkrID and Gender as in the published EMO-SUPERB NNIME label files",
-        },
-        smoothing=smoothing, relabel=relabel,
-    )
-    if output_dir is not None:
-        write_corpus(prepared, output_dir, audio=audio, overwrite=overwrite)
-    return prepared
+    reading = Reading(read_nnime(corpus_dir), Path(corpus_dir), [Path(corpus_dir) / ANNOTATIONS_FILE])
+    return prepare_corpus(reading, RECIPE, output_dir, audio=audio, relabel=relabel, smoothing=smoothing,
+                          overwrite=overwrite)
+
+
+RECIPE = Recipe(
+    CORPUS, NAME,
+    (Condition(ANNOTATION, CLASSES, f"NTHU-NNIME corpus - {len(CLASSES)} classes", DIMENSIONAL_RANGE,
+               min_annotators=MIN_ANNOTATORS),),
+    {
+        "classes": "EMO-SUPERB published NNIME/Secondary/config.json (11 classes)",
+        "raw_format": f"documented CSV {ANNOTATIONS_FILE} ({','.join(COLUMNS)}[,EmoAct,EmoVal]); "
+                      "the release's own per-rater files are not public",
+        "exclusion": f"all raters 'other', or fewer than {MIN_ANNOTATORS} raters",
+        "partition": "5 folds by dialog number (data_splits/nnime.toml)",
+        "speakers": "SpkrID and Gender as in the published EMO-SUPERB NNIME label files",
+    },
+)

@@ -1,24 +1,39 @@
-"""Reading raw release files: line-numbered CSV rows, the audio index, "other" answers.
+"""Reading raw release files: folders, line-numbered CSV rows, the audio index, choices.
 
-Shared by the corpus recipes, so that every recipe reports a broken line, an unknown
-emotion or a duplicate audio file the same way (file and line).
+Shared by the corpus recipes, so that every recipe reports a missing folder, a broken line,
+an unknown emotion or a duplicate audio file the same way (file and line).
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import CorpusLayoutError, InvalidInputError
-from ..labels import canonical_class
+from ..labels import canonical_class, is_other
 from ..layout import Pathlike
-from .common import require_dir
 
-OTHER = "other"
 MULTI_CHOICE_SEPARATOR = ";"
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".au")
+
+
+def require_dir(path: Pathlike, what: str) -> Path:
+    """``path`` as a Path, or CorpusLayoutError naming what was expected there."""
+    path = Path(path)
+    if not path.is_dir():
+        raise CorpusLayoutError(f"{path}: no such directory; expected {what}")
+    return path
+
+
+def sha256_file(path: Pathlike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -83,19 +98,8 @@ def index_audio(folder: Pathlike, *, suffixes: Iterable[str] = AUDIO_SUFFIXES) -
     return found
 
 
-def is_other(token: str) -> bool:
-    """True for "other" and its annotated forms ("Other", "Other-bored", "other: bored").
-
-    Examples:
-        >>> [is_other(t) for t in ("Other", "other: bored", "Other-calm", "others", "angry")]
-        [True, True, True, False, False]
-    """
-    low = token.strip().lower()
-    return low == OTHER or (low.startswith(OTHER) and not low[len(OTHER)].isalpha())
-
-
 def split_choices(text: str) -> tuple[str, ...]:
-    """One multi-choice answer as its options (empty parts dropped).
+    """One multi-choice answer as its options (empty parts dropped; "other" is ``labels.OTHER``).
 
     Examples:
         >>> split_choices("happy; surprise;")
