@@ -12,10 +12,10 @@ import pytest
 import soundfile as sf
 
 from s3prl_emo import partitions
+from s3prl_emo.audit import check_splits
 from s3prl_emo.cli import main
 from s3prl_emo.errors import InvalidInputError
 from s3prl_emo.layout import CorpusConfig, label_frame, labels_path, write_config, write_labels
-from s3prl_emo.audit import check_splits
 from s3prl_emo.partitions import (
     Fold,
     assign_splits,
