@@ -116,3 +116,31 @@ def test_failed_run_leaves_nothing(iemocap_raw: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     assert main(["prepare", "iemocap", "--raw", str(iemocap_raw), "--out", str(out)]) == 2
     assert_nothing_written(out)
+
+
+@pytest.mark.parametrize("corpus, tree_line", [
+    ("iemocap", "<corpus_dir>/Session<N>/dialog/EmoEvaluation/<dialog>.txt"),
+    ("crema-d", "<corpus_dir>/finishedResponses.csv"),
+    ("msp-improv", "<corpus_dir>/Evalution.txt"),
+    ("msp-podcast", "<corpus_dir>/Labels/labels_detailed.csv"),
+    ("biic-podcast", "<corpus_dir>/Labels/labels_detailed.csv"),
+    ("nnime", "<corpus_dir>/annotations.csv"),
+    ("generic", "<corpus_dir>/**/<FileName>"),
+])
+def test_each_recipe_has_its_own_help_with_the_raw_tree(corpus: str, tree_line: str,
+                                                        capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(["prepare", corpus, "--help"])
+    assert done.value.code == 0
+    text = capsys.readouterr().out
+    assert tree_line in text and "--corpus-dir CORPUS_DIR, --raw CORPUS_DIR" in text
+    assert "--output-dir OUTPUT_DIR, --out OUTPUT_DIR" in text
+    assert ("--votes" in text) == (corpus == "generic")
+
+
+def test_library_names_and_old_aliases_prepare_the_same(crema_raw: Path, tmp_path: Path) -> None:
+    assert main(["prepare", "crema-d", "--corpus-dir", str(crema_raw), "--output-dir", str(tmp_path / "a")]) == 0
+    assert main(["prepare", "crema-d", "--raw", str(crema_raw), "--out", str(tmp_path / "b")]) == 0
+    for fold in range(1, 6):
+        name = f"CREMA-D/Primary/labels_consensus_{fold}.csv"
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from pathlib import Path
 
 import numpy as np
@@ -108,7 +109,7 @@ def test_bad_rows_of_the_released_form_name_the_line(podcast_named_corpus, tmp_p
     broken = tmp_path / "broken.csv"
     released.to_csv(broken, index=False)
     audio, votes, meta = podcast_named_corpus
-    with pytest.raises(InvalidInputError, match=rf"{broken}, {message}".replace("[", r"\[").replace(".", r"\.")):
+    with pytest.raises(InvalidInputError, match=re.escape(f"{broken}, {message}")):
         generic.prepare_generic(audio, tmp_path / "out", votes=votes, meta=meta, classes=CLASSES_PRIMARY,
                                 folds=3, relabel=broken)
     assert_nothing_written(tmp_path / "out")
