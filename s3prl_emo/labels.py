@@ -47,6 +47,18 @@ OTHER = "other"
 EXCLUDED_OTHER = "no vote inside the class list (all 'other')"
 EXCLUDED_FEW_ANNOTATORS = "fewer annotators than required"
 
+# Words of the MSP-PODCAST protocol (labels_detailed.csv), shared by the two podcast releases.
+_PODCAST_WORDS = {
+    "anger": "angry",
+    "happiness": "happy",
+    "sadness": "sad",
+    "surprised": "surprise",
+    "fearful": "fear",
+    "disgusted": "disgust",
+    "frustration": "frustrated",
+    "amusement": "amused",
+}
+
 # Spellings each corpus's raw release uses for a class, lower-cased -> EMO-SUPERB class name.
 # Names that already equal a class name (case-insensitively) need no entry.
 ALIASES: dict[str, dict[str, str]] = {
@@ -115,14 +127,7 @@ ALIASES: dict[str, dict[str, str]] = {
         "d": "disgust",
         "c": "contempt",
         "n": "neutral",
-        "anger": "angry",
-        "happiness": "happy",
-        "sadness": "sad",
-        "surprised": "surprise",
-        "fearful": "fear",
-        "disgusted": "disgust",
-        "frustration": "frustrated",
-        "amusement": "amused",
+        **_PODCAST_WORDS,
     },
     "nnime": {
         "anger": "angry",
@@ -136,16 +141,8 @@ ALIASES: dict[str, dict[str, str]] = {
         "relaxation": "relax",
         "fearful": "fear",
     },
-    "biic-podcast": {
-        "anger": "angry",
-        "happiness": "happy",
-        "sadness": "sad",
-        "surprised": "surprise",
-        "fearful": "fear",
-        "disgusted": "disgust",
-        "frustration": "frustrated",
-        "amusement": "amused",
-    },
+    # Emotions spelled out in English, as MSP-PODCAST does (assumed; no one-letter codes).
+    "biic-podcast": dict(_PODCAST_WORDS),
 }
 
 

@@ -124,15 +124,9 @@ def read_crema_d(corpus_dir: Pathlike) -> list[Utterance]:
     return utterances
 
 
-def prepare_crema_d(
-    corpus_dir: Pathlike,
-    output_dir: Pathlike | None = None,
-    *,
-    audio: str = "symlink",
-    relabel: Pathlike | None = None,
-    smoothing: float = DEFAULT_SMOOTHING,
-    overwrite: bool = False,
-) -> PreparedCorpus:
+def prepare_crema_d(corpus_dir: Pathlike, output_dir: Pathlike | None = None, *,
+                    audio: str = "symlink", relabel: Pathlike | None = None, smoothing: float = DEFAULT_SMOOTHING,
+                    overwrite: bool = False) -> PreparedCorpus:
     """Soft labels, published folds and manifest; written to ``<output_dir>/CREMA-D`` when given."""
     corpus_dir = Path(corpus_dir)
     reading = Reading(read_crema_d(corpus_dir), corpus_dir,

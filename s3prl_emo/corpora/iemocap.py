@@ -29,14 +29,13 @@ import logging
 import re
 from pathlib import Path
 
-import numpy as np
 from tqdm import tqdm
 
 from ..errors import CorpusLayoutError, InvalidInputError
 from ..labels import DEFAULT_SMOOTHING
 from ..layout import Pathlike
 from .builder import prepare_corpus
-from .raw import check_choices, require_dir, split_choices
+from .raw import check_choices, mean_scores, require_dir, split_choices
 from .types import Condition, PreparedCorpus, Reading, Recipe, Utterance
 
 logger = logging.getLogger(__name__)
@@ -120,11 +119,7 @@ def _finish(block: _Block, corpus_dir: Path) -> Utterance:
     audio = corpus_dir / f"Session{int(session)}" / "sentences" / "wav" / dialog / f"{block.turn}.wav"
     if not audio.is_file():
         raise CorpusLayoutError(f"{block.where}: no audio for {block.turn}; expected {audio}")
-    means = {
-        column: float(np.mean(values))
-        for column in DIMENSIONS.values()
-        if (values := [s[column] for s in block.scores if column in s])
-    }
+    means = mean_scores(block.scores, DIMENSIONS.values())
     return Utterance(
         file_name=f"{block.turn}.wav", audio_path=audio, speaker=f"{session}{letter}",
         gender=GENDERS[letter], session=session, votes={"Secondary": tuple(block.votes)},
@@ -203,16 +198,9 @@ def read_iemocap(corpus_dir: Pathlike, *, self_evaluations: bool = COUNT_SELF_EV
     return utterances
 
 
-def prepare_iemocap(
-    corpus_dir: Pathlike,
-    output_dir: Pathlike | None = None,
-    *,
-    audio: str = "symlink",
-    relabel: Pathlike | None = None,
-    smoothing: float = DEFAULT_SMOOTHING,
-    self_evaluations: bool = COUNT_SELF_EVALUATIONS,
-    overwrite: bool = False,
-) -> PreparedCorpus:
+def prepare_iemocap(corpus_dir: Pathlike, output_dir: Pathlike | None = None, *,
+                    audio: str = "symlink", relabel: Pathlike | None = None, smoothing: float = DEFAULT_SMOOTHING,
+                    self_evaluations: bool = COUNT_SELF_EVALUATIONS, overwrite: bool = False) -> PreparedCorpus:
     """Soft labels, published folds and manifest; written to ``<output_dir>/IEMOCAP`` when given."""
     corpus_dir = Path(corpus_dir)
     utterances = read_iemocap(corpus_dir, self_evaluations=self_evaluations)

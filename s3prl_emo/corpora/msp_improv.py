@@ -33,14 +33,13 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 from tqdm import tqdm
 
 from ..errors import CorpusLayoutError, InvalidInputError
 from ..labels import DEFAULT_SMOOTHING, canonical_class, is_other, primary_plus_secondary
 from ..layout import Pathlike
 from .builder import prepare_corpus
-from .raw import require_dir
+from .raw import mean_scores, require_dir
 from .types import Condition, PreparedCorpus, Reading, Recipe, Utterance
 
 logger = logging.getLogger(__name__)
@@ -140,11 +139,7 @@ def _utterance(block: _Block, audio: dict[str, Path]) -> Utterance:
     file_name = f"MSP-IMPROV-{block.clip_id}.wav"
     if file_name not in audio:
         raise CorpusLayoutError(f"{block.where}: no audio file {file_name} under the corpus folder")
-    means = {
-        column: float(np.mean(values))
-        for column in DIMENSIONS.values()
-        if (values := [s[column] for s in block.scores if column in s])
-    }
+    means = mean_scores(block.scores, DIMENSIONS.values())
     return Utterance(
         file_name=file_name, audio_path=audio[file_name], speaker=f"{block.session}{block.letter}",
         gender=GENDERS[block.letter], session=block.session,
@@ -226,15 +221,9 @@ def read_msp_improv(corpus_dir: Pathlike) -> list[Utterance]:
     return _read(corpus_dir)[0]
 
 
-def prepare_msp_improv(
-    corpus_dir: Pathlike,
-    output_dir: Pathlike | None = None,
-    *,
-    audio: str = "symlink",
-    relabel: Pathlike | None = None,
-    smoothing: float = DEFAULT_SMOOTHING,
-    overwrite: bool = False,
-) -> PreparedCorpus:
+def prepare_msp_improv(corpus_dir: Pathlike, output_dir: Pathlike | None = None, *,
+                       audio: str = "symlink", relabel: Pathlike | None = None, smoothing: float = DEFAULT_SMOOTHING,
+                       overwrite: bool = False) -> PreparedCorpus:
     """Primary and Secondary soft labels, published folds, manifest; written to ``<output_dir>/IMPROV``."""
     corpus_dir = require_dir(corpus_dir, f"the MSP-IMPROV release folder ({EVALUATION_FILES[0]}, session*/)")
     utterances, dropped = _read(corpus_dir)

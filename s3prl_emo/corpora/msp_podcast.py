@@ -49,15 +49,9 @@ def read_msp_podcast(corpus_dir: Pathlike) -> list[Utterance]:
     return read_podcast_release(corpus_dir, RELEASE).utterances
 
 
-def prepare_msp_podcast(
-    corpus_dir: Pathlike,
-    output_dir: Pathlike | None = None,
-    *,
-    audio: str = "symlink",
-    relabel: Pathlike | None = None,
-    smoothing: float = DEFAULT_SMOOTHING,
-    overwrite: bool = False,
-) -> PreparedCorpus:
+def prepare_msp_podcast(corpus_dir: Pathlike, output_dir: Pathlike | None = None, *,
+                        audio: str = "symlink", relabel: Pathlike | None = None,
+                        smoothing: float = DEFAULT_SMOOTHING, overwrite: bool = False) -> PreparedCorpus:
     """Read MSP-PODCAST and build ``PODCAST/Primary`` and ``PODCAST/Secondary`` (written when
     ``output_dir`` is given)."""
     return prepare_podcast_release(corpus_dir, output_dir, RELEASE, audio=audio, relabel=relabel,

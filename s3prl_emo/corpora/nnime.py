@@ -34,14 +34,13 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from ..errors import CorpusLayoutError, InvalidInputError
 from ..labels import DEFAULT_SMOOTHING
 from ..layout import Pathlike
 from ..partitions import session_of
 from .builder import prepare_corpus
-from .raw import check_choices, index_audio, read_csv_rows, require_dir, split_choices
+from .raw import VOTE_COLUMNS, annotator_rows, index_audio, require_dir
 from .types import Condition, PreparedCorpus, Reading, Recipe, Utterance
 
 logger = logging.getLogger(__name__)
@@ -56,7 +55,7 @@ DIMENSIONAL_RANGE = {"max_score": 5, "min_score": 1}  # published NNIME/Secondar
 DIMENSION_COLUMNS = ("EmoAct", "EmoVal")
 MIN_ANNOTATORS = 3  # EMO-SUPERB supplementary A.6 (labels.EXCLUDED_FEW_ANNOTATORS)
 ANNOTATIONS_FILE = "annotations.csv"
-COLUMNS = ("FileName", "annotator", "emotion")
+COLUMNS = VOTE_COLUMNS
 # Source of the speaker facts: SpkrID and Gender of the published EMO-SUPERB files
 # NNIME/Secondary/labels_consensus_<k>.csv (every row agrees with 2d - 1 / 2d but dialog 22).
 SPEAKER_EXCEPTIONS = {(22, "A"): "8", (22, "B"): "43"}
@@ -109,23 +108,13 @@ def read_nnime(corpus_dir: Pathlike) -> list[Utterance]:
     dims: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     first_line: dict[str, int] = {}
     facts: dict[str, tuple[str, str, str]] = {}
-    seen: dict[tuple[str, str], int] = {}
-    for row in tqdm(read_csv_rows(path, COLUMNS, what="NNIME annotation"), desc="nnime", unit="row"):
-        where = f"{path}, line {row.line}"
-        name, annotator = row.cells["FileName"], row.cells["annotator"]
-        if not name or not annotator:
-            raise InvalidInputError(f"{where}: empty FileName or annotator")
+    for row, where, chosen in annotator_rows(path, CLASSES, what="NNIME annotation", aliases=CORPUS):
+        name = row.cells["FileName"]
         if name not in facts:
             try:
                 facts[name] = _turn_facts(name)
             except InvalidInputError as err:
                 raise InvalidInputError(f"{where}: {err}") from None
-        chosen = split_choices(row.cells["emotion"])
-        check_choices(chosen, CLASSES, where, CORPUS)
-        if (name, annotator) in seen:
-            raise InvalidInputError(f"{where}: annotator {annotator!r} labels {name!r} twice (also line "
-                                    f"{seen[name, annotator]}); join several options with ';'")
-        seen[name, annotator] = row.line
         first_line.setdefault(name, row.line)
         choices[name].append(chosen)
         for column in DIMENSION_COLUMNS:
@@ -151,15 +140,9 @@ def read_nnime(corpus_dir: Pathlike) -> list[Utterance]:
     return utterances
 
 
-def prepare_nnime(
-    corpus_dir: Pathlike,
-    output_dir: Pathlike | None = None,
-    *,
-    audio: str = "symlink",
-    relabel: Pathlike | None = None,
-    smoothing: float = DEFAULT_SMOOTHING,
-    overwrite: bool = False,
-) -> PreparedCorpus:
+def prepare_nnime(corpus_dir: Pathlike, output_dir: Pathlike | None = None, *,
+                  audio: str = "symlink", relabel: Pathlike | None = None, smoothing: float = DEFAULT_SMOOTHING,
+                  overwrite: bool = False) -> PreparedCorpus:
     """Read NNIME and build ``NNIME/Secondary`` (11 classes, 5 dialog folds; written when
     ``output_dir`` is given)."""
     reading = Reading(read_nnime(corpus_dir), Path(corpus_dir), [Path(corpus_dir) / ANNOTATIONS_FILE])

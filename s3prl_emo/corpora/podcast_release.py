@@ -41,7 +41,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 from tqdm import tqdm
 
 from ..errors import CorpusLayoutError, InvalidInputError
@@ -49,7 +48,7 @@ from ..labels import EXCLUDED_OTHER, canonical_class, is_other, primary_plus_sec
 from ..layout import Pathlike
 from ..partitions import split_of_corpus_set
 from .builder import prepare_corpus
-from .raw import Row, index_audio, read_csv_rows, require_dir
+from .raw import Row, index_audio, mean_scores, read_csv_rows, require_dir
 from .types import Condition, PreparedCorpus, Reading, Recipe, Utterance
 
 logger = logging.getLogger(__name__)
@@ -345,12 +344,7 @@ def _votes(annotations: Sequence[_Annotation], aliases: str) -> dict[str, tuple]
 
 
 def _mean_dimensions(annotations: Sequence[_Annotation]) -> dict[str, float]:
-    out = {}
-    for column in DIMENSION_COLUMNS:
-        values = [a.dimensions[column] for a in annotations if column in a.dimensions]
-        if values:
-            out[column] = float(np.mean(values))
-    return out
+    return mean_scores([a.dimensions for a in annotations], DIMENSION_COLUMNS)
 
 
 def read_podcast_release(corpus_dir: Pathlike, release: PodcastRelease) -> Reading:

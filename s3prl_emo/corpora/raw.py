@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import csv
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
 
 from ..errors import CorpusLayoutError, InvalidInputError
 from ..labels import canonical_class, is_other
@@ -121,3 +124,39 @@ def check_choices(choices: Sequence[str], classes: Sequence[str], where: str,
                 f"{where}: unknown emotion {token!r}; expected one of {list(classes)} or 'other' "
                 f"(several joined by {MULTI_CHOICE_SEPARATOR!r})"
             )
+
+
+VOTE_COLUMNS = ("FileName", "annotator", "emotion")
+
+
+def annotator_rows(path: Pathlike, classes: Sequence[str], *, what: str,
+                   aliases: str | Mapping[str, str] | None = None) -> Iterator[tuple[Row, str, tuple[str, ...]]]:
+    """The rows of a ``FileName,annotator,emotion[,...]`` file (generic votes, NNIME annotations),
+    each with its location and its checked choices; one row per annotator and file."""
+    path = Path(path)
+    seen: dict[tuple[str, str], int] = {}
+    for row in tqdm(read_csv_rows(path, VOTE_COLUMNS, what=what), desc=what, unit="row"):
+        where = f"{path}, line {row.line}"
+        name, annotator = row.cells["FileName"], row.cells["annotator"]
+        if not name or not annotator:
+            raise InvalidInputError(f"{where}: empty FileName or annotator")
+        choices = split_choices(row.cells["emotion"])
+        check_choices(choices, classes, where, aliases)
+        if (name, annotator) in seen:
+            raise InvalidInputError(
+                f"{where}: annotator {annotator!r} labels {name!r} twice (also line {seen[name, annotator]}); "
+                f"keep one row per annotator, with several emotions joined by {MULTI_CHOICE_SEPARATOR!r}"
+            )
+        seen[name, annotator] = row.line
+        yield row, where, choices
+
+
+def mean_scores(scores: Sequence[Mapping[str, float]], columns: Iterable[str]) -> dict[str, float]:
+    """Per column, the mean over the raters who gave a score (a column nobody scored is left out).
+
+    Examples:
+        >>> mean_scores([{"EmoAct": 2.0}, {"EmoAct": 3.0, "EmoVal": 4.0}], ["EmoAct", "EmoVal", "EmoDom"])
+        {'EmoAct': 2.5, 'EmoVal': 4.0}
+    """
+    return {column: float(np.mean(values)) for column in columns
+            if (values := [s[column] for s in scores if column in s])}
