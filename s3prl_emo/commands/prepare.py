@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import inspect
 import logging
+import re
 from collections.abc import Callable
 
 from ..corpora import CORPORA, PREPARE
@@ -47,8 +48,9 @@ def register(subparsers) -> None:
     )
     recipes = parser.add_subparsers(dest="corpus", required=True, metavar="CORPUS")
     for corpus, prepare in PREPARE.items():
-        doc = inspect.getdoc(CORPORA[corpus]) or ""
-        sub = recipes.add_parser(corpus, help=doc.splitlines()[0] if doc else corpus, description=doc,
+        doc = inspect.getdoc(CORPORA[corpus]) or corpus
+        summary = re.split(r"(?<=\.)\s", " ".join(doc.split("\n\n")[0].split()))[0]
+        sub = recipes.add_parser(corpus, help=summary, description=doc,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
         sub.add_argument("--corpus-dir", "--raw", dest="corpus_dir", required=True, metavar="CORPUS_DIR",
                          help="the corpus release folder (generic: the audio folder)")
