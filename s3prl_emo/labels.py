@@ -15,9 +15,10 @@ rules below apply; nothing else in the package decides what a vote is worth.
    class list give no vote; an annotation made only of them still counts as an annotation.
 5. Exclusions (the utterance gets no label row; recipes count them in the manifest):
    ``EXCLUDED_OTHER`` no vote inside the class list; ``EXCLUDED_FEW_ANNOTATORS`` fewer
-   annotators than a condition requires (NNIME: 3); ``EXCLUDED_ALL_OTHER_PRIMARY``:
-   MSP-IMPROV and MSP-PODCAST leave an utterance out of Primary *and* Secondary when every
-   primary emotion is "Other" (``all_other``), as the published files do.
+   annotators than a condition requires (NNIME: 3); and MSP-IMPROV, MSP-PODCAST and
+   BIIC-PODCAST leave an utterance out of Primary *and* Secondary when every primary emotion
+   is "Other" (``all_other`` on the Primary votes; the recipe declares it as
+   ``Recipe.all_other_primary``), as the published files do (both list the same utterances).
 6. Soft labels: q = vote counts / total votes, smoothed so that a unanimous utterance gets
    ``1 - smoothing`` on its class (``soft_labels``; the rule of the published EMO-SUPERB files).
 
@@ -28,6 +29,8 @@ Read per corpus:
   emotions, a class once per rater; rule 5's all-"Other"-primary exclusion for both.
 - NNIME (Secondary, 11 classes): each rater's options (rules 2-4); excluded when every rater
   answered "other" or fewer than three raters labelled the turn.
+- CREMA-D (Primary, 6 classes): each voice-only rating is one vote (raters had no "other").
+- MSP-PODCAST, BIIC-PODCAST: as MSP-IMPROV, with each worker in place of each rater.
 """
 
 from __future__ import annotations
