@@ -3,7 +3,7 @@
 import subprocess
 import sys
 
-TORCH_FREE = ("s3prl_emo.corpora", "s3prl_emo.partitions", "s3prl_emo.audit", "s3prl_emo.labels",
+TORCH_FREE = ("s3prl_emo.corpora", "s3prl_emo.partitions", "s3prl_emo.audit", "s3prl_emo.labels", "s3prl_emo.audio",
               "s3prl_emo.layout", "s3prl_emo.metrics", "s3prl_emo.export", "s3prl_emo.cli")
 
 
