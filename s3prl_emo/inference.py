@@ -9,24 +9,47 @@ needed: no corpus, no config file.
 from __future__ import annotations
 
 import argparse
+import math
 
 import numpy as np
 import torch
 import torch.nn as nn
-from s3prl import hub
 from s3prl.upstream.interfaces import Featurizer
 
 from .audio import load_audio, to_mono_16k
+from .checkpoints import build_upstream, load_checkpoint
 from .downstream.dataset import Normalizer
 from .downstream.model import EmotionHead
 from .errors import InvalidInputError
 from .layout import Pathlike
 
+__all__ = ["EmotionRecognizer", "load_checkpoint"]
 
-def load_checkpoint(path: Pathlike) -> dict:
-    """``torch.load`` with weights_only kept on; S3PRL's arguments are a Namespace."""
-    with torch.serialization.safe_globals([argparse.Namespace]):
-        return torch.load(path, map_location="cpu", weights_only=True)
+
+def _emotion_parts(ckpt: Pathlike, state: dict) -> tuple[argparse.Namespace, dict, dict, dict]:
+    """``Args``, ``Config``, ``Downstream`` and the expert's extra state, checked."""
+    try:
+        args, config, downstream = state["Args"], state["Config"], state["Downstream"]
+        extra = downstream["_extra_state"]
+    except (KeyError, TypeError) as err:
+        raise InvalidInputError(f"{ckpt}: not an emotion_multilabel checkpoint (missing {err})") from err
+    if (
+        not isinstance(args, argparse.Namespace)
+        or not isinstance(config, dict)
+        or not isinstance(config.get("downstream_expert", {}), dict)
+        or not isinstance(extra, dict)
+    ):
+        raise InvalidInputError(f"{ckpt}: not an emotion_multilabel checkpoint (unexpected Args/Config types)")
+    classes = extra.get("classes")
+    if not isinstance(classes, list | tuple) or len(classes) < 2 or not all(isinstance(c, str) for c in classes):
+        raise InvalidInputError(f"{ckpt}: extra state 'classes' must list at least 2 class names, got {classes!r}")
+    for key, positive in (("wav_mean", False), ("wav_std", True), ("max_duration_s", True)):
+        value = extra.get(key)
+        if not isinstance(value, int | float) or not math.isfinite(value) or (positive and value <= 0):
+            raise InvalidInputError(
+                f"{ckpt}: extra state {key!r} must be a finite{' positive' if positive else ''} number, got {value!r}"
+            )
+    return args, config, downstream, extra
 
 
 class EmotionRecognizer(nn.Module):
@@ -49,15 +72,14 @@ class EmotionRecognizer(nn.Module):
 
     @classmethod
     def from_checkpoint(cls, ckpt: Pathlike, upstream_ckpt: str | None = None, device: str = "cpu"):
+        """Build the recogniser from an S3PRL checkpoint, treated as untrusted input.
+
+        The upstream comes from ``s3prl_emo.checkpoints.build_upstream``: a loader that reads
+        a local weights file needs ``upstream_ckpt``; the path the checkpoint records is never read.
+        """
         state = load_checkpoint(ckpt)
-        try:
-            args, config, downstream = state["Args"], state["Config"], state["Downstream"]
-            extra = downstream["_extra_state"]
-        except KeyError as err:
-            raise InvalidInputError(f"{ckpt}: not an emotion_multilabel checkpoint (missing {err})") from err
-        upstream = getattr(hub, args.upstream)(
-            ckpt=upstream_ckpt or args.upstream_ckpt, model_config=args.upstream_model_config
-        )
+        args, config, downstream, extra = _emotion_parts(ckpt, state)
+        upstream = build_upstream(args, upstream_ckpt, device="cpu")
         if "Upstream" in state:
             upstream.load_state_dict(state["Upstream"])
         featurizer = Featurizer(
@@ -68,7 +90,8 @@ class EmotionRecognizer(nn.Module):
             normalize=args.upstream_feature_normalize,
         )
         featurizer.load_state_dict(state["Featurizer"])
-        head = EmotionHead(featurizer.output_dim, len(extra["classes"]), config["downstream_expert"].get("modelrc", {}))
+        modelrc = config.get("downstream_expert", {}).get("modelrc", {})
+        head = EmotionHead(featurizer.output_dim, len(extra["classes"]), modelrc)
         head.load_state_dict({k[len("head.") :]: v for k, v in downstream.items() if k.startswith("head.")})
         model = cls(
             upstream,
