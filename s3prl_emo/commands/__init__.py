@@ -1,5 +1,5 @@
 """Subcommands of the ``s3prl-emo`` CLI, one module each, listed explicitly."""
 
-from . import demo, link, prepare, report, splits, sweep, synth
+from . import demo, link, predict, prepare, report, splits, sweep, synth
 
-COMMAND_MODULES = (demo, synth, prepare, splits, link, sweep, report)
+COMMAND_MODULES = (demo, synth, prepare, splits, link, predict, sweep, report)

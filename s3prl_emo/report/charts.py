@@ -38,6 +38,7 @@ def conditions_chart(sweep: Sweep, path: Path) -> Path:
             ax.fill(np.r_[angles, angles[:1]], closed, alpha=0.1)
         ax.set_xticks(angles, conditions)
         ax.set_ylim(0, 1)
+        ax.set_rlabel_position(90 + 180 / len(conditions))  # radial ticks between two axes
         ax.set_title("test macro-F1 per condition")
         ax.legend(loc="upper right", bbox_to_anchor=(1.3, 1.1), fontsize=8)
     else:
@@ -77,7 +78,8 @@ def layer_weights_chart(cell: Cell, path: Path) -> Path | None:
     ax.bar(np.arange(len(mean)), mean, yerr=std, capsize=3, color="tab:purple")
     ax.set_xlabel("layer (0 = CNN output)")
     ax.set_ylabel("softmax weight")
-    ax.set_xticks(np.arange(len(mean)))
+    step = 1 if len(mean) <= 13 else 2
+    ax.set_xticks(np.arange(0, len(mean), step))
     ax.set_title(f"{cell.upstream} / {cell.condition}: layer weights ({cell.folds} fold(s))")
     return _save(fig, path)
 
