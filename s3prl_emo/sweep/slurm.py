@@ -22,7 +22,7 @@ import yaml
 
 from ..errors import InvalidInputError
 from .local import LOG_FILE, worker_command
-from .state import FAILED, RunState, run_state, summary
+from .state import DONE, FAILED, RunState, run_state, summary
 
 logger = logging.getLogger(__name__)
 SLURM_KEYS = ("partition", "gpus_per_run", "cpus_per_run", "mem_gb", "time_min", "array_parallelism", "additional")
@@ -92,28 +92,29 @@ def submit_slurm(pending: list[RunState], results: Path, settings: dict, *, jobs
 
 
 def wait_slurm(jobs, pending: list[RunState], poll_s: float = 5.0) -> int:
-    """Wait for the array; print the summary whenever it changes; return how many failed."""
+    """Wait until every job has its result (submitit's pickle) or every run its result.json or
+    failure; the bar's postfix is the summary read from RESULTS. Return how many runs failed.
+
+    Needs no accounting database (``sacct``): only the files that submitit and the workers write."""
     from tqdm import tqdm
 
-    last = ""
     with tqdm(total=len(jobs), desc="sweep (slurm)", unit="run") as bar:
         while True:
-            finished = [job.done() for job in jobs]
             states = [run_state(item.spec, item.folder) for item in pending]
-            text = summary(states)
-            if text != last:
-                bar.set_postfix_str(text)
-                last = text
-            bar.n = sum(finished)
-            bar.refresh()
-            if all(finished):
+            finished = sum(job.done() or state.state in (DONE, FAILED) for job, state in zip(jobs, states, strict=True))
+            bar.n = finished
+            bar.set_postfix_str(summary(states))
+            if finished == len(jobs):
                 break
             time.sleep(poll_s)
     failed = 0
     for job, item in zip(jobs, pending, strict=True):
-        if job.state not in ("COMPLETED",) and run_state(item.spec, item.folder).state != "done":
-            failed += 1
-            tqdm.write(f"FAILED {item.spec.key} (Slurm {job.job_id}: {job.state}); see {item.folder / LOG_FILE}")
-        elif run_state(item.spec, item.folder).state == FAILED:
-            failed += 1
+        if run_state(item.spec, item.folder).state == DONE:
+            continue
+        failed += 1
+        try:
+            reason = repr(job.exception())
+        except Exception as err:  # submitit could not read the job's outcome either
+            reason = f"no outcome from Slurm ({err})"
+        tqdm.write(f"FAILED {item.spec.key} (Slurm job {job.job_id}: {reason[:300]}); see {item.folder / LOG_FILE}")
     return failed
