@@ -42,3 +42,15 @@ def load_audio(path: Pathlike, max_seconds: float | None = None) -> np.ndarray:
     if len(wav) == 0:
         raise InvalidInputError(f"{path}: zero-length audio")
     return to_mono_16k(wav, rate)
+
+
+def require_finite(wav: np.ndarray, source: object, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """``wav`` unchanged if every sample is finite; otherwise an error naming ``source``."""
+    bad = ~np.isfinite(wav)
+    if bad.any():
+        first = int(np.flatnonzero(bad.reshape(len(wav), -1).any(axis=1))[0])
+        raise InvalidInputError(
+            f"{source}: non-finite samples (NaN or inf), the first at {first / sample_rate:.3f} s; "
+            "repair or remove the audio"
+        )
+    return wav

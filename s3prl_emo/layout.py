@@ -12,9 +12,11 @@ Writers stage into a temporary folder that is moved into place only when complet
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import CorpusLayoutError, InvalidInputError
+from .runlock import process_alive
 
 Pathlike = str | os.PathLike
 
@@ -74,7 +77,10 @@ def read_config(path: Pathlike) -> CorpusConfig:
         raise CorpusLayoutError(f"{path}: no such file; every Primary/Secondary folder needs one")
     try:
         raw = json.loads(path.read_text())
-        classes = tuple(raw["categorical"]["emo_type"])
+        emo_type = raw["categorical"]["emo_type"]
+        if not isinstance(emo_type, list) or not all(isinstance(c, str) for c in emo_type):
+            raise TypeError(f"categorical.emo_type must be a list of class names, got {emo_type!r}")
+        classes = tuple(emo_type)
     except (json.JSONDecodeError, KeyError, TypeError) as err:
         raise InvalidInputError(
             f"{path}: not an EMO-SUPERB config.json ({err}); expected "
@@ -121,6 +127,9 @@ def read_labels(path: Pathlike, classes: Sequence[str]) -> pd.DataFrame:
             f"{missing_classes}, unexpected column(s) {unexpected}; config.json and the label file must "
             "list the same classes"
         )
+    empty = frame["FileName"].isna().to_numpy()
+    if empty.any():
+        raise InvalidInputError(f"{path}, line {int(np.flatnonzero(empty)[0]) + 2}: empty FileName")
     frame["FileName"] = frame["FileName"].astype(str)
     values = frame[list(classes)].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
     for row in range(len(frame)):
@@ -196,18 +205,51 @@ def write_config(config: CorpusConfig, folder: Pathlike) -> None:
 def staged_dir(final: Pathlike, *, overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary sibling of ``final``; move it into place only if the block succeeds.
 
-    Nothing half-written is ever left at ``final``: on error the staging folder is removed.
+    Nothing half-written is ever left at ``final``: on error the staging folder is removed,
+    and staging folders of killed runs (whose process is gone) are removed by the next run.
+    ``overwrite`` replaces a folder only, never a file or a symbolic link.
     """
     final = Path(final)
-    if final.exists() and not overwrite:
-        raise InvalidInputError(f"{final} already exists; remove it or pass overwrite")
+    if os.path.lexists(final):
+        if not overwrite:
+            raise InvalidInputError(f"{final} already exists; remove it or pass overwrite")
+        if final.is_symlink() or not final.is_dir():
+            kind = "a symbolic link" if final.is_symlink() else "a file"
+            raise InvalidInputError(f"{final} is {kind}, not a folder: overwrite replaces only a folder; remove it")
+    if os.path.lexists(final.parent) and not final.parent.is_dir():
+        raise InvalidInputError(f"{final.parent} is not a folder; the output goes inside one")
     final.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".partial", dir=final.parent))
+    remove_stale_stages(final)
+    owner = f"{os.getpid()}@{socket.gethostname()}"
+    stage = Path(tempfile.mkdtemp(prefix=f".{final.name}.{owner}-", suffix=".partial", dir=final.parent))
     try:
         yield stage
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(stage, final)
+    if final.is_dir():
+        old = Path(tempfile.mkdtemp(prefix=f".{final.name}.{owner}-", suffix=".partial", dir=final.parent))
+        os.replace(final, old)  # renames are quick: ``final`` is missing only between the two
+        os.replace(stage, final)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(stage, final)
+
+
+def remove_stale_stages(final: Pathlike) -> list[Path]:
+    """Remove ``.<NAME>.<pid>@<host>-*.partial`` siblings of ``final`` whose process is gone
+    (and old unnamed ones); returns what was removed."""
+    final = Path(final)
+    removed = []
+    prefix = f".{final.name}."
+    for path in final.parent.glob(f".{glob.escape(final.name)}.*.partial"):
+        owner = path.name[len(prefix) : -len(".partial")].rsplit("-", 1)[0]
+        pid, _, host = owner.partition("@")
+        if pid.isdigit() and host == socket.gethostname() and process_alive(int(pid)):
+            continue
+        if pid.isdigit() and host and host != socket.gethostname():
+            continue  # another machine's run: cannot tell
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
+

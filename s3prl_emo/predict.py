@@ -22,7 +22,7 @@ import numpy as np
 import soundfile as sf
 from tqdm import tqdm
 
-from .audio import SAMPLE_RATE, load_audio
+from .audio import SAMPLE_RATE, load_audio, require_finite
 from .errors import CorpusLayoutError, InvalidInputError
 from .layout import Pathlike
 from .metrics import binarize
@@ -119,7 +119,7 @@ def predict_files(
     show = len(files) > PROGRESS_ABOVE if progress is None else progress
     for index, path in enumerate(tqdm(files, desc="predict", unit="file", disable=not show)):
         try:
-            wav = load_audio(path)
+            wav = require_finite(load_audio(path), path)
         except (InvalidInputError, CorpusLayoutError, sf.LibsndfileError, RuntimeError, ValueError) as err:
             message = str(err)
             results[index].error = message if str(path) in message else f"{path}: {message}"

@@ -20,9 +20,11 @@ logger = logging.getLogger(__name__)
 
 LOCK_NAME = ".s3prl-emo.lock"
 _held: set[Path] = set()
+_created: set[Path] = set()  # experiment folders that acquire() made: removed again if left empty
 
 
-def _pid_alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` of this machine still runs (a zombie does not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -49,7 +51,7 @@ def _is_stale(holder: dict | None) -> bool:
         return True
     if holder.get("host") != socket.gethostname():
         return False  # cannot tell from here
-    return not _pid_alive(holder["pid"])
+    return not process_alive(holder["pid"])
 
 
 def acquire(expdir: str | os.PathLike) -> Path:
@@ -58,7 +60,9 @@ def acquire(expdir: str | os.PathLike) -> Path:
     path = expdir / LOCK_NAME
     if path in _held:
         return path
-    expdir.mkdir(parents=True, exist_ok=True)
+    if not expdir.exists():
+        expdir.mkdir(parents=True, exist_ok=True)
+        _created.add(expdir)
     for _ in range(3):
         try:
             fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
@@ -91,3 +95,9 @@ def release(path: Path) -> None:
     holder = _holder(path)
     if holder and holder["pid"] == os.getpid():
         path.unlink(missing_ok=True)
+    if path.parent in _created:
+        _created.discard(path.parent)
+        try:
+            path.parent.rmdir()  # only if nothing else was written there
+        except OSError:
+            pass
