@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     from ..report.build import write_report
 
     index = write_report(args.results, args.out or args.results / "report", with_published=args.with_published)
-    print(index.parent / "leaderboard.md")
-    print(index.read_text().count("<img"), "chart(s);", f"open {index}")
     print((index.parent / "leaderboard.md").read_text())
+    charts = len(list((index.parent / "charts").glob("*.png")))
+    print(f"{charts} chart(s), leaderboard.{{md,csv,html}}; open {index}")
     return 0
