@@ -76,7 +76,7 @@ def test_json_output_and_window_length(ckpt, audio, tmp_path):
     assert main(["predict", "-e", str(ckpt), str(audio / "d30s.wav"), "--window-s", "4", "--format", "json",
                  "--out", str(out)]) == 0  # fmt: skip
     [entry] = json.loads(out.read_text())
-    assert entry["windows"] == 7  # 7 x 4 s, and the 2 s tail (>= 1 s) is its own window
+    assert entry["windows"] == 8  # 7 x 4 s, and the 2 s tail (>= 1 s) is its own window
     assert sum(entry["probabilities"].values()) == pytest.approx(1.0, abs=1e-5)
 
 
