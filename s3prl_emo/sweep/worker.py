@@ -78,15 +78,20 @@ def evaluate(ckpt: Path, splits: tuple[str, ...], device: str, override: str = "
         runner.evaluate()  # as from the command line: seeds fixed, scores dumped by the expert
 
 
-def _train(spec: RunSpec, expdir: Path, device: str) -> None:
+def _train(spec: RunSpec, run_dir: Path, device: str) -> None:
+    """``run_downstream.py -m train -a`` (resumes from the newest states checkpoint), or the same
+    flags to ``s3prl-emo train`` with ``--trainer fast``, whose feature stores the runs of a
+    sweep share (``RESULTS/feature_cache``)."""
     upstream = ["-u", spec.upstream] + (["-k", spec.upstream_ckpt] if spec.upstream_ckpt else [])
-    common = [*upstream, "-c", spec.config, "-p", str(expdir), "--device", device, "-o", spec.override_string()]
+    common = ["-a", "-d", "emotion_multilabel", *upstream, "-c", spec.config, "-p", str(run_dir / "exp")]
+    common += ["--device", device, "-o", spec.override_string()]
     if spec.trainer == "fast":
         if not fast_trainer_available():
             raise InvalidInputError("--trainer fast: the one-pass trainer (s3prl-emo train) is not installed")
-        subprocess.run([sys.executable, "-m", "s3prl_emo.cli", "train", *common], check=True)
+        store = run_dir.parents[3] / "feature_cache"  # RESULTS/<upstream>/<condition>/<grid>/fold<k>
+        subprocess.run([sys.executable, "-m", "s3prl_emo.cli", "train", *common, "--cache-dir", str(store)], check=True)
         return
-    run_downstream("-m", "train", "-a", "-d", "emotion_multilabel", *common)
+    run_downstream("-m", "train", *common)
 
 
 def _layer_weights(ckpt: Path) -> list[float] | None:
@@ -127,7 +132,7 @@ def run_one(run_dir: Path) -> dict:
         {"state": "running", "pid": os.getpid(), "host": socket.gethostname(), "started": started},
     )
     if not (run_dir / TRAIN_DONE).is_file():
-        _train(spec, expdir, device)
+        _train(spec, run_dir, device)
         (run_dir / TRAIN_DONE).write_text(f"{time.time() - started:.1f}\n")
     best = expdir / "dev-best.ckpt"
     if not best.is_file():
