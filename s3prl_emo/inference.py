@@ -53,6 +53,14 @@ def _emotion_parts(ckpt: Pathlike, state: dict) -> tuple[argparse.Namespace, dic
     return args, config, downstream, extra
 
 
+def _load_weights(module: nn.Module, weights, ckpt: Pathlike, part: str) -> None:
+    try:
+        module.load_state_dict(weights)
+    except (RuntimeError, TypeError, AttributeError, KeyError) as err:
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise InvalidInputError(f"{ckpt}: {part} weights do not fit the described model ({reason})") from err
+
+
 class EmotionRecognizer(nn.Module):
     """Frozen upstream + featurizer + trained head; ``predict`` returns class probabilities."""
 
@@ -82,7 +90,7 @@ class EmotionRecognizer(nn.Module):
         args, config, downstream, extra = _emotion_parts(ckpt, state)
         upstream = build_upstream(args, upstream_ckpt, device="cpu")
         if "Upstream" in state:
-            upstream.load_state_dict(state["Upstream"])
+            _load_weights(upstream, state["Upstream"], ckpt, "Upstream")
         featurizer = Featurizer(
             upstream,
             feature_selection=args.upstream_feature_selection,
@@ -90,10 +98,11 @@ class EmotionRecognizer(nn.Module):
             upstream_device=device,
             normalize=args.upstream_feature_normalize,
         )
-        featurizer.load_state_dict(state["Featurizer"])
+        _load_weights(featurizer, state.get("Featurizer"), ckpt, "Featurizer")
         modelrc = config.get("downstream_expert", {}).get("modelrc", {})
         head = EmotionHead(featurizer.output_dim, len(extra["classes"]), modelrc)
-        head.load_state_dict({k[len("head.") :]: v for k, v in downstream.items() if k.startswith("head.")})
+        head_weights = {k[len("head.") :]: v for k, v in downstream.items() if k.startswith("head.")}
+        _load_weights(head, head_weights, ckpt, "Downstream head")
         model = cls(
             upstream,
             featurizer,
