@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint clean
+.PHONY: demo test lint clean system-deps
 
 $(STAMP): setup.cfg setup.py pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,3 +25,11 @@ lint: $(STAMP)
 
 clean:
 	rm -rf $(VENV) demo build *.egg-info .pytest_cache
+
+# Debian packages that the integration tests use: a single-node Slurm (slurm-wlm, munge) for
+# the sweep's Slurm launcher, headless Chromium for the report. Without them, those tests skip.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+system-deps:
+	$(SUDO) apt-get update
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends \
+		slurm-wlm munge chromium chromium-driver

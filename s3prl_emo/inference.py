@@ -15,6 +15,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 from s3prl.upstream.interfaces import Featurizer
+from torch.nn.utils.rnn import pad_sequence
 
 from .audio import SAMPLE_RATE, load_audio, require_finite, to_mono_16k
 from .checkpoints import build_upstream, load_checkpoint
@@ -127,6 +128,23 @@ class EmotionRecognizer(nn.Module):
 
     def predict_file(self, path: Pathlike) -> dict[str, float]:
         return self.predict(load_audio(path, self.max_duration_s), 16_000)
+
+    @torch.no_grad()
+    def predict_batch(self, wavs: list[np.ndarray]) -> np.ndarray:
+        """(N, C) class probabilities of N mono 16 kHz waveforms, one upstream call for all."""
+        device = next(self.head.parameters()).device
+        batch = [torch.from_numpy(self.normalize(np.asarray(w, dtype=np.float32))).to(device) for w in wavs]
+        features = self.featurizer(batch, self.upstream(batch))
+        lengths = torch.as_tensor([len(f) for f in features], device=device)
+        logits = self.head(pad_sequence(features, batch_first=True), lengths)
+        return torch.softmax(logits, dim=-1).cpu().numpy()
+
+    def predict_files(self, paths, *, window_s: float | None = None, batch_size: int = 8, progress=None):
+        """Label files and folders as ``s3prl-emo predict`` does: ``FilePrediction`` per file
+        (``probabilities``, ``windows``, or ``error`` for a file that cannot be read)."""
+        from .predict import predict_files
+
+        return predict_files(self, paths, window_s=window_s, batch_size=batch_size, progress=progress)
 
 
 MIN_RATE, MAX_RATE = 1_000, 768_000

@@ -1,0 +1,36 @@
+"""``s3prl-emo report``: a sweep's RESULTS -> leaderboard tables, charts and index.html."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "report",
+        help="leaderboard (Table 3 layout, md/csv/html), charts and index.html of a sweep",
+        description=(
+            "Reads RESULTS (written by s3prl-emo sweep) and writes OUT/leaderboard.{md,csv,html}, "
+            "OUT/charts/*.png and OUT/index.html (readable offline). Per (upstream, condition) the grid "
+            "point with the best mean dev macro-F1 is reported; incomplete sweeps are marked, never "
+            "averaged over missing folds."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("results", type=Path, help="the sweep's RESULTS folder")
+    parser.add_argument("--out", type=Path, help="report folder (default: RESULTS/report)")
+    parser.add_argument(
+        "--with-published", action="store_true", help="add the paper's Table 3 rows (and FBANK) with the difference"
+    )
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..report.build import write_report
+
+    index = write_report(args.results, args.out or args.results / "report", with_published=args.with_published)
+    print((index.parent / "leaderboard.md").read_text())
+    charts = len(list((index.parent / "charts").glob("*.png")))
+    print(f"{charts} chart(s), leaderboard.{{md,csv,html}}; open {index}")
+    return 0

@@ -1,0 +1,143 @@
+"""``s3prl-emo sweep``: upstreams x conditions x folds x grid points, resumable, local or on Slurm."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from ..errors import InvalidInputError
+
+logger = logging.getLogger(__name__)
+MAX_EXIT = 100  # the exit status counts failed runs, capped
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "sweep",
+        help="train and evaluate every (upstream, condition, fold, grid point); resumable; local or Slurm",
+        description=(
+            "One run per (upstream, condition, fold, grid point): train with S3PRL's run_downstream, "
+            "evaluate dev-best on dev and test, write OUT/<upstream>/<condition>/<grid>/fold<k>/result.json. "
+            "Finished runs are skipped, interrupted ones resume from their newest states checkpoint. "
+            "The exit status is the number of failed runs (capped at 100)."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--upstreams", help="comma-separated S3PRL upstream names, e.g. fbank,wavlm_large")
+    parser.add_argument(
+        "--upstream-ckpt", action="append", default=[], metavar="U=PATH", help="-k of an upstream (repeatable)"
+    )
+    parser.add_argument(
+        "--conditions", help="comma-separated configs of downstream_configs/ by name (IEMOCAP,CREMA-D) or YAML paths"
+    )
+    parser.add_argument("--folds", default="all", help="'all' (each condition's own folds) or e.g. 1,2")
+    parser.add_argument("--root", help="the data root holding <CORPUS>/<Primary|Secondary>/ (datarc.root)")
+    parser.add_argument("--out", required=True, type=Path, help="the RESULTS folder")
+    parser.add_argument("-o", "--override", default="", help="passed to every run as run_downstream.py -o takes it")
+    parser.add_argument(
+        "--grid", action="append", default=[], metavar="KEY=V1,V2", help="e.g. optimizer.lr=1e-3,1e-4 (repeatable)"
+    )
+    parser.add_argument("--launcher", choices=("local", "slurm"), default="local")
+    parser.add_argument("--jobs", type=int, default=1, help="runs at once (Slurm: array parallelism)")
+    parser.add_argument("--gpus", default="", help="local: GPUs to pin runs to, round-robin, e.g. 0,1")
+    parser.add_argument("--trainer", choices=("runner", "fast"), default="runner")
+    parser.add_argument("--dry-run", action="store_true", help="list what would run and what is done")
+    parser.add_argument("--status", action="store_true", help="read the state of OUT back (no Slurm needed)")
+    slurm = parser.add_argument_group("Slurm (with --launcher slurm)")
+    slurm.add_argument("--slurm-config", type=Path, help="YAML: partition, gpus_per_run, cpus_per_run, mem_gb, ...")
+    slurm.add_argument("--partition")
+    slurm.add_argument("--gpus-per-run", type=int)
+    slurm.add_argument("--cpus-per-run", type=int)
+    slurm.add_argument("--mem-gb", type=float)
+    slurm.add_argument("--time-min", type=int)
+    slurm.add_argument("--no-wait", action="store_true", help="submit and return; read back with --status")
+    parser.set_defaults(run=run)
+
+
+def _split(text: str | None, flag: str) -> list[str]:
+    items = [part.strip() for part in (text or "").split(",") if part.strip()]
+    if not items:
+        raise InvalidInputError(f"{flag} is required (comma-separated)")
+    return items
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..sweep import plan
+    from ..sweep.state import DONE, RUNNING, format_states, run_state, summary, sweep_states
+    from ..sweep.worker import fast_trainer_available
+
+    if args.status:
+        print(format_states(sweep_states(args.out)))
+        return 0
+    if args.trainer == "fast" and not fast_trainer_available():
+        raise InvalidInputError(
+            "--trainer fast: the one-pass trainer (s3prl-emo train) is unavailable in this installation; "
+            "use --trainer runner"
+        )
+    if args.jobs < 1:
+        raise InvalidInputError(f"--jobs {args.jobs}: expected at least 1")
+    if args.root is None:
+        raise InvalidInputError("--root is required")
+    upstreams = _split(args.upstreams, "--upstreams")
+    runs = plan.build_plan(
+        upstreams,
+        _split(args.conditions, "--conditions"),
+        args.root,
+        folds=plan.parse_folds(args.folds),
+        grid=plan.parse_grid(args.grid),
+        upstream_ckpts=plan.parse_upstream_ckpts(args.upstream_ckpt, upstreams),
+        overrides=args.override,
+        trainer=args.trainer,
+    )
+    settings = None
+    if args.launcher == "slurm":
+        from ..sweep.slurm import read_slurm_config
+
+        flags = {
+            "partition": args.partition,
+            "gpus_per_run": args.gpus_per_run,
+            "cpus_per_run": args.cpus_per_run,
+            "mem_gb": args.mem_gb,
+            "time_min": args.time_min,
+        }
+        settings = read_slurm_config(args.slurm_config, flags)
+    if args.dry_run:
+        states = [run_state(spec, args.out / spec.key) for spec in runs]
+        for state in states:
+            verb = (
+                "done"
+                if state.state == DONE
+                else f"would run ({state.state}{': ' + state.detail if state.detail else ''})"
+            )
+            print(f"{state.spec.key}  {verb}")
+        print(summary(states))
+        return 0
+
+    plan.write_plan(args.out, runs)
+    states = sweep_states(args.out, runs)
+    busy = [s for s in states if s.state == RUNNING]
+    for state in busy:
+        logger.warning("%s is running %s; left alone", state.spec.key, state.detail)
+    pending = [s for s in states if s.state not in (DONE, RUNNING)]
+    if not pending:
+        print(f"nothing to do: {sum(s.state == DONE for s in states)} of {len(states)} runs are done ({args.out})")
+        return 0
+    logger.info("%d of %d runs to do (%s)", len(pending), len(states), summary(states))
+    if args.launcher == "local":
+        from ..sweep.local import run_local
+
+        gpus = [g.strip() for g in args.gpus.split(",") if g.strip()]
+        failed = run_local(pending, jobs=args.jobs, gpus=gpus)
+    else:
+        from ..sweep.slurm import submit_slurm, wait_slurm
+
+        jobs = submit_slurm(pending, args.out, settings, jobs=args.jobs if args.jobs > 1 else None)
+        if args.no_wait:
+            print(f"submitted {len(jobs)} run(s); follow with: s3prl-emo sweep --status --out {args.out}")
+            return 0
+        failed = wait_slurm(jobs, pending)
+    print(summary(sweep_states(args.out, runs)))
+    if failed:
+        print(f"{failed} run(s) failed; their logs are run.log in each run folder")
+    return min(failed, MAX_EXIT)

@@ -1,0 +1,121 @@
+"""Matplotlib figures of a sweep (PNG, headless): radar of conditions (paper's Fig. C1), layer
+weights (Fig. 3), per-class F1 bars and reference-vs-predicted co-occurrence matrices."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from .results import Cell, Sweep  # noqa: E402
+
+DPI = 110
+
+
+def _save(fig, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+    return path
+
+
+def conditions_chart(sweep: Sweep, path: Path) -> Path:
+    """A radar of test macro-F1 per condition, one polygon per upstream (bars below 3 conditions,
+    where a radar has no area). Incomplete cells are drawn from their finished folds and hatched
+    in the legend label."""
+    conditions = sweep.conditions
+    if len(conditions) >= 3:
+        angles = np.linspace(0, 2 * np.pi, len(conditions), endpoint=False)
+        fig, ax = plt.subplots(figsize=(6, 6), subplot_kw={"polar": True})
+        for upstream in sweep.upstreams:
+            values = [_mean(sweep, upstream, c) for c in conditions]
+            closed = np.r_[values, values[:1]]
+            ax.plot(np.r_[angles, angles[:1]], closed, marker="o", label=_label(sweep, upstream))
+            ax.fill(np.r_[angles, angles[:1]], closed, alpha=0.1)
+        ax.set_xticks(angles, conditions)
+        ax.set_ylim(0, 1)
+        ax.set_rlabel_position(90 + 180 / len(conditions))  # radial ticks between two axes
+        ax.set_title("test macro-F1 per condition")
+        ax.legend(loc="upper right", bbox_to_anchor=(1.3, 1.1), fontsize=8)
+    else:
+        fig, ax = plt.subplots(figsize=(6, 4))
+        width = 0.8 / max(1, len(sweep.upstreams))
+        x = np.arange(len(conditions))
+        for i, upstream in enumerate(sweep.upstreams):
+            cells = [sweep.cells.get((upstream, c)) for c in conditions]
+            means = [c.mean if c and c.folds else 0.0 for c in cells]
+            stds = [c.std if c and c.folds else 0.0 for c in cells]
+            ax.bar(x + i * width, means, width, yerr=stds, capsize=3, label=_label(sweep, upstream))
+        ax.set_xticks(x + width * (len(sweep.upstreams) - 1) / 2, conditions)
+        ax.set_ylim(0, 1)
+        ax.set_ylabel("test macro-F1 (mean ± std over folds)")
+        ax.set_title("test macro-F1 per condition (a radar needs 3 or more conditions)")
+        ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def _mean(sweep: Sweep, upstream: str, condition: str) -> float:
+    cell = sweep.cells.get((upstream, condition))
+    return cell.mean if cell and cell.folds else 0.0
+
+
+def _label(sweep: Sweep, upstream: str) -> str:
+    incomplete = any(not c.complete for (u, _), c in sweep.cells.items() if u == upstream)
+    return f"{upstream} (incomplete)" if incomplete else upstream
+
+
+def layer_weights_chart(cell: Cell, path: Path) -> Path | None:
+    """Softmax of the Featurizer weights of each fold's dev-best, mean ± std over folds."""
+    weights = cell.layer_weights()
+    if weights is None:
+        return None
+    mean, std = weights
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    ax.bar(np.arange(len(mean)), mean, yerr=std, capsize=3, color="tab:purple")
+    ax.set_xlabel("layer (0 = CNN output)")
+    ax.set_ylabel("softmax weight")
+    step = 1 if len(mean) <= 13 else 2
+    ax.set_xticks(np.arange(0, len(mean), step))
+    ax.set_title(f"{cell.upstream} / {cell.condition}: layer weights ({cell.folds} fold(s))")
+    return _save(fig, path)
+
+
+def per_class_f1_chart(cell: Cell, path: Path) -> Path:
+    mean, std = cell.per_class_f1()
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    ax.bar(cell.classes, mean, yerr=std, capsize=3, color="tab:blue")
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("test F1 (mean ± std over folds)")
+    ax.set_title(f"{cell.upstream} / {cell.condition}: per-class F1 ({cell.folds} fold(s))")
+    ax.tick_params(axis="x", rotation=45)
+    return _save(fig, path)
+
+
+def cooccurrence_chart(cell: Cell, path: Path) -> Path:
+    """Counts of test utterances with reference class i (row) on and predicted class j (column) on."""
+    counts = cell.cooccurrence()
+    shares = counts / np.maximum(counts.max(axis=1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(5.5, 4.8))
+    image = ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+    for i in range(counts.shape[0]):
+        for j in range(counts.shape[1]):
+            ax.text(
+                j,
+                i,
+                str(counts[i, j]),
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="white" if shares[i, j] > 0.6 else "black",
+            )
+    ax.set_xticks(range(len(cell.classes)), cell.classes, rotation=45)
+    ax.set_yticks(range(len(cell.classes)), cell.classes)
+    ax.set_xlabel("predicted (above 1/C)")
+    ax.set_ylabel("reference (above 1/C)")
+    ax.set_title(f"{cell.upstream} / {cell.condition}: co-occurrence, {cell.folds} fold(s)")
+    fig.colorbar(image, ax=ax, label="share of the row's largest count")
+    return _save(fig, path)

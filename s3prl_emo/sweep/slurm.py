@@ -1,0 +1,120 @@
+"""Slurm launcher through submitit: one job array, per-run resources, requeue on preemption.
+
+Resources come from a small YAML file (``--slurm-config``) and flags, flags winning:
+
+    partition: gpu
+    gpus_per_run: 1
+    cpus_per_run: 8
+    mem_gb: 32
+    time_min: 720
+    array_parallelism: 16      # runs at once (--jobs)
+    additional: {}             # anything else submitit passes to sbatch (slurm_additional_parameters)
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import time
+from pathlib import Path
+
+import yaml
+
+from ..errors import InvalidInputError
+from .local import LOG_FILE, worker_command
+from .state import DONE, FAILED, RunState, run_state, summary
+
+logger = logging.getLogger(__name__)
+SLURM_KEYS = ("partition", "gpus_per_run", "cpus_per_run", "mem_gb", "time_min", "array_parallelism", "additional")
+DEFAULTS = {"gpus_per_run": 0, "cpus_per_run": 2, "mem_gb": 8, "time_min": 60}
+
+
+def read_slurm_config(path: Path | None, flags: dict) -> dict:
+    """The YAML file's keys, then the flags that were given; unknown keys are refused by name."""
+    settings = dict(DEFAULTS)
+    if path is not None:
+        try:
+            loaded = yaml.safe_load(Path(path).read_text()) or {}
+        except (OSError, yaml.YAMLError) as err:
+            raise InvalidInputError(f"--slurm-config {path}: unreadable ({err})") from err
+        if not isinstance(loaded, dict):
+            raise InvalidInputError(f"--slurm-config {path}: expected a mapping of {', '.join(SLURM_KEYS)}")
+        unknown = sorted(set(loaded) - set(SLURM_KEYS))
+        if unknown:
+            raise InvalidInputError(f"--slurm-config {path}: unknown key(s) {unknown}; known: {', '.join(SLURM_KEYS)}")
+        settings.update(loaded)
+    settings.update({k: v for k, v in flags.items() if v is not None})
+    return settings
+
+
+class SlurmRun:
+    """What each array task runs: the worker, in a subprocess. On preemption or timeout submitit
+    calls ``checkpoint``, which requeues the same run; the worker then resumes from its newest
+    ``states-*.ckpt``."""
+
+    def __init__(self, run_dir: str):
+        self.run_dir = run_dir
+
+    def __call__(self) -> str:
+        with open(Path(self.run_dir) / LOG_FILE, "a") as log:
+            subprocess.run(worker_command(Path(self.run_dir)), stdout=log, stderr=subprocess.STDOUT, check=True)
+        return self.run_dir
+
+    def checkpoint(self):
+        import submitit
+
+        return submitit.helpers.DelayedSubmission(SlurmRun(self.run_dir))
+
+
+def submit_slurm(pending: list[RunState], results: Path, settings: dict, *, jobs: int | None = None):
+    """Submit one array job over the pending runs; return the submitit jobs."""
+    import submitit
+
+    executor = submitit.AutoExecutor(folder=str(results / ".slurm" / "%j"), cluster="slurm")
+    parameters = {
+        "timeout_min": int(settings["time_min"]),
+        "cpus_per_task": int(settings["cpus_per_run"]),
+        "mem_gb": float(settings["mem_gb"]),
+        "name": "s3prl-emo-sweep",
+        "slurm_array_parallelism": int(jobs or settings.get("array_parallelism") or len(pending)),
+    }
+    if int(settings["gpus_per_run"]):
+        parameters["gpus_per_node"] = int(settings["gpus_per_run"])
+    if settings.get("partition"):
+        parameters["slurm_partition"] = settings["partition"]
+    if settings.get("additional"):
+        parameters["slurm_additional_parameters"] = dict(settings["additional"])
+    executor.update_parameters(**parameters)
+    with executor.batch():
+        jobs_out = [executor.submit(SlurmRun(str(item.folder))) for item in pending]
+    logger.info("submitted %d run(s) as Slurm job %s", len(jobs_out), jobs_out[0].job_id.split("_")[0])
+    return jobs_out
+
+
+def wait_slurm(jobs, pending: list[RunState], poll_s: float = 5.0) -> int:
+    """Wait until every job has its result (submitit's pickle) or every run its result.json or
+    failure; the bar's postfix is the summary read from RESULTS. Return how many runs failed.
+
+    Needs no accounting database (``sacct``): only the files that submitit and the workers write."""
+    from tqdm import tqdm
+
+    with tqdm(total=len(jobs), desc="sweep (slurm)", unit="run") as bar:
+        while True:
+            states = [run_state(item.spec, item.folder) for item in pending]
+            finished = sum(job.done() or state.state in (DONE, FAILED) for job, state in zip(jobs, states, strict=True))
+            bar.n = finished
+            bar.set_postfix_str(summary(states))
+            if finished == len(jobs):
+                break
+            time.sleep(poll_s)
+    failed = 0
+    for job, item in zip(jobs, pending, strict=True):
+        if run_state(item.spec, item.folder).state == DONE:
+            continue
+        failed += 1
+        try:
+            reason = repr(job.exception())
+        except Exception as err:  # submitit could not read the job's outcome either
+            reason = f"no outcome from Slurm ({err})"
+        tqdm.write(f"FAILED {item.spec.key} (Slurm job {job.job_id}: {reason[:300]}); see {item.folder / LOG_FILE}")
+    return failed

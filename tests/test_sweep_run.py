@@ -1,0 +1,127 @@
+"""A real sweep on the built-in corpus: fbank and a tiny WavLM x 5 folds with the local launcher,
+killed mid-way and resumed, then its report opened in headless Chromium."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import pytest
+
+from s3prl_emo.cli import main
+
+pytestmark = pytest.mark.slow
+
+SMALL = (
+    "config.runner.total_steps=2,,config.downstream_expert.datarc.train_batch_size=4,,"
+    "config.downstream_expert.datarc.eval_batch_size=12"
+)
+RUNS = 10  # 2 upstreams x 5 folds
+RESULTS_GLOB = "*/SYNTH/default/fold*/result.json"
+
+
+def _sweep_command(out, root, tiny_wavlm) -> list[str]:
+    return [
+        sys.executable, "-m", "s3prl_emo.cli", "sweep", "--upstreams", "fbank,wavlm_local",
+        "--upstream-ckpt", f"wavlm_local={tiny_wavlm}", "--conditions", "SYNTH", "--folds", "all",
+        "--root", str(root), "--out", str(out), "-o", SMALL, "--jobs", "2",
+    ]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def swept(synth_root, tiny_wavlm, tmp_path_factory):
+    """First invocation killed (SIGKILL, whole process group) once two runs are done; then two more."""
+    out = tmp_path_factory.mktemp("sweep") / "results"
+    command = _sweep_command(out, synth_root, tiny_wavlm)
+    with open(out.parent / "first.log", "w") as log:
+        first = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + 1200
+        while len(list(out.glob(RESULTS_GLOB))) < 2:
+            if first.poll() is not None or time.monotonic() > deadline:
+                os.killpg(first.pid, signal.SIGKILL)
+                raise AssertionError((out.parent / "first.log").read_text()[-3000:])
+            time.sleep(0.5)
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait()
+    before = {p: p.stat().st_mtime_ns for p in out.glob(RESULTS_GLOB)}
+    second = subprocess.run(command, capture_output=True, text=True)
+    third = subprocess.run(command, capture_output=True, text=True)
+    return out, before, second, third
+
+
+def test_killed_sweep_completes_the_rest_without_redoing_finished_runs(swept):
+    out, before, second, _ = swept
+    assert 2 <= len(before) < RUNS
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert f"{RUNS - len(before)} of {RUNS} runs to do" in second.stderr
+    assert len(list(out.glob(RESULTS_GLOB))) == RUNS
+    assert {p: p.stat().st_mtime_ns for p in before} == before  # finished runs untouched
+    assert "done 10 / running 0 / failed 0 / to do 0" in second.stdout
+
+
+def test_second_invocation_runs_nothing(swept):
+    _, _, _, third = swept
+    assert third.returncode == 0
+    assert "nothing to do: 10 of 10 runs are done" in third.stdout
+
+
+def test_result_json_records_scores_layer_weights_and_versions(swept):
+    out = swept[0]
+    fbank = json.loads((out / "fbank/SYNTH/default/fold3/result.json").read_text())
+    wavlm = json.loads((out / "wavlm_local/SYNTH/default/fold3/result.json").read_text())
+    assert (fbank["upstream"], fbank["condition"], fbank["fold"], fbank["grid"]) == ("fbank", "SYNTH", 3, {})
+    for result in (fbank, wavlm):
+        assert 0 <= result["dev"]["macro_f1"] <= 1 and 0 <= result["test"]["macro_f1"] <= 1
+        assert result["dev"]["split"] == "dev" and result["test"]["num_utterances"] == 12
+        assert result["versions"]["s3prl"] and result["versions"]["s3prl_emo"]
+        assert result["wall_time_s"]["total"] > 0
+        assert sum(map(sum, result["cooccurrence"])) > 0
+    assert fbank["layer_weights"] is None
+    assert len(wavlm["layer_weights"]) == 4  # 3 layers + the CNN output
+    assert (out / "wavlm_local/SYNTH/default/fold3/exp/dev-best.ckpt").is_file()
+
+
+def _chromium():
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+    except ImportError:
+        pytest.skip("selenium is not installed (pip install selenium)")
+    browser, driver = shutil.which("chromium") or shutil.which("chromium-browser"), shutil.which("chromedriver")
+    if not browser or not driver:
+        pytest.skip("chromium and chromedriver are not installed (make system-deps)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = browser
+    profile = tempfile.mkdtemp(prefix="chromium-profile-")
+    flags = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run")
+    for flag in (*flags, f"--user-data-dir={profile}"):
+        options.add_argument(flag)
+    return webdriver.Chrome(service=Service(driver), options=options), profile
+
+
+def test_report_opens_in_headless_chromium(swept, tmp_path):
+    out = swept[0]
+    report = tmp_path / "report"
+    assert main(["report", str(out), "--out", str(report)]) == 0
+    browser, profile = _chromium()
+    try:
+        browser.set_window_size(1200, 2400)
+        browser.get((report / "index.html").as_uri())
+        images = browser.execute_script(
+            "return Array.from(document.images).map(i => [i.getAttribute('src'), i.complete, i.naturalWidth])"
+        )
+        rows = [r.text for r in browser.find_elements("css selector", "#leaderboard tbody tr.measured")]
+        browser.save_screenshot(str(tmp_path / "index.png"))
+    finally:
+        browser.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+    # conditions, then per upstream: per-class F1 and co-occurrence, plus layer weights for the WavLM
+    assert len(images) == 1 + 2 + 3
+    assert all(complete and width > 0 for _, complete, width in images), images
+    assert [row.split()[0] for row in rows] == ["fbank", "wavlm_local"]
+    assert all("(5)" in row and "incomplete" not in row for row in rows), rows
+    assert "Incomplete" not in (report / "index.html").read_text()
