@@ -8,12 +8,20 @@ imported, it also allows ``argparse.Namespace`` (the one non-tensor type S3PRL
 checkpoints hold) in torch's weights-only unpickler, so ``-e ckpt`` works on torch >= 2.6
 without turning the protection off, and fills in the two torchaudio names S3PRL 0.4.18
 needs that torchaudio >= 2.9 removed (``s3prl_emo.torchaudio_fills``; nothing on <= 2.8).
+
+Two more hands on S3PRL's runner, both in ``s3prl_emo.runner_guard``: when
+``s3prl.downstream.runner`` is imported, its checkpoint saves become atomic, its loads
+weights-only, and a run resumed from a checkpoint builds only an upstream that
+``s3prl_emo.checkpoints`` allows; when ``python -m s3prl.run_downstream`` starts, its ``-e``
+checkpoint is checked (truncated, unsafe upstream) and a training takes the experiment lock,
+before S3PRL writes anything.
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.abc
+import importlib.machinery
 import importlib.util
 import sys
 
@@ -51,6 +59,26 @@ class _ForwardingLoader(importlib.abc.Loader):
         module.__doc__ = real.__doc__
 
 
+class _PatchingLoader(importlib.abc.Loader):
+    """The real loader of a module, then ``patch(module)``."""
+
+    def __init__(self, loader, patch):
+        self.loader, self.patch = loader, patch
+
+    def create_module(self, spec):
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module):
+        self.loader.exec_module(module)
+        self.patch(module)
+
+
+def _patch_runner(module) -> None:
+    from s3prl_emo.runner_guard import patch_runner
+
+    patch_runner(module)
+
+
 class S3prlDownstreamFinder(importlib.abc.MetaPathFinder):
     def __init__(self):
         self._checkpoints_allowed = False
@@ -66,6 +94,17 @@ class S3prlDownstreamFinder(importlib.abc.MetaPathFinder):
 
             fill_missing()
             return None
+        if fullname == "s3prl.run_downstream" and sys.argv[:1] == ["-m"]:
+            # ``python -m s3prl.run_downstream``: runpy is locating the script it will run.
+            from s3prl_emo.runner_guard import run_preflight
+
+            run_preflight()
+            return None
+        if fullname == "s3prl.downstream.runner":
+            spec = importlib.machinery.PathFinder.find_spec(fullname, path)
+            if spec is not None and spec.loader is not None:
+                spec.loader = _PatchingLoader(spec.loader, _patch_runner)
+            return spec
         if fullname not in FORWARDS:
             return None
         is_package = fullname.count(".") == 2

@@ -8,8 +8,9 @@ def emotion_multilabel(ckpt, upstream_ckpt=None, device="cpu"):
 
     Args:
         ckpt: checkpoint written by ``run_downstream.py -d emotion_multilabel``.
-        upstream_ckpt: the upstream's weights where the run used a local one (``-k``) that
-            has moved since; by default the path recorded in the checkpoint.
+        upstream_ckpt: the upstream's weights file, required when the run used a local one
+            (``-u wavlm_local -k FILE``): a checkpoint never chooses which file is read, and
+            only upstreams in ``s3prl_emo.checkpoints.SAFE_UPSTREAMS`` are built from it.
         device: where to run.
 
     Returns:

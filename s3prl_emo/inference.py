@@ -9,24 +9,55 @@ needed: no corpus, no config file.
 from __future__ import annotations
 
 import argparse
+import math
 
 import numpy as np
 import torch
 import torch.nn as nn
-from s3prl import hub
 from s3prl.upstream.interfaces import Featurizer
 
-from .audio import load_audio, to_mono_16k
+from .audio import SAMPLE_RATE, load_audio, require_finite, to_mono_16k
+from .checkpoints import build_upstream, load_checkpoint
 from .downstream.dataset import Normalizer
 from .downstream.model import EmotionHead
 from .errors import InvalidInputError
 from .layout import Pathlike
 
+__all__ = ["EmotionRecognizer", "check_sample_rate", "load_checkpoint", "waveform_16k"]
 
-def load_checkpoint(path: Pathlike) -> dict:
-    """``torch.load`` with weights_only kept on; S3PRL's arguments are a Namespace."""
-    with torch.serialization.safe_globals([argparse.Namespace]):
-        return torch.load(path, map_location="cpu", weights_only=True)
+
+def _emotion_parts(ckpt: Pathlike, state: dict) -> tuple[argparse.Namespace, dict, dict, dict]:
+    """``Args``, ``Config``, ``Downstream`` and the expert's extra state, checked."""
+    try:
+        args, config, downstream = state["Args"], state["Config"], state["Downstream"]
+        extra = downstream["_extra_state"]
+    except (KeyError, TypeError) as err:
+        raise InvalidInputError(f"{ckpt}: not an emotion_multilabel checkpoint (missing {err})") from err
+    if (
+        not isinstance(args, argparse.Namespace)
+        or not isinstance(config, dict)
+        or not isinstance(config.get("downstream_expert", {}), dict)
+        or not isinstance(extra, dict)
+    ):
+        raise InvalidInputError(f"{ckpt}: not an emotion_multilabel checkpoint (unexpected Args/Config types)")
+    classes = extra.get("classes")
+    if not isinstance(classes, list | tuple) or len(classes) < 2 or not all(isinstance(c, str) for c in classes):
+        raise InvalidInputError(f"{ckpt}: extra state 'classes' must list at least 2 class names, got {classes!r}")
+    for key, positive in (("wav_mean", False), ("wav_std", True), ("max_duration_s", True)):
+        value = extra.get(key)
+        if not isinstance(value, int | float) or not math.isfinite(value) or (positive and value <= 0):
+            raise InvalidInputError(
+                f"{ckpt}: extra state {key!r} must be a finite{' positive' if positive else ''} number, got {value!r}"
+            )
+    return args, config, downstream, extra
+
+
+def _load_weights(module: nn.Module, weights, ckpt: Pathlike, part: str) -> None:
+    try:
+        module.load_state_dict(weights)
+    except (RuntimeError, TypeError, AttributeError, KeyError) as err:
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise InvalidInputError(f"{ckpt}: {part} weights do not fit the described model ({reason})") from err
 
 
 class EmotionRecognizer(nn.Module):
@@ -49,17 +80,16 @@ class EmotionRecognizer(nn.Module):
 
     @classmethod
     def from_checkpoint(cls, ckpt: Pathlike, upstream_ckpt: str | None = None, device: str = "cpu"):
+        """Build the recogniser from an S3PRL checkpoint, treated as untrusted input.
+
+        The upstream comes from ``s3prl_emo.checkpoints.build_upstream``: a loader that reads
+        a local weights file needs ``upstream_ckpt``; the path the checkpoint records is never read.
+        """
         state = load_checkpoint(ckpt)
-        try:
-            args, config, downstream = state["Args"], state["Config"], state["Downstream"]
-            extra = downstream["_extra_state"]
-        except KeyError as err:
-            raise InvalidInputError(f"{ckpt}: not an emotion_multilabel checkpoint (missing {err})") from err
-        upstream = getattr(hub, args.upstream)(
-            ckpt=upstream_ckpt or args.upstream_ckpt, model_config=args.upstream_model_config
-        )
+        args, config, downstream, extra = _emotion_parts(ckpt, state)
+        upstream = build_upstream(args, upstream_ckpt, device="cpu")
         if "Upstream" in state:
-            upstream.load_state_dict(state["Upstream"])
+            _load_weights(upstream, state["Upstream"], ckpt, "Upstream")
         featurizer = Featurizer(
             upstream,
             feature_selection=args.upstream_feature_selection,
@@ -67,9 +97,11 @@ class EmotionRecognizer(nn.Module):
             upstream_device=device,
             normalize=args.upstream_feature_normalize,
         )
-        featurizer.load_state_dict(state["Featurizer"])
-        head = EmotionHead(featurizer.output_dim, len(extra["classes"]), config["downstream_expert"].get("modelrc", {}))
-        head.load_state_dict({k[len("head.") :]: v for k, v in downstream.items() if k.startswith("head.")})
+        _load_weights(featurizer, state.get("Featurizer"), ckpt, "Featurizer")
+        modelrc = config.get("downstream_expert", {}).get("modelrc", {})
+        head = EmotionHead(featurizer.output_dim, len(extra["classes"]), modelrc)
+        head_weights = {k[len("head.") :]: v for k, v in downstream.items() if k.startswith("head.")}
+        _load_weights(head, head_weights, ckpt, "Downstream head")
         model = cls(
             upstream,
             featurizer,
@@ -82,18 +114,10 @@ class EmotionRecognizer(nn.Module):
 
     @torch.no_grad()
     def predict(self, wav: np.ndarray | torch.Tensor, sample_rate: int) -> dict[str, float]:
-        """Class probabilities for one waveform: (T,) or (T, channels) at any rate.
-
-        Like training, only the first ``max_duration_s`` seconds are used.
-        """
-        if isinstance(wav, torch.Tensor):
-            wav = wav.detach().cpu().numpy()
-        wav = np.asarray(wav)
-        if wav.ndim == 2 and wav.shape[0] < wav.shape[1] and wav.shape[0] <= 8:
-            wav = wav.T  # (channels, T) as torchaudio returns it
-        wav = to_mono_16k(wav, sample_rate)[: int(self.max_duration_s * 16_000)]
-        if len(wav) == 0:
-            raise InvalidInputError("predict: empty waveform")
+        """Class probabilities for one waveform at any rate: (T,), (T, channels) or (channels, T);
+        float in [-1, 1] or integer PCM. Like training, only the first ``max_duration_s`` seconds
+        are used (cropped before resampling)."""
+        wav = waveform_16k(wav, sample_rate, self.max_duration_s)
         device = next(self.head.parameters()).device
         wavs = [torch.from_numpy(self.normalize(wav)).to(device)]
         features = self.featurizer(wavs, self.upstream(wavs))
@@ -103,3 +127,72 @@ class EmotionRecognizer(nn.Module):
 
     def predict_file(self, path: Pathlike) -> dict[str, float]:
         return self.predict(load_audio(path, self.max_duration_s), 16_000)
+
+
+MIN_RATE, MAX_RATE = 1_000, 768_000
+MAX_CHANNELS = 64
+# Integer PCM -> [-1, 1): divide by full scale (unsigned 8-bit is offset by 128, as in WAV).
+PCM_SCALE = {np.dtype(np.int8): (0, 2**7), np.dtype(np.int16): (0, 2**15), np.dtype(np.int32): (0, 2**31),
+             np.dtype(np.uint8): (128, 2**7)}  # fmt: skip
+
+
+def check_sample_rate(sample_rate) -> int:
+    """A positive whole number of Hz (``44100`` or ``44100.0``), else ``InvalidInputError``."""
+    if isinstance(sample_rate, bool) or not isinstance(sample_rate, int | float | np.integer | np.floating):
+        raise InvalidInputError(f"predict: sample_rate must be a number of Hz, got {sample_rate!r}")
+    if not math.isfinite(sample_rate) or float(sample_rate) != int(sample_rate):
+        raise InvalidInputError(f"predict: sample_rate must be a whole number of Hz, got {sample_rate!r}")
+    if not MIN_RATE <= int(sample_rate) <= MAX_RATE:
+        raise InvalidInputError(f"predict: sample_rate {sample_rate!r} Hz is outside [{MIN_RATE}, {MAX_RATE}]")
+    return int(sample_rate)
+
+
+def waveform_16k(wav, sample_rate, max_seconds: float | None) -> np.ndarray:
+    """Validate one waveform and return its first ``max_seconds`` as mono float32 at 16 kHz.
+
+    The channel axis is the shorter one of a 2-D array, so (channels, T) as torchaudio
+    returns it and (T, channels) as soundfile returns it both work. The array is cut before
+    any conversion or resampling, so a long array costs only the kept seconds; one second
+    more than the crop is resampled, so the kept samples equal those of a file read whole.
+    """
+    rate = check_sample_rate(sample_rate)
+    if isinstance(wav, torch.Tensor):
+        wav = wav.detach()
+    elif not isinstance(wav, np.ndarray):
+        try:
+            wav = np.asarray(wav)
+        except (ValueError, TypeError) as err:
+            raise InvalidInputError(f"predict: not an array of samples ({err})") from err
+    if wav.ndim in (1, 2) and 0 in wav.shape:
+        raise InvalidInputError(f"predict: empty waveform (0 samples, shape {tuple(wav.shape)})")
+    if wav.ndim == 2:
+        if wav.shape[0] == wav.shape[1]:
+            raise InvalidInputError(f"predict: ambiguous shape {tuple(wav.shape)}; pass (T,) or (T, channels)")
+        if wav.shape[0] < wav.shape[1]:
+            wav = wav.T  # (channels, T)
+        if wav.shape[1] > MAX_CHANNELS:
+            raise InvalidInputError(
+                f"predict: shape {tuple(wav.shape)} has no plausible channel axis (at most {MAX_CHANNELS} channels)"
+            )
+    elif wav.ndim != 1:
+        raise InvalidInputError(
+            f"predict: expected a waveform of shape (T,), (T, channels) or (channels, T), got {tuple(wav.shape)}"
+        )
+    if max_seconds is not None:
+        wav = wav[: math.ceil(max_seconds * rate) + rate]
+    if isinstance(wav, torch.Tensor):
+        if wav.is_complex() or wav.dtype == torch.bool:
+            raise InvalidInputError(f"predict: samples must be real numbers, got {wav.dtype}")
+        wav = wav.cpu().numpy() if not wav.is_floating_point() else wav.cpu().float().numpy()
+    if len(wav) == 0:
+        raise InvalidInputError("predict: empty waveform (0 samples)")
+    if wav.dtype in PCM_SCALE:
+        offset, scale = PCM_SCALE[wav.dtype]
+        wav = (wav.astype(np.float32) - offset) / scale
+    elif wav.dtype.kind != "f":
+        raise InvalidInputError(
+            f"predict: samples of type {wav.dtype} are not audio; pass float in [-1, 1] or int8/int16/int32/uint8 PCM"
+        )
+    wav = require_finite(np.asarray(wav, dtype=np.float32), "predict: waveform", rate)
+    wav = to_mono_16k(wav, rate)
+    return wav[: int(round(max_seconds * SAMPLE_RATE))] if max_seconds is not None else wav

@@ -89,7 +89,10 @@ def read_config(path: Pathlike) -> CorpusConfig:
         raise CorpusLayoutError(f"{path}: no such file; every Primary/Secondary folder needs one")
     try:
         raw = json.loads(path.read_text())
-        classes = tuple(raw["categorical"]["emo_type"])
+        emo_type = raw["categorical"]["emo_type"]
+        if not isinstance(emo_type, list) or not all(isinstance(c, str) for c in emo_type):
+            raise TypeError(f"categorical.emo_type must be a list of class names, got {emo_type!r}")
+        classes = tuple(emo_type)
     except (json.JSONDecodeError, KeyError, TypeError) as err:
         raise InvalidInputError(
             f"{path}: not an EMO-SUPERB config.json ({err}); expected "
@@ -136,6 +139,9 @@ def read_labels(path: Pathlike, classes: Sequence[str]) -> pd.DataFrame:
             f"{missing_classes}, unexpected column(s) {unexpected}; config.json and the label file must "
             "list the same classes"
         )
+    empty = frame["FileName"].isna().to_numpy()
+    if empty.any():
+        raise InvalidInputError(f"{path}, line {int(np.flatnonzero(empty)[0]) + 2}: empty FileName")
     frame["FileName"] = frame["FileName"].astype(str)
     values = frame[list(classes)].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
     for row in range(len(frame)):

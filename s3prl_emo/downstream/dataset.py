@@ -12,7 +12,7 @@ import logging
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import numpy as np
 import pandas as pd
@@ -66,7 +66,16 @@ def load_fold(datarc: dict, fold: str) -> FoldData:
                     "(or label_file for a custom corpus)"
                 )
         corpus = str(datarc["corpus"])
-        label_dir = Path(datarc["root"]) / corpus / str(datarc["p_or_s"])
+        root = Path(datarc["root"])
+        if not root.is_dir():
+            what = "is a file, not a folder" if root.exists() else "does not exist"
+            raise CorpusLayoutError(f"downstream_expert.datarc.root: {root} {what}; expected the folder of <corpus>/")
+        label_dir = root / corpus / str(datarc["p_or_s"])
+        if not label_dir.is_dir():
+            found = sorted(p.name for p in root.iterdir() if p.is_dir())
+            raise CorpusLayoutError(
+                f"downstream_expert.datarc.corpus / p_or_s: {label_dir} is not a folder (folders in {root}: {found})"
+            )
         label_file = labels_path(label_dir, k)
         audio_dir = Path(datarc.get("audio_dir") or Path(datarc["root"]) / corpus / "Audios")
     if not label_file.is_file():
@@ -76,12 +85,37 @@ def load_fold(datarc: dict, fold: str) -> FoldData:
         )
     config = read_config(label_dir)
     frame = read_labels(label_file, config.classes)
+    check_file_names(frame["FileName"], label_file)
     for name, split_name in SPLIT_NAMES.items():
         if not (frame["Split_Set"] == split_name).any():
             raise InvalidInputError(f"{label_file}: the {name} split ({split_name}) is empty")
     if not audio_dir.is_dir():
         raise CorpusLayoutError(f"{audio_dir}: audio folder not found (datarc.audio_dir or <root>/<corpus>/Audios)")
     return FoldData(label_file, audio_dir, config.classes, frame, corpus)
+
+
+def file_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a file inside the audio folder, or None when it can."""
+    if name.strip() == "":
+        return "is empty"
+    if name != name.strip():
+        return "has leading or trailing white space"
+    if "\0" in name:
+        return "contains a NUL character"
+    pure = PurePosixPath(name)
+    if pure.is_absolute() or PureWindowsPath(name).is_absolute():
+        return "is an absolute path; names are relative to the audio folder"
+    if ".." in pure.parts or ".." in PureWindowsPath(name).parts:
+        return "contains '..'; names must stay inside the audio folder"
+    return None
+
+
+def check_file_names(names, label_file: Path) -> None:
+    """Every FileName stays inside the audio folder: nothing is read (or cached) elsewhere."""
+    for row, name in enumerate(names):
+        problem = file_name_problem(str(name))
+        if problem:
+            raise InvalidInputError(f"{label_file}, line {row + 2}: FileName {name!r} {problem}")
 
 
 def check_audio(fold: FoldData) -> None:
@@ -132,9 +166,14 @@ class AudioStore:
 
     def _read(self, name: str) -> np.ndarray:
         path = self.audio_dir / name
-        cached = self.cache_dir / f"{name}.npy" if self.cache_dir and not self.pre_load else None
+        cached = self._cache_path(path) if self.cache_dir and not self.pre_load else None
         if cached is not None and cached.is_file():
-            return np.load(cached)
+            try:
+                wav = np.load(cached, allow_pickle=False)
+                if wav.ndim == 1 and np.isfinite(wav).all():
+                    return wav
+            except (OSError, ValueError):
+                pass  # unreadable cache entry: convert again below
         wav = load_audio(path, self.max_seconds)
         if cached is not None and _needs_conversion(path):
             cached.parent.mkdir(parents=True, exist_ok=True)
@@ -142,6 +181,18 @@ class AudioStore:
             np.save(tmp, wav)
             os.replace(tmp, cached)
         return wav
+
+
+    def _cache_path(self, path: Path) -> Path:
+        """Flat inside ``cache_dir``, keyed by what changes the converted audio."""
+        key = json.dumps([*source_fingerprint(path), self.max_seconds, SAMPLE_RATE, RESAMPLING])
+        return self.cache_dir / f"{path.stem[:40]}.{hashlib.sha256(key.encode()).hexdigest()[:32]}.npy"
+
+
+def source_fingerprint(path: Path) -> list:
+    """Resolved path, size and modification time: a cache key that changes with the file."""
+    stat = path.stat()
+    return [str(path.resolve()), stat.st_size, stat.st_mtime_ns]
 
 
 def _needs_conversion(path: Path) -> bool:
@@ -154,14 +205,14 @@ def normalisation_stats(store: AudioStore, names: list[str], cache_file: Path | 
 
     Over the whole (uncropped) files, in one streaming pass with constant memory; a file
     already in memory and shorter than the crop is used as it is. Cached in ``cache_file``,
-    keyed by the train list, the audio folder and the resampler, so it is recomputed
-    exactly when those change.
+    keyed by each train file's path, size and modification time and by the resampler, so
+    it is recomputed exactly when those change.
     """
-    identity = [sorted(names), str(store.audio_dir), RESAMPLING, "uncropped"]
-    key = hashlib.sha256(json.dumps(identity).encode()).hexdigest()
+    files = [source_fingerprint(store.audio_dir / name) for name in sorted(names)]
+    key = hashlib.sha256(json.dumps([files, RESAMPLING, "uncropped"]).encode()).hexdigest()
     if cache_file is not None and cache_file.is_file():
-        cached = json.loads(cache_file.read_text())
-        if cached.get("key") == key:
+        cached = _read_json(cache_file)
+        if cached.get("key") == key and _finite_stats(cached.get("mean"), cached.get("std")):
             return cached["mean"], cached["std"]
     count, total, total_sq = 0, 0.0, 0.0
     for name in tqdm(names, desc="train mean/std"):
@@ -171,13 +222,28 @@ def normalisation_stats(store: AudioStore, names: list[str], cache_file: Path | 
             total += block.sum()
             total_sq += np.square(block).sum()
     mean = total / count
-    std = float(np.sqrt(max(total_sq / count - mean**2, 0.0)))
+    std = float(np.sqrt(max(total_sq / count - mean**2, 0.0))) or 1.0
+    if not _finite_stats(mean, std):
+        raise InvalidInputError(f"train mean/std of {len(names)} files is not finite (mean {mean}, std {std})")
     if cache_file is not None:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
         tmp = cache_file.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_text(json.dumps({"key": key, "mean": mean, "std": std, "num_files": len(names)}))
         os.replace(tmp, cache_file)
     return float(mean), std
+
+
+def _finite_stats(mean, std) -> bool:
+    numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (mean, std))
+    return numbers and np.isfinite(mean) and np.isfinite(std) and std > 0
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 class Normalizer:

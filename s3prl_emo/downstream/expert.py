@@ -19,16 +19,20 @@ import pandas as pd
 import torch
 import torch.nn as nn
 from s3prl.utility.data import get_ddp_sampler
+from s3prl.utility.helper import is_leader_process
 from torch.nn.utils.rnn import pad_sequence
 from torch.utils.data import DataLoader
 
+from .. import runlock
 from ..audio import load_audio
+from ..checkpoints import PARTIAL_GLOB
 from ..errors import CorpusLayoutError, InvalidInputError
 from ..loss import ClassBalancedCrossEntropy, SoftCrossEntropy
 from ..metrics import binarize, score
 from ..partitions import corpus_key, fold_violations
 from .dataset import AudioStore, EmotionDataset, FoldData, Normalizer, check_audio, load_fold, normalisation_stats
 from .model import EmotionHead
+from .settings import CHOICES, check_expert_config
 
 logger = logging.getLogger(__name__)
 
@@ -43,13 +47,6 @@ DEFAULT_DATARC = {
     "max_duration_s": 10,
     "allow_leakage": False,
 }
-# How the dev loss that selects dev-best is averaged: over utterances (every utterance
-# weighs the same), or over batches as EMO-SUPERB's released code does (the last, smaller
-# batch weighs more).
-DEV_LOSS_AVERAGES = ("utterance", "batch")
-# What a *_predict.txt line holds when no class clears 1/C: nothing, exactly what the
-# metric scored (EMO-SUPERB's files too), or the top class, for people reading the file.
-PREDICT_FALLBACKS = ("none", "top_class")
 
 
 class DownstreamExpert(nn.Module):
@@ -58,16 +55,24 @@ class DownstreamExpert(nn.Module):
     def __init__(self, upstream_dim: int, downstream_expert: dict, expdir: str, **kwargs):
         super().__init__()
         self.expdir = Path(expdir)
+        try:
+            check_expert_config(downstream_expert, kwargs.get("runner"))
+            if kwargs.get("mode", "train") == "train" and is_leader_process():
+                runlock.acquire(self.expdir)  # before anything is written here
+                _remove_partial_files(self.expdir)
+            self._build(upstream_dim, downstream_expert, **kwargs)
+        except (InvalidInputError, CorpusLayoutError):
+            runlock.release(self.expdir / runlock.LOCK_NAME)
+            _remove_runner_leftovers(self.expdir)
+            raise
+
+    def _build(self, upstream_dim: int, downstream_expert: dict, **kwargs) -> None:
         self.datarc = {**DEFAULT_DATARC, **downstream_expert.get("datarc", {})}
         # -v on the command line beats the config's test_fold (S3PRL's emotion does the opposite).
         self.fold = str(kwargs.get("downstream_variant") or self.datarc["test_fold"])
-        try:
-            self.dev_loss_average = _choice(downstream_expert, "dev_loss_average", DEV_LOSS_AVERAGES)
-            self.predict_fallback = _choice(downstream_expert, "predict_fallback", PREDICT_FALLBACKS)
-            self.data = self._load_data()
-        except (InvalidInputError, CorpusLayoutError):
-            _remove_runner_leftovers(self.expdir)
-            raise
+        self.dev_loss_average = downstream_expert.get("dev_loss_average", CHOICES["dev_loss_average"][0])
+        self.predict_fallback = downstream_expert.get("predict_fallback", CHOICES["predict_fallback"][0])
+        self.data = self._load_data()
         self.classes = self.data.classes
 
         train = self.data.split("train")
@@ -133,7 +138,8 @@ class DownstreamExpert(nn.Module):
 
     # Used by the runner's ``-m inference -t FILE``.
     def load_audio(self, path) -> torch.Tensor:
-        return torch.from_numpy(self.normalize(load_audio(path, float(self.datarc["max_duration_s"]))))
+        wav = load_audio(path, float(self.datarc["max_duration_s"]))
+        return torch.from_numpy(self.normalize(wav))
 
     def inference(self, features, filenames) -> None:
         """Print and save (``EXP/inference_<name>.json``) the class probabilities of one file."""
@@ -233,10 +239,27 @@ class DownstreamExpert(nn.Module):
         _write_atomic(Path(f"{stem}_metrics.json"), json.dumps({**meta, **scores}, indent=2) + "\n")
 
 
+# S3PRL deletes the oldest states-*.ckpt before it writes the next one: keeping one fewer
+# than two would leave nothing to resume from while the next one is being written.
+MIN_MAX_KEEP = 2
+
+
 def _fit_schedule(runner: dict | None) -> None:
     """A run shorter than eval_step/save_step would end without any checkpoint: evaluate and
-    save at its last step instead. (The runner reads these keys from this very dict.)"""
-    if not runner or "total_steps" not in runner:
+    save at its last step instead. ``max_keep`` is raised to 2 so that a kill during a save
+    always leaves the previous states to resume from. (The runner reads these keys from this
+    very dict.)"""
+    if not runner:
+        return
+    if int(runner.get("max_keep", MIN_MAX_KEEP)) < MIN_MAX_KEEP:
+        logger.info(
+            "%s: max_keep %s -> %s, so that a kill during a save leaves states to resume from",
+            NAME,
+            runner["max_keep"],
+            MIN_MAX_KEEP,
+        )
+        runner["max_keep"] = MIN_MAX_KEEP
+    if "total_steps" not in runner:
         return
     total = int(runner["total_steps"])
     for key in ("log_step", "eval_step", "save_step"):
@@ -280,17 +303,20 @@ def _label_lines(names: list[str], values: np.ndarray, classes: tuple[str, ...],
     return "".join(lines)
 
 
-def _choice(block: dict, key: str, allowed: tuple[str, ...]) -> str:
-    value = block.get(key, allowed[0])
-    if value not in allowed:
-        raise InvalidInputError(f"downstream_expert.{key}: {value!r}; expected one of {list(allowed)}")
-    return value
-
 
 def _write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(text)
     os.replace(tmp, path)
+
+
+def _remove_partial_files(expdir: Path) -> None:
+    """Checkpoints and caches a killed run was writing: never complete, never read."""
+    for pattern in (PARTIAL_GLOB, ".*.tmp", "cache/**/*.tmp.npy", "cache/**/*.tmp"):
+        for path in expdir.glob(pattern):
+            if path.is_file():
+                logger.info("%s: removing %s, left by an interrupted run", NAME, path)
+                path.unlink(missing_ok=True)
 
 
 def _remove_runner_leftovers(expdir: Path) -> None:

@@ -6,6 +6,10 @@ sub-block per model, e.g. ``UtteranceLevel: {pooling: MeanPooling}``.
 
 from __future__ import annotations
 
+import re
+
+import s3prl.downstream.emotion.model as emotion_models
+import s3prl.downstream.model as s3prl_models
 import torch
 import torch.nn as nn
 from s3prl.downstream.emotion.model import DeepModel
@@ -20,11 +24,40 @@ MODEL_ZOO: dict[str, type[nn.Module]] = {
 }
 
 
+# modelrc keys whose string values S3PRL's models pass to eval() or getattr(nn, ...).
+EVALUATED_KEYS = ("select", "pooling", "model_type", "activation")
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _is_module_class(name: str) -> bool:
+    for namespace in (vars(s3prl_models), vars(emotion_models), vars(nn)):
+        value = namespace.get(name)
+        if isinstance(value, type) and issubclass(value, nn.Module):
+            return True
+    return False
+
+
+def check_modelrc(modelrc, where: str = "modelrc") -> None:
+    """S3PRL's models ``eval`` some config strings (pooling, select, model_type): accept only
+    names of its model classes there, so no config or checkpoint can run code."""
+    if not isinstance(modelrc, dict):
+        raise InvalidInputError(f"{where}: expected a mapping, got {modelrc!r}")
+    for key, value in modelrc.items():
+        if isinstance(value, dict):
+            check_modelrc(value, f"{where}.{key}")
+        elif key in EVALUATED_KEYS and isinstance(value, str):
+            if not _IDENTIFIER.fullmatch(value) or not _is_module_class(value):
+                raise InvalidInputError(
+                    f"{where}.{key}: {value!r} is not the name of one of S3PRL's model classes"
+                )
+
+
 class EmotionHead(nn.Module):
     """(features_BxTxH, lengths_B) -> logits_BxC."""
 
     def __init__(self, upstream_dim: int, num_classes: int, modelrc: dict):
         super().__init__()
+        check_modelrc(modelrc)
         select = modelrc.get("select", "UtteranceLevel")
         if select not in MODEL_ZOO:
             raise InvalidInputError(f"modelrc.select: unknown model {select!r}; expected one of {sorted(MODEL_ZOO)}")
