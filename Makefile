@@ -1,16 +1,30 @@
 # Two entry points for a fresh machine with Python 3.11: `make demo` and `make test`.
-# Both create .venv on first use and reuse it afterwards.
+# Both create the stack's venv on first use and reuse it afterwards.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
+
+# Two tested stacks, each in its own venv: the default (constraints.txt: the newest working
+# torch/torchaudio pair) in .venv, and torch/torchaudio 2.8 (constraints-torch28.txt) in
+# .venv-torch28. `make test STACK=torch28` picks the second; `make test-stacks` runs both.
+STACK ?= default
+ifeq ($(STACK),torch28)
+VENV := .venv-torch28
+CONSTRAINTS := constraints-torch28.txt
+else ifeq ($(STACK),default)
 VENV := .venv
+CONSTRAINTS := constraints.txt
+else
+$(error STACK=$(STACK): expected default or torch28)
+endif
+
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint clean system-deps
+.PHONY: demo test test-stacks lint clean system-deps
 
-$(STAMP): setup.cfg setup.py pyproject.toml constraints.txt
+$(STAMP): setup.cfg setup.py pyproject.toml $(CONSTRAINTS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test]"
+	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e ".[test]"
 	touch $@
 
 demo: $(STAMP)
@@ -20,11 +34,15 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
+test-stacks:
+	$(MAKE) test STACK=default
+	$(MAKE) test STACK=torch28
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
 clean:
-	rm -rf $(VENV) demo build *.egg-info .pytest_cache
+	rm -rf .venv .venv-torch28 demo build *.egg-info .pytest_cache
 
 # Debian packages that the integration tests use: a single-node Slurm (slurm-wlm, munge) for
 # the sweep's Slurm launcher, headless Chromium for the report. Without them, those tests skip.

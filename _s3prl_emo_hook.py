@@ -6,7 +6,8 @@ one meta-path finder and imports nothing heavy. S3PRL looks a downstream up as
 over ``s3prl_emo.downstream``, so no file is copied into s3prl. When s3prl is first
 imported, it also allows ``argparse.Namespace`` (the one non-tensor type S3PRL
 checkpoints hold) in torch's weights-only unpickler, so ``-e ckpt`` works on torch >= 2.6
-without turning the protection off.
+without turning the protection off, and fills in the two torchaudio names S3PRL 0.4.18
+needs that torchaudio >= 2.9 removed (``s3prl_emo.torchaudio_fills``; nothing on <= 2.8).
 
 Two more hands on S3PRL's runner, both in ``s3prl_emo.runner_guard``: when
 ``s3prl.downstream.runner`` is imported, its checkpoint saves become atomic, its loads
@@ -89,6 +90,9 @@ class S3prlDownstreamFinder(importlib.abc.MetaPathFinder):
                 allow_s3prl_checkpoints()
             except ImportError:  # torch missing: s3prl itself will say so
                 pass
+            from s3prl_emo.torchaudio_fills import fill_missing
+
+            fill_missing()
             return None
         if fullname == "s3prl.run_downstream" and sys.argv[:1] == ["-m"]:
             # ``python -m s3prl.run_downstream``: runpy is locating the script it will run.

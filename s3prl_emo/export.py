@@ -9,7 +9,9 @@ folder that replaces ``out_dir`` only when complete, so nothing half-written rem
   ``<speaker>-<file stem>`` so that sorting by utterance and by speaker agree.
 - s3prl-emotion: ``Session<k>/{train,test}_meta_data.json`` for S3PRL's built-in
   ``emotion`` downstream (4 classes, excited merged into happy); pass the corpus's
-  ``Audios`` folder as that downstream's ``root``.
+  ``Audios`` folder as that downstream's ``root``. That downstream reads audio with
+  ``torchaudio.load``, which on torchaudio >= 2.9 needs torchcodec and FFmpeg's shared
+  libraries (:func:`s3prl_emotion_audio_problem` says whether they are there).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -217,6 +220,33 @@ def export_s3prl_emotion(
             logger.info("fold %d: %d train+dev and %d test utterances; %d left out (not neu/hap/ang/sad)",
                         k, written[k]["train"], written[k]["test"], left_out[k])
     return ExportSummary(Path(out_dir), "s3prl-emotion", tuple(frames), written, left_out)
+
+
+def s3prl_emotion_audio_problem() -> str | None:
+    """Why S3PRL's ``emotion`` downstream could not read audio here, or None if it can.
+
+    That downstream reads with ``torchaudio.load``; torchaudio 2.9 moved decoding to
+    torchcodec, which loads FFmpeg's shared libraries (neither is a dependency of this
+    package, whose own audio reading uses soundfile).
+    """
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        torchaudio_version = version("torchaudio")
+    except PackageNotFoundError:
+        return "torchaudio is not installed"
+    if tuple(int(n) for n in re.findall(r"\d+", torchaudio_version)[:2]) < (2, 9):
+        return None
+    needs = (f"S3PRL's emotion downstream reads audio with torchaudio.load, which on torchaudio "
+             f"{torchaudio_version} needs torchcodec and FFmpeg's shared libraries")
+    try:
+        import torchcodec.decoders  # noqa: F401 - loads FFmpeg's libraries or fails
+    except ModuleNotFoundError:
+        return f"{needs}: torchcodec is not installed (pip install torchcodec)"
+    except (ImportError, OSError, RuntimeError) as err:
+        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        return f"{needs}: torchcodec cannot load FFmpeg ({first_line})"
+    return None
 
 
 EXPORTERS: Mapping[str, Callable[..., ExportSummary]] = {

@@ -100,4 +100,10 @@ def run_export_splits(args: argparse.Namespace) -> int:
     extra = f"; {left} utterance(s) left out (label outside neu/hap/ang/sad)" if summary.left_out else ""
     folds = ", ".join(map(str, summary.folds))
     print(f"wrote {summary.format} for fold(s) {folds} to {summary.out_dir}{extra}")
+    if args.format == "s3prl-emotion":
+        from ..export import s3prl_emotion_audio_problem
+
+        problem = s3prl_emotion_audio_problem()
+        if problem:
+            print(f"note: {problem}")
     return 0
