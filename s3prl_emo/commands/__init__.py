@@ -1,5 +1,5 @@
 """Subcommands of the ``s3prl-emo`` CLI, one module each, listed explicitly."""
 
-from . import demo, link, prepare, splits, synth
+from . import demo, link, prepare, splits, synth, train
 
-COMMAND_MODULES = (demo, synth, prepare, splits, link)
+COMMAND_MODULES = (demo, synth, prepare, splits, link, train)
