@@ -264,7 +264,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args.quick:
         bench, folds = Bench(counter, workdir, data, steps=10, eval_step=5, batch=8, crop=1.0), 2
     else:
-        bench, folds = Bench(counter, workdir, data, steps=160, eval_step=80, batch=32, crop=4.0), 5
+        bench, folds = Bench(counter, workdir, data, steps=40, eval_step=20, batch=32, crop=3.0), 5
 
     stock, fast = [], []
     for fold in range(1, folds + 1):
@@ -275,7 +275,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     base = save_wavlm(QUICK_BASE if args.quick else BASE, workdir / "base.pt")
     small = Bench(
-        counter, workdir, data, steps=4 if args.quick else 20, eval_step=10, batch=8, crop=0.5 if args.quick else 1.0
+        counter, workdir, data, steps=4 if args.quick else 10, eval_step=5, batch=8, crop=0.5
     )
     small_files = files
     if not args.quick:  # the base-sized model on the tests' 60-utterance corpus

@@ -36,7 +36,7 @@ logger = logging.getLogger(__name__)
 FORMAT = 1
 DTYPES = {"float16": np.float16, "float32": np.float32}
 # Entries per shard: a kill loses at most one shard's worth of extraction.
-SHARD_ENTRIES = 256
+SHARD_ENTRIES = int(os.environ.get("S3PRL_EMO_SHARD_ENTRIES", "256"))
 CACHE_ENV = "S3PRL_EMO_FEATURE_CACHE"
 
 
