@@ -130,7 +130,7 @@ def best_f1(expdir: Path) -> tuple[float, float]:
     """Dev and test macro-F1 at the dev-best step, from the expert's log."""
     dev, test, best = {}, {}, None
     for line in (expdir / "log.log").read_text().splitlines():
-        match = re.match(r"(dev|test) at step (\d+): loss [\d.]+, macro-F1 ([\d.]+)", line)
+        match = re.match(r"(dev|test) at step (\d+): loss [\d.]+(?: \(batch mean [\d.]+\))?, macro-F1 ([\d.]+)", line)
         if match:
             split, step, f1 = match.group(1), int(match.group(2)), float(match.group(3))
             (dev if split == "dev" else test)[step] = f1

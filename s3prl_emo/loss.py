@@ -15,15 +15,19 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .errors import InvalidInputError
+from .metrics import binarize
 
 Weighting = Literal["sample", "class"]
 
 
 def class_balanced_weights(train_labels: np.ndarray, beta: float | None = None) -> np.ndarray:
-    """Effective-number class weights, shape (K,), summing to K.
+    """Effective-number class weights, shape (K,), summing to K, as float32.
 
-    A class with no positive train utterance (n_j = 0) would get 1 / 0; it gets the weight
-    of a class seen once instead, the largest finite weight, so the loss stays finite.
+    Computed as EMO-SUPERB's released code computes them (float32 torch operations in the
+    same order), so the weights are the same numbers. n_j counts by the package's one rule,
+    ``metrics.binarize``. A class with no positive train utterance (n_j = 0) would get
+    1 / 0; it gets the weight of a class seen once instead, the largest finite weight, so
+    the loss stays finite.
 
     Examples:
         >>> class_balanced_weights(np.array([[0.9, 0.1], [0.9, 0.1], [0.1, 0.9]])).round(3).tolist()
@@ -37,9 +41,9 @@ def class_balanced_weights(train_labels: np.ndarray, beta: float | None = None) 
         beta = (n - 1) / n
     if not 0.0 <= beta < 1.0:
         raise InvalidInputError(f"class_balanced_weights: beta must be in [0, 1), got {beta}")
-    positives = np.maximum((labels > 1.0 / k).sum(axis=0), 1)
-    weights = (1.0 - beta) / (1.0 - beta**positives)
-    return weights / weights.sum() * k
+    positives = torch.as_tensor(np.maximum(binarize(labels).sum(axis=0), 1), dtype=torch.float32)
+    weights = (1.0 - beta) / (1.0 - torch.pow(beta, positives))
+    return (weights / torch.sum(weights) * k).numpy()
 
 
 def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

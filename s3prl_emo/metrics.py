@@ -33,9 +33,20 @@ def _check_scores(probs: np.ndarray, soft_labels: np.ndarray) -> tuple[np.ndarra
 
 
 def binarize(values: np.ndarray, threshold: float | None = None) -> np.ndarray:
-    """Multi-hot matrix: value > threshold, default 1/C."""
-    values = np.asarray(values, dtype=float)
-    cut = 1.0 / values.shape[1] if threshold is None else threshold
+    """Multi-hot matrix: value > threshold (default 1/C), compared in float32.
+
+    The package's one binarisation rule, for losses, metrics, prediction files and reports
+    alike. EMO-SUPERB compares float32 tensors with 1/C, which torch casts to float32, so a
+    value equal to 1/C is not above it even where float64 would say 0.2000000030 > 0.2.
+
+    Examples:
+        >>> binarize(np.array([[0.2, 0.2, 0.2, 0.2, 0.2], [0.6, 0.1, 0.1, 0.1, 0.1]])).astype(int).tolist()
+        [[0, 0, 0, 0, 0], [1, 0, 0, 0, 0]]
+    """
+    values = np.asarray(values, dtype=np.float32)
+    if values.ndim != 2 or values.shape[1] < 2:
+        raise InvalidInputError(f"binarize: expected an (N, C>=2) matrix, got shape {values.shape}")
+    cut = np.float32(1.0 / values.shape[1] if threshold is None else threshold)
     return values > cut
 
 

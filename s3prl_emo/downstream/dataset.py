@@ -10,6 +10,7 @@ import hashlib
 import json
 import logging
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
@@ -19,7 +20,7 @@ import soundfile as sf
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
-from ..audio import SAMPLE_RATE, load_audio, require_finite
+from ..audio import RESAMPLING, SAMPLE_RATE, iter_mono_16k, load_audio, require_finite
 from ..errors import CorpusLayoutError, InvalidInputError
 from ..layout import SPLIT_NAMES, labels_path, parse_fold, read_config, read_labels
 
@@ -155,6 +156,14 @@ class AudioStore:
         wav = self._memory.get(name)
         return wav if wav is not None else self._read(name)
 
+    def uncropped(self, name: str) -> Iterator[np.ndarray]:
+        """The whole file as 16 kHz blocks (statistics need it); from memory when nothing was cut."""
+        wav = self._memory.get(name)
+        if wav is not None and len(wav) < int(self.max_seconds * SAMPLE_RATE):
+            yield wav
+        else:
+            yield from iter_mono_16k(self.audio_dir / name)
+
     def _read(self, name: str) -> np.ndarray:
         path = self.audio_dir / name
         cached = self._cache_path(path) if self.cache_dir and not self.pre_load else None
@@ -192,25 +201,29 @@ def _needs_conversion(path: Path) -> bool:
 
 
 def normalisation_stats(store: AudioStore, names: list[str], cache_file: Path | None) -> tuple[float, float]:
-    """Global mean and std of the train waveforms, in one streaming pass (constant memory).
+    """Global mean and std of the train waveforms, as EMO-SUPERB computes them.
 
-    Cached in ``cache_file``, keyed by the train list and crop length, so it is recomputed
+    Over the whole (uncropped) files, in one streaming pass with constant memory; a file
+    already in memory and shorter than the crop is used as it is. Cached in ``cache_file``,
+    keyed by the train list, the audio folder and the resampler, so it is recomputed
     exactly when those change.
     """
     files = [source_fingerprint(store.audio_dir / name) for name in sorted(names)]
-    key = hashlib.sha256(json.dumps([files, store.max_seconds, str(store.audio_dir)]).encode()).hexdigest()
+    identity = [files, str(store.audio_dir), RESAMPLING, "uncropped"]
+    key = hashlib.sha256(json.dumps(identity).encode()).hexdigest()
     if cache_file is not None and cache_file.is_file():
         cached = _read_json(cache_file)
         if cached.get("key") == key and _finite_stats(cached.get("mean"), cached.get("std")):
             return cached["mean"], cached["std"]
     count, total, total_sq = 0, 0.0, 0.0
     for name in tqdm(names, desc="train mean/std"):
-        wav = store.get(name).astype(np.float64)
-        count += wav.size
-        total += wav.sum()
-        total_sq += np.square(wav).sum()
+        for block in store.uncropped(name):
+            block = block.astype(np.float64)
+            count += block.size
+            total += block.sum()
+            total_sq += np.square(block).sum()
     mean = total / count
-    std = float(np.sqrt(max(total_sq / count - mean**2, 0.0))) or 1.0
+    std = float(np.sqrt(max(total_sq / count - mean**2, 0.0)))
     if not _finite_stats(mean, std):
         raise InvalidInputError(f"train mean/std of {len(names)} files is not finite (mean {mean}, std {std})")
     if cache_file is not None:
@@ -223,7 +236,7 @@ def normalisation_stats(store: AudioStore, names: list[str], cache_file: Path | 
 
 def _finite_stats(mean, std) -> bool:
     numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (mean, std))
-    return numbers and np.isfinite(mean) and np.isfinite(std) and std > 0
+    return numbers and np.isfinite(mean) and np.isfinite(std) and std >= 0
 
 
 def _read_json(path: Path) -> dict:
@@ -235,13 +248,15 @@ def _read_json(path: Path) -> dict:
 
 
 class Normalizer:
-    """Shared by the datasets and the expert, which restores it from a checkpoint."""
+    """``(wav - mean) / (std + 1e-6)``, as EMO-SUPERB; the expert restores it from a checkpoint."""
+
+    EPS = 1e-6
 
     def __init__(self, mean: float, std: float):
         self.mean, self.std = float(mean), float(std)
 
     def __call__(self, wav: np.ndarray) -> np.ndarray:
-        wav = (wav - self.mean) / self.std
+        wav = (wav - self.mean) / (self.std + self.EPS)
         if len(wav) < MIN_SAMPLES:
             wav = np.pad(wav, (0, MIN_SAMPLES - len(wav)))
         return wav.astype(np.float32)

@@ -47,6 +47,13 @@ DEFAULT_DATARC = {
     "max_duration_s": 10,
     "allow_leakage": False,
 }
+# How the dev loss that selects dev-best is averaged: over utterances (every utterance
+# weighs the same), or over batches as EMO-SUPERB's released code does (the last, smaller
+# batch weighs more).
+DEV_LOSS_AVERAGES = ("utterance", "batch")
+# What a *_predict.txt line holds when no class clears 1/C: nothing, exactly what the
+# metric scored (EMO-SUPERB's files too), or the top class, for people reading the file.
+PREDICT_FALLBACKS = ("none", "top_class")
 
 
 class DownstreamExpert(nn.Module):
@@ -63,6 +70,8 @@ class DownstreamExpert(nn.Module):
             self.datarc = {**DEFAULT_DATARC, **downstream_expert.get("datarc", {})}
             # -v on the command line beats the config's test_fold (S3PRL's emotion does the opposite).
             self.fold = str(kwargs.get("downstream_variant") or self.datarc["test_fold"])
+            self.dev_loss_average = _choice(downstream_expert, "dev_loss_average", DEV_LOSS_AVERAGES)
+            self.predict_fallback = _choice(downstream_expert, "predict_fallback", PREDICT_FALLBACKS)
             self.data = self._load_data()
         except (InvalidInputError, CorpusLayoutError):
             runlock.release(self.expdir / runlock.LOCK_NAME)
@@ -170,7 +179,8 @@ class DownstreamExpert(nn.Module):
         logits = self._logits(features)
         targets = torch.as_tensor(labels, device=logits.device)
         loss = self.objective(logits, targets)
-        records["loss_sum"].append(loss.item() * len(names))
+        records["batch_loss"].append(loss.item())
+        records["batch_size"].append(len(names))
         records["probs"].append(torch.softmax(logits.detach(), dim=-1).cpu().numpy())
         records["labels"].append(np.asarray(labels))
         records["names"].extend(names)
@@ -186,13 +196,25 @@ class DownstreamExpert(nn.Module):
         if not records["names"]:
             return []
         probs, labels = np.concatenate(records["probs"]), np.concatenate(records["labels"])
-        loss = float(np.sum(records["loss_sum"]) / len(records["names"]))
+        batch_losses = np.asarray(records["batch_loss"])
+        losses = {
+            "utterance": float(np.average(batch_losses, weights=records["batch_size"])),
+            "batch": float(np.mean(batch_losses)),
+        }
         batch = int(self.datarc["train_batch_size" if split == "train" else "eval_batch_size"])
-        scores = {"loss": loss, **score(probs, labels, self.classes, batch_size=batch)}
+        scores = {
+            "loss": losses["utterance"],
+            "loss_batch_mean": losses["batch"],
+            **score(probs, labels, self.classes, batch_size=batch),
+        }
         prefix = f"{NAME}-{self.fold}/{split}"
-        for key in ("loss", "macro_f1", "macro_f1_batch_mean", "micro_f1", "weighted_f1"):
+        for key in ("loss", "loss_batch_mean", "macro_f1", "macro_f1_batch_mean", "micro_f1", "weighted_f1"):
             logger.add_scalar(f"{prefix}-{key}", scores[key], global_step=global_step)
-        message = f"{split} at step {global_step}: loss {loss:.4f}, macro-F1 {scores['macro_f1']:.4f}"
+        loss = losses[self.dev_loss_average]
+        message = (
+            f"{split} at step {global_step}: loss {losses['utterance']:.4f} (batch mean {losses['batch']:.4f}), "
+            f"macro-F1 {scores['macro_f1']:.4f}"
+        )
         save_names = []
         if split == "dev" and loss < self.best_score.item():
             self.best_score.fill_(loss)
@@ -206,7 +228,8 @@ class DownstreamExpert(nn.Module):
 
     def _dump(self, split: str, names: list[str], probs: np.ndarray, labels: np.ndarray, scores: dict) -> None:
         stem = self.expdir / f"{split}_{self.fold}"
-        _write_atomic(Path(f"{stem}_predict.txt"), _label_lines(names, probs, self.classes))
+        top_class = self.predict_fallback == "top_class"
+        _write_atomic(Path(f"{stem}_predict.txt"), _label_lines(names, probs, self.classes, top_class=top_class))
         _write_atomic(Path(f"{stem}_truth.txt"), _label_lines(names, labels, self.classes))
         table = pd.DataFrame(probs, columns=list(self.classes))
         table.insert(0, "FileName", names)
@@ -268,14 +291,27 @@ def _build_loss(lossrc: dict, train_labels: np.ndarray) -> nn.Module:
     raise InvalidInputError(f"downstream_expert.loss.name: unknown loss {kind!r}; expected 'cbce' or 'ce'")
 
 
-def _label_lines(names: list[str], values: np.ndarray, classes: tuple[str, ...]) -> str:
-    """EMO-SUPERB's ``FileName emo1;emo2`` lines: every class above 1/C (argmax if none)."""
+def _label_lines(names: list[str], values: np.ndarray, classes: tuple[str, ...], *, top_class: bool = False) -> str:
+    """EMO-SUPERB's ``FileName emo1;emo2`` lines: every class above 1/C.
+
+    A line with no such class ends after the space, as EMO-SUPERB writes it, unless
+    ``top_class`` names the largest value instead.
+    """
     on = binarize(values)
     lines = []
     for name, row, flags in zip(names, values, on, strict=True):
-        chosen = [c for c, flag in zip(classes, flags, strict=True) if flag] or [classes[int(np.argmax(row))]]
+        chosen = [c for c, flag in zip(classes, flags, strict=True) if flag]
+        if not chosen and top_class:
+            chosen = [classes[int(np.argmax(row))]]
         lines.append(f"{name} {';'.join(chosen)}\n")
     return "".join(lines)
+
+
+def _choice(block: dict, key: str, allowed: tuple[str, ...]) -> str:
+    value = block.get(key, allowed[0])
+    if value not in allowed:
+        raise InvalidInputError(f"downstream_expert.{key}: {value!r}; expected one of {list(allowed)}")
+    return value
 
 
 def _write_atomic(path: Path, text: str) -> None:

@@ -124,9 +124,10 @@ def check_expert_config(downstream_expert, runner=None) -> None:
     """All of the above; raises ``InvalidInputError`` naming the first bad key."""
     if not isinstance(downstream_expert, dict):
         raise _fail("downstream_expert", "a mapping with datarc, modelrc and loss", downstream_expert)
-    unknown = sorted(set(downstream_expert) - set(BLOCKS))
+    allowed = [*BLOCKS, "dev_loss_average", "predict_fallback"]  # the two are checked by the expert
+    unknown = sorted(set(downstream_expert) - set(allowed))
     if unknown:
-        raise InvalidInputError(f"downstream_expert: unknown key(s) {unknown}; allowed: {list(BLOCKS)}")
+        raise InvalidInputError(f"downstream_expert: unknown key(s) {unknown}; allowed: {allowed}")
     check_datarc(downstream_expert.get("datarc", {}))
     check_modelrc_block(downstream_expert.get("modelrc", {}))
     check_loss(downstream_expert.get("loss", {}))
