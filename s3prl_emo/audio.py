@@ -99,13 +99,13 @@ def to_mono_16k(wav: np.ndarray, sample_rate: int) -> np.ndarray:
     return np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.float32)
 
 
-def require_finite(wav: np.ndarray, source: object) -> np.ndarray:
+def require_finite(wav: np.ndarray, source: object, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     """``wav`` unchanged if every sample is finite; otherwise an error naming ``source``."""
     bad = ~np.isfinite(wav)
     if bad.any():
-        first = int(np.flatnonzero(bad.reshape(-1))[0])
+        first = int(np.flatnonzero(bad.reshape(len(wav), -1).any(axis=1))[0])
         raise InvalidInputError(
-            f"{source}: {int(bad.sum())} non-finite sample(s) (NaN or inf), the first at sample {first}; "
+            f"{source}: non-finite samples (NaN or inf), the first at {first / sample_rate:.3f} s; "
             "repair or remove the audio"
         )
     return wav

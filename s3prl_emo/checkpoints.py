@@ -31,6 +31,7 @@ import hook (``_s3prl_emo_hook``), where the user names a local upstream file wi
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import pickle
 import zipfile
@@ -105,13 +106,19 @@ def load_checkpoint(path: Pathlike) -> dict:
     """Read a checkpoint with ``weights_only=True``; any failure names the file and why."""
     import torch
 
+    if not isinstance(path, str | os.PathLike) or not str(path):
+        raise InvalidInputError(f"checkpoint: expected a file path, got {path!r}")
     path = Path(path)
     if not path.is_file():
         raise InvalidInputError(f"{path}: no such checkpoint file")
     if path.stat().st_size == 0:
         raise InvalidInputError(f"{path}: empty checkpoint file (truncated: its save was interrupted)")
+    # The context manager removes what it added on exit, even an allowance made before it
+    # (the import hook's): enter it only when Namespace is not allowed already.
+    already = argparse.Namespace in torch.serialization.get_safe_globals()
+    allowance = contextlib.nullcontext() if already else torch.serialization.safe_globals([argparse.Namespace])
     try:
-        with torch.serialization.safe_globals([argparse.Namespace]):
+        with allowance:
             state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         if "weights only" in str(err).lower() or "weights_only" in str(err):

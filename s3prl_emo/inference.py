@@ -52,6 +52,14 @@ def _emotion_parts(ckpt: Pathlike, state: dict) -> tuple[argparse.Namespace, dic
     return args, config, downstream, extra
 
 
+def _load_weights(module: nn.Module, weights, ckpt: Pathlike, part: str) -> None:
+    try:
+        module.load_state_dict(weights)
+    except (RuntimeError, TypeError, AttributeError, KeyError) as err:
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise InvalidInputError(f"{ckpt}: {part} weights do not fit the described model ({reason})") from err
+
+
 class EmotionRecognizer(nn.Module):
     """Frozen upstream + featurizer + trained head; ``predict`` returns class probabilities."""
 
@@ -81,7 +89,7 @@ class EmotionRecognizer(nn.Module):
         args, config, downstream, extra = _emotion_parts(ckpt, state)
         upstream = build_upstream(args, upstream_ckpt, device="cpu")
         if "Upstream" in state:
-            upstream.load_state_dict(state["Upstream"])
+            _load_weights(upstream, state["Upstream"], ckpt, "Upstream")
         featurizer = Featurizer(
             upstream,
             feature_selection=args.upstream_feature_selection,
@@ -89,10 +97,11 @@ class EmotionRecognizer(nn.Module):
             upstream_device=device,
             normalize=args.upstream_feature_normalize,
         )
-        featurizer.load_state_dict(state["Featurizer"])
+        _load_weights(featurizer, state.get("Featurizer"), ckpt, "Featurizer")
         modelrc = config.get("downstream_expert", {}).get("modelrc", {})
         head = EmotionHead(featurizer.output_dim, len(extra["classes"]), modelrc)
-        head.load_state_dict({k[len("head.") :]: v for k, v in downstream.items() if k.startswith("head.")})
+        head_weights = {k[len("head.") :]: v for k, v in downstream.items() if k.startswith("head.")}
+        _load_weights(head, head_weights, ckpt, "Downstream head")
         model = cls(
             upstream,
             featurizer,
@@ -153,6 +162,8 @@ def waveform_16k(wav, sample_rate, max_seconds: float | None) -> np.ndarray:
             wav = np.asarray(wav)
         except (ValueError, TypeError) as err:
             raise InvalidInputError(f"predict: not an array of samples ({err})") from err
+    if wav.ndim in (1, 2) and 0 in wav.shape:
+        raise InvalidInputError(f"predict: empty waveform (0 samples, shape {tuple(wav.shape)})")
     if wav.ndim == 2:
         if wav.shape[0] == wav.shape[1]:
             raise InvalidInputError(f"predict: ambiguous shape {tuple(wav.shape)}; pass (T,) or (T, channels)")
@@ -181,6 +192,6 @@ def waveform_16k(wav, sample_rate, max_seconds: float | None) -> np.ndarray:
         raise InvalidInputError(
             f"predict: samples of type {wav.dtype} are not audio; pass float in [-1, 1] or int8/int16/int32/uint8 PCM"
         )
-    wav = require_finite(np.asarray(wav, dtype=np.float32), "predict: waveform")
+    wav = require_finite(np.asarray(wav, dtype=np.float32), "predict: waveform", rate)
     wav = to_mono_16k(wav, rate)
     return wav[: int(round(max_seconds * SAMPLE_RATE))] if max_seconds is not None else wav

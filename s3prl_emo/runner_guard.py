@@ -52,6 +52,31 @@ def check_resumed_args(args: argparse.Namespace, where: str) -> None:
         ) from None
 
 
+def check_resumed_config(config, where: str) -> None:
+    """S3PRL ``eval``s ``get_<optimizer.name>`` and ``get_<scheduler.name>``: from a checkpoint,
+    accept only the names of its own factories."""
+    import inspect
+    import re
+
+    import s3prl.optimizers
+    import s3prl.schedulers
+
+    if not isinstance(config, dict):
+        raise InvalidInputError(f"{where}: Config is not a mapping")
+    for block, module in (("optimizer", s3prl.optimizers), ("scheduler", s3prl.schedulers)):
+        section = config.get(block)
+        if not section:
+            continue
+        name = section.get("name") if isinstance(section, dict) else None
+        allowed = sorted(
+            n[len("get_") :]
+            for n, f in vars(module).items()
+            if n.startswith("get_") and inspect.isfunction(f) and f.__module__ == module.__name__
+        )
+        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) or name not in allowed:
+            raise InvalidInputError(f"{where}: Config {block}.name {name!r} is not one of S3PRL's {allowed}")
+
+
 class _TorchForTheRunner:
     """``torch`` as the runner module sees it: the same, but saves are atomic and loads weights-only."""
 
@@ -82,7 +107,9 @@ def patch_runner(module) -> None:
     @functools.wraps(original_init)
     def __init__(self, args, config):
         if getattr(args, "past_exp", None):
-            check_resumed_args(args, str(getattr(args, "init_ckpt", None) or args.past_exp))
+            where = str(getattr(args, "init_ckpt", None) or args.past_exp)
+            check_resumed_args(args, where)
+            check_resumed_config(config, where)
         original_init(self, args, config)
 
     module.Runner.__init__ = __init__
@@ -140,6 +167,7 @@ def preflight(argv: list[str]) -> None:
             if f"args.{key}" in override_keys(known.override):
                 setattr(merged, key, _override_value(known.override, f"args.{key}"))
         check_resumed_args(merged, path)
+        check_resumed_config(state.get("Config"), path)
         downstream = getattr(args, "downstream", None)
         expdir = getattr(merged, "expdir", None)
     if known.mode == "train" and downstream == DOWNSTREAM_NAME and expdir and known.local_rank in (None, 0):

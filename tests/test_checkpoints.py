@@ -205,3 +205,43 @@ def _repo_root():
     from pathlib import Path
 
     return Path(__file__).resolve().parent.parent
+
+
+def test_loading_keeps_a_global_namespace_allowance(fbank_checkpoint):
+    import argparse as argparse_module
+
+    torch.serialization.add_safe_globals([argparse_module.Namespace])
+    load_checkpoint(fbank_checkpoint[0])
+    assert argparse_module.Namespace in torch.serialization.get_safe_globals()
+
+
+def test_runner_guard_reads_only_what_the_user_named_on_the_command_line(tmp_path):
+    from s3prl_emo.runner_guard import check_resumed_args, check_resumed_config, override_keys
+
+    weights = tmp_path / "w.pt"
+    weights.write_bytes(b"x")
+    assert override_keys(f"args.upstream_ckpt={weights},,config.runner.total_steps=5") == {
+        "args.upstream_ckpt",
+        "config.runner.total_steps",
+    }
+    resumed = runner_args(upstream="wavlm_local", upstream_ckpt=str(weights), override=None)
+    with pytest.raises(InvalidInputError, match=r"-o args\.upstream_ckpt=PATH on the command line"):
+        check_resumed_args(resumed, "states-10.ckpt")
+    resumed.override = f"args.upstream_ckpt={weights}"
+    check_resumed_args(resumed, "states-10.ckpt")
+    check_resumed_config({"optimizer": {"name": "TorchOptim"}, "scheduler": None}, "x.ckpt")
+    for name in ("TorchOptim if __import__('os').system('true') else get_TorchOptim", "nope"):
+        with pytest.raises(InvalidInputError, match=r"x\.ckpt: Config optimizer\.name .* is not one of S3PRL's"):
+            check_resumed_config({"optimizer": {"name": name}}, "x.ckpt")
+    with pytest.raises(InvalidInputError, match=r"scheduler\.name"):
+        check_resumed_config({"optimizer": {"name": "AdamW"}, "scheduler": {"name": "x()"}}, "x.ckpt")
+
+
+def test_weights_that_do_not_fit_are_named(fbank_checkpoint):
+    path, state = fbank_checkpoint
+    state["Downstream"] = {"_extra_state": state["Downstream"]["_extra_state"]}  # no head weights
+    save_checkpoint(state, path)
+    with pytest.raises(InvalidInputError, match=r"dev-best\.ckpt: Downstream head weights do not fit the described"):
+        EmotionRecognizer.from_checkpoint(path)
+    with pytest.raises(InvalidInputError, match="expected a file path, got None"):
+        load_checkpoint(None)

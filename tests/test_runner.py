@@ -9,6 +9,7 @@ import pytest
 import soundfile as sf
 import torch
 
+from s3prl_emo.errors import InvalidInputError
 from s3prl_emo.inference import load_checkpoint
 
 pytestmark = pytest.mark.slow
@@ -52,7 +53,8 @@ def fbank_exp(repo_root, synth_root, tmp_path_factory):
 
 def test_train_writes_checkpoints_predictions_and_metrics(fbank_exp):
     assert (fbank_exp / "dev-best.ckpt").is_file()
-    assert [p.name for p in fbank_exp.glob("states-*.ckpt")] == ["states-20.ckpt"]  # max_keep: 1
+    # max_keep: 1 is raised to 2, so that a kill while states-20 is written leaves states-10
+    assert sorted(p.name for p in fbank_exp.glob("states-*.ckpt")) == ["states-10.ckpt", "states-20.ckpt"]
     assert list(fbank_exp.glob("events.out.tfevents.*"))
     metrics = json.loads((fbank_exp / "dev_fold1_metrics.json").read_text())
     assert metrics["num_utterances"] == 12 and 0.0 <= metrics["macro_f1"] <= 1.0
@@ -78,7 +80,7 @@ def test_resume_continues_to_the_new_total(fbank_exp):
     run_downstream(
         "-m", "train", "-e", str(fbank_exp / "states-20.ckpt"), "--device", "cpu", "-o", "config.runner.total_steps=30"
     )
-    assert [p.name for p in fbank_exp.glob("states-*.ckpt")] == ["states-30.ckpt"]
+    assert sorted(p.name for p in fbank_exp.glob("states-*.ckpt")) == ["states-20.ckpt", "states-30.ckpt"]
     state = load_checkpoint(fbank_exp / "states-30.ckpt")
     assert state["Step"] == 30
 
@@ -117,5 +119,16 @@ def test_tiny_wavlm_upstream_trains_and_evaluates(repo_root, synth_root, tiny_wa
     assert state["Args"].upstream == "wavlm_local"
     assert state["Featurizer"]["weights"].shape == (4,)  # 3 layers + CNN output, weighted by the Featurizer
     (expdir / "test_fold1_predict.txt").unlink()
-    run_downstream("-m", "evaluate", "-e", str(expdir / "dev-best.ckpt"), "--device", "cpu")
+    # A checkpoint never chooses the local upstream file: without naming it, -e is refused.
+    refused = run_downstream("-m", "evaluate", "-e", str(expdir / "dev-best.ckpt"), "--device", "cpu", check=False)
+    assert refused.returncode == 2 and "-o args.upstream_ckpt=PATH" in refused.stderr
+    ckpt = str(expdir / "dev-best.ckpt")
+    run_downstream("-m", "evaluate", "-e", ckpt, "--device", "cpu", "-o", f"args.upstream_ckpt={tiny_wavlm}")
     assert len((expdir / "test_fold1_predict.txt").read_text().splitlines()) == 12
+    with pytest.raises(InvalidInputError, match="upstream_ckpt=PATH"):
+        torch.hub.load(str(repo_root), "emotion_multilabel", ckpt=str(expdir / "dev-best.ckpt"), source="local")
+    model = torch.hub.load(
+        str(repo_root), "emotion_multilabel", ckpt=str(expdir / "dev-best.ckpt"), upstream_ckpt=str(tiny_wavlm),
+        source="local",
+    )  # fmt: skip
+    assert sum(model.predict(np.zeros(16_000, dtype=np.int16), 16_000).values()) == pytest.approx(1.0, abs=1e-5)

@@ -67,16 +67,19 @@ class DownstreamExpert(nn.Module):
             if kwargs.get("mode", "train") == "train" and is_leader_process():
                 runlock.acquire(self.expdir)  # before anything is written here
                 _remove_partial_files(self.expdir)
-            self.datarc = {**DEFAULT_DATARC, **downstream_expert.get("datarc", {})}
-            # -v on the command line beats the config's test_fold (S3PRL's emotion does the opposite).
-            self.fold = str(kwargs.get("downstream_variant") or self.datarc["test_fold"])
-            self.dev_loss_average = _choice(downstream_expert, "dev_loss_average", DEV_LOSS_AVERAGES)
-            self.predict_fallback = _choice(downstream_expert, "predict_fallback", PREDICT_FALLBACKS)
-            self.data = self._load_data()
+            self._build(upstream_dim, downstream_expert, **kwargs)
         except (InvalidInputError, CorpusLayoutError):
             runlock.release(self.expdir / runlock.LOCK_NAME)
             _remove_runner_leftovers(self.expdir)
             raise
+
+    def _build(self, upstream_dim: int, downstream_expert: dict, **kwargs) -> None:
+        self.datarc = {**DEFAULT_DATARC, **downstream_expert.get("datarc", {})}
+        # -v on the command line beats the config's test_fold (S3PRL's emotion does the opposite).
+        self.fold = str(kwargs.get("downstream_variant") or self.datarc["test_fold"])
+        self.dev_loss_average = _choice(downstream_expert, "dev_loss_average", DEV_LOSS_AVERAGES)
+        self.predict_fallback = _choice(downstream_expert, "predict_fallback", PREDICT_FALLBACKS)
+        self.data = self._load_data()
         self.classes = self.data.classes
 
         train = self.data.split("train")

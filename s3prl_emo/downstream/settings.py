@@ -17,6 +17,7 @@ DATARC_KEYS = frozenset(
     {
         "root", "corpus", "p_or_s", "test_fold", "label_file", "audio_dir", "pre_load", "train_batch_size",
         "eval_batch_size", "num_workers", "max_duration_s", "allow_leakage",
+        "valid_ratio",  # EMO-SUPERB's, accepted and unused: dev comes from the partition file
     }
 )  # fmt: skip
 LOSS_NAMES = ("cbce", "ce")
