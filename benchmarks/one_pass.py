@@ -264,7 +264,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args.quick:
         bench, folds = Bench(counter, workdir, data, steps=10, eval_step=5, batch=8, crop=1.0), 2
     else:
-        bench, folds = Bench(counter, workdir, data, steps=60, eval_step=30, batch=32, crop=10.0), 5
+        bench, folds = Bench(counter, workdir, data, steps=40, eval_step=20, batch=32, crop=3.0), 5
 
     stock, fast = [], []
     for fold in range(1, folds + 1):
