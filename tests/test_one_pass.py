@@ -140,7 +140,8 @@ def test_train_evaluate_hub_resume_and_store_sharing(repo_root, synth_copy, tiny
          "--device", "cpu", "-o", one_by_one],
         check=True, capture_output=True,
     )  # fmt: skip
-    assert json.loads((exp1 / "test_fold1_metrics.json").read_text())["macro_f1"] == pytest.approx(logged, abs=1e-6)
+    evaluated = json.loads((exp1 / "test_fold1_metrics.json").read_text())["macro_f1"]
+    assert evaluated == pytest.approx(logged, abs=5e-5)  # the log rounds to 4 digits
     model = torch.hub.load(str(repo_root), "emotion_multilabel", ckpt=str(exp1 / "dev-best.ckpt"), source="local",
                            upstream_ckpt=str(tiny_wavlm))  # fmt: skip
     first_test = (exp1 / "test_fold1_probs.csv").read_text().splitlines()[1].split(",")
