@@ -53,7 +53,7 @@ def iter_mono_16k(path: Pathlike, max_samples: int | None = None) -> Iterator[np
 
     Raises:
         CorpusLayoutError: the file does not exist.
-        InvalidInputError: soundfile cannot read it.
+        InvalidInputError: soundfile cannot read it, or a sample is NaN or inf.
     """
     try:
         info = sf.info(str(path))
@@ -62,8 +62,8 @@ def iter_mono_16k(path: Pathlike, max_samples: int | None = None) -> Iterator[np
             raise CorpusLayoutError(f"{path}: audio file not found") from err
         raise InvalidInputError(f"{path}: unreadable audio ({err})") from err
     blocks = (
-        _mono(block)
-        for block in sf.blocks(str(path), blocksize=_BLOCK_FRAMES, dtype="float32", always_2d=True)
+        _mono(require_finite(block, path, info.samplerate, offset=i * _BLOCK_FRAMES))
+        for i, block in enumerate(sf.blocks(str(path), blocksize=_BLOCK_FRAMES, dtype="float32", always_2d=True))
     )
     produced = 0
     for block in _resampled(blocks, info.samplerate, info.frames):
@@ -99,11 +99,14 @@ def to_mono_16k(wav: np.ndarray, sample_rate: int) -> np.ndarray:
     return np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.float32)
 
 
-def require_finite(wav: np.ndarray, source: object, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
-    """``wav`` unchanged if every sample is finite; otherwise an error naming ``source``."""
+def require_finite(wav: np.ndarray, source: object, sample_rate: int = SAMPLE_RATE, offset: int = 0) -> np.ndarray:
+    """``wav`` unchanged if every sample is finite; otherwise an error naming ``source``.
+
+    ``offset`` is the index of ``wav``'s first sample in ``source``, for the message.
+    """
     bad = ~np.isfinite(wav)
     if bad.any():
-        first = int(np.flatnonzero(bad.reshape(len(wav), -1).any(axis=1))[0])
+        first = offset + int(np.flatnonzero(bad.reshape(len(wav), -1).any(axis=1))[0])
         raise InvalidInputError(
             f"{source}: non-finite samples (NaN or inf), the first at {first / sample_rate:.3f} s; "
             "repair or remove the audio"

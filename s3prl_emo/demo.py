@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from .errors import InvalidInputError
-from .layout import Pathlike, labels_path, read_config, read_labels
+from .layout import TRAIN, Pathlike, labels_path, read_config, read_labels
 from .metrics import format_table, prior_baseline, score
 from .resources import resource_dir
 from .synth import NAME, make_synthetic_corpus
@@ -69,7 +69,7 @@ def run_demo(workdir: Pathlike = "demo", *, upstream: str = "fbank", seed: int =
     labels = read_labels(labels_path(label_dir, FOLD), classes)
     probs = pd.read_csv(expdir / f"test_fold{FOLD}_probs.csv")
     truth = labels.set_index("FileName").loc[probs["FileName"], list(classes)].to_numpy()
-    train = labels[labels["Split_Set"] == "Train"][list(classes)].to_numpy()
+    train = labels[labels["Split_Set"] == TRAIN][list(classes)].to_numpy()
     scores = score(probs[list(classes)].to_numpy(), truth, classes)
     scores["prior_baseline_macro_f1"] = score(prior_baseline(train, len(truth)), truth, classes)["macro_f1"]
     print(format_table(scores, classes))

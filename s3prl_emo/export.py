@@ -25,13 +25,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .atomic import staged_dir
+from .audit import read_folds
 from .errors import InvalidInputError
-from .layout import Pathlike, read_config, staged_dir
-from .partitions import corpus_key, fold_violations, read_folds
+from .layout import DEVELOPMENT, TEST, TRAIN, Pathlike, fold_name, read_config
+from .partitions import corpus_key, fold_violations
 
 logger = logging.getLogger(__name__)
 
-KALDI_SPLITS = {"Train": "train", "Development": "dev", "Test": "test"}
+KALDI_SPLITS = {TRAIN: "train", DEVELOPMENT: "dev", TEST: "test"}
 # S3PRL's emotion downstream (IEMOCAP_preprocess.py): four classes, "exc" merged into "hap".
 S3PRL_EMOTION_LABELS = {"neu": 0, "hap": 1, "ang": 2, "sad": 3}
 S3PRL_EMOTION_CLASS_MAP = {"neutral": "neu", "happy": "hap", "excited": "hap", "angry": "ang", "sad": "sad"}
@@ -80,7 +82,7 @@ def export_csv(corpus_dir: Pathlike, out_dir: Pathlike, *, overwrite: bool = Fal
         for k, frame in frames.items():
             table = pd.DataFrame({"FileName": frame["FileName"], "SpkrID": _speakers(frame),
                                   "Split_Set": frame["Split_Set"]})
-            table.to_csv(stage / f"fold{k}.csv", index=False)
+            table.to_csv(stage / f"{fold_name(k)}.csv", index=False)
     return ExportSummary(Path(out_dir), "csv", tuple(frames),
                          {k: _split_counts(f) for k, f in frames.items()})
 
@@ -138,7 +140,7 @@ def export_kaldi(corpus_dir: Pathlike, out_dir: Pathlike, *, overwrite: bool = F
                 by_speaker: dict[str, list[str]] = {}
                 for utt, spk in sorted(pairs):
                     by_speaker.setdefault(spk, []).append(utt)
-                target = stage / f"fold{k}" / folder
+                target = stage / fold_name(k) / folder
                 target.mkdir(parents=True)
                 _write_lines(target / "wav.scp", [f"{utt} {paths[utt]}" for utt in sorted(paths)])
                 _write_lines(target / "utt2spk", [f"{utt} {spk}" for utt, spk in sorted(pairs)])
@@ -201,7 +203,7 @@ def export_s3prl_emotion(
             target = stage / f"Session{k}"
             target.mkdir()
             written[k] = {}
-            for file, splits in (("train", ("Train", "Development")), ("test", ("Test",))):
+            for file, splits in (("train", (TRAIN, DEVELOPMENT)), ("test", (TEST,))):
                 chosen = keep & frame["Split_Set"].isin(splits)
                 meta = [e for e, c in zip(entries, chosen, strict=True) if c]
                 if not meta:

@@ -126,7 +126,7 @@ class EmotionRecognizer(nn.Module):
         return dict(zip(self.classes, torch.softmax(logits, dim=-1)[0].tolist(), strict=True))
 
     def predict_file(self, path: Pathlike) -> dict[str, float]:
-        return self.predict(require_finite(load_audio(path, self.max_duration_s), path), 16_000)
+        return self.predict(load_audio(path, self.max_duration_s), 16_000)
 
 
 MIN_RATE, MAX_RATE = 1_000, 768_000
@@ -151,8 +151,9 @@ def waveform_16k(wav, sample_rate, max_seconds: float | None) -> np.ndarray:
     """Validate one waveform and return its first ``max_seconds`` as mono float32 at 16 kHz.
 
     The channel axis is the shorter one of a 2-D array, so (channels, T) as torchaudio
-    returns it and (T, channels) as soundfile returns it both work; the crop happens
-    before any conversion or resampling, so a long array costs only the kept seconds.
+    returns it and (T, channels) as soundfile returns it both work. The array is cut before
+    any conversion or resampling, so a long array costs only the kept seconds; one second
+    more than the crop is resampled, so the kept samples equal those of a file read whole.
     """
     rate = check_sample_rate(sample_rate)
     if isinstance(wav, torch.Tensor):
@@ -178,7 +179,7 @@ def waveform_16k(wav, sample_rate, max_seconds: float | None) -> np.ndarray:
             f"predict: expected a waveform of shape (T,), (T, channels) or (channels, T), got {tuple(wav.shape)}"
         )
     if max_seconds is not None:
-        wav = wav[: int(round(max_seconds * rate))]
+        wav = wav[: math.ceil(max_seconds * rate) + rate]
     if isinstance(wav, torch.Tensor):
         if wav.is_complex() or wav.dtype == torch.bool:
             raise InvalidInputError(f"predict: samples must be real numbers, got {wav.dtype}")

@@ -6,31 +6,30 @@
 
 Readers validate everything a user can get wrong (missing columns, NaN, rows that do not
 sum to 1, unknown split names, duplicate files) and name the file and line at fault.
-Writers stage into a temporary folder that is moved into place only when complete.
+Writers stage into a temporary folder that is moved into place only when complete
+(``atomic.staged_dir``). This module is the one home of the split names and fold names.
 """
 
 from __future__ import annotations
 
-import contextlib
-import glob
 import json
 import os
-import shutil
-import socket
-import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from .atomic import staged_dir  # noqa: F401  (importable from here too: writers of the layout use it)
 from .errors import CorpusLayoutError, InvalidInputError
-from .runlock import process_alive
 
 Pathlike = str | os.PathLike
 
-SPLIT_NAMES = {"train": "Train", "dev": "Development", "test": "Test"}
+# The three splits, as ``Split_Set`` and config.json's data_split_type spell them.
+TRAIN, DEVELOPMENT, TEST = "Train", "Development", "Test"
+SPLITS: tuple[str, ...] = (TRAIN, DEVELOPMENT, TEST)
+SPLIT_NAMES = {"train": TRAIN, "dev": DEVELOPMENT, "test": TEST}
 DIMENSIONAL_COLUMNS = ("EmoAct", "EmoVal", "EmoDom")
 SUM_TOLERANCE = 1e-3
 
@@ -60,12 +59,25 @@ def labels_path(corpus_dir: Pathlike, fold: int) -> Path:
     return Path(corpus_dir) / f"labels_consensus_{fold}.csv"
 
 
-def parse_fold(fold: str | int) -> int:
-    """``"fold3"``, ``"3"`` or ``3`` -> 3."""
+def parse_fold(fold: str | int, folds: Sequence[int] | None = None, *, owner: str | None = None) -> int:
+    """``"fold3"``, ``"3"`` or ``3`` -> 3; with ``folds``, also checked to be one of them.
+
+    ``owner`` (a corpus key) prefixes the message. Examples:
+        >>> parse_fold("fold3"), parse_fold(" 2 "), parse_fold(5, [1, 2, 3, 4, 5])
+        (3, 2, 5)
+    """
     text = str(fold).strip().lower().removeprefix("fold")
-    if not text.isdigit() or int(text) < 1:
+    valid = text.isdigit() and int(text) >= 1 and not isinstance(fold, bool)
+    if folds is not None and (not valid or int(text) not in folds):
+        raise InvalidInputError(f"{owner + ': ' if owner else ''}unknown fold {fold!r}; expected 1..{max(folds)}")
+    if not valid:
         raise InvalidInputError(f"unknown fold {fold!r}; expected fold1, fold2, ... (1-based)")
     return int(text)
+
+
+def fold_name(fold: int) -> str:
+    """3 -> ``"fold3"`` (the spelling of S3PRL's ``test_fold`` / ``-v``)."""
+    return f"fold{fold}"
 
 
 def read_config(path: Pathlike) -> CorpusConfig:
@@ -199,57 +211,3 @@ def write_labels(frame: pd.DataFrame, path: Pathlike, *, decimals: int = 6) -> N
 
 def write_config(config: CorpusConfig, folder: Pathlike) -> None:
     Path(folder, "config.json").write_text(json.dumps(config.to_json(), indent=2) + "\n")
-
-
-@contextlib.contextmanager
-def staged_dir(final: Pathlike, *, overwrite: bool = False) -> Iterator[Path]:
-    """Yield a temporary sibling of ``final``; move it into place only if the block succeeds.
-
-    Nothing half-written is ever left at ``final``: on error the staging folder is removed,
-    and staging folders of killed runs (whose process is gone) are removed by the next run.
-    ``overwrite`` replaces a folder only, never a file or a symbolic link.
-    """
-    final = Path(final)
-    if os.path.lexists(final):
-        if not overwrite:
-            raise InvalidInputError(f"{final} already exists; remove it or pass overwrite")
-        if final.is_symlink() or not final.is_dir():
-            kind = "a symbolic link" if final.is_symlink() else "a file"
-            raise InvalidInputError(f"{final} is {kind}, not a folder: overwrite replaces only a folder; remove it")
-    if os.path.lexists(final.parent) and not final.parent.is_dir():
-        raise InvalidInputError(f"{final.parent} is not a folder; the output goes inside one")
-    final.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_stages(final)
-    owner = f"{os.getpid()}@{socket.gethostname()}"
-    stage = Path(tempfile.mkdtemp(prefix=f".{final.name}.{owner}-", suffix=".partial", dir=final.parent))
-    try:
-        yield stage
-    except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
-        raise
-    if final.is_dir():
-        old = Path(tempfile.mkdtemp(prefix=f".{final.name}.{owner}-", suffix=".partial", dir=final.parent))
-        os.replace(final, old)  # renames are quick: ``final`` is missing only between the two
-        os.replace(stage, final)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(stage, final)
-
-
-def remove_stale_stages(final: Pathlike) -> list[Path]:
-    """Remove ``.<NAME>.<pid>@<host>-*.partial`` siblings of ``final`` whose process is gone
-    (and old unnamed ones); returns what was removed."""
-    final = Path(final)
-    removed = []
-    prefix = f".{final.name}."
-    for path in final.parent.glob(f".{glob.escape(final.name)}.*.partial"):
-        owner = path.name[len(prefix) : -len(".partial")].rsplit("-", 1)[0]
-        pid, _, host = owner.partition("@")
-        if pid.isdigit() and host == socket.gethostname() and process_alive(int(pid)):
-            continue
-        if pid.isdigit() and host and host != socket.gethostname():
-            continue  # another machine's run: cannot tell
-        shutil.rmtree(path, ignore_errors=True)
-        removed.append(path)
-    return removed
-

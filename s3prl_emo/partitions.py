@@ -1,4 +1,8 @@
-"""Speaker-independent partitions: which split an utterance falls in, and leakage checks.
+"""Speaker-independent partitions as pure rules: which split an utterance falls in.
+
+Session of a file name, split of a fold, the corpus's own sets, fold generation for a
+custom corpus, and the leakage rule of one label table (``fold_violations``). Nothing here
+reads a prepared folder or audio: the on-disk audit of a prepared corpus is ``audit``.
 
 The corpus facts are data, not code: ``data_splits/<corpus>.toml`` holds, per corpus, the
 rule that maps a file name to its session (dyad) and the fold -> train/dev/test session
@@ -13,33 +17,24 @@ from __future__ import annotations
 import fnmatch
 import functools
 import logging
-import math
 import random
 import re
 import tomllib
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
 import pandas as pd
-import soundfile
-from tqdm import tqdm
 
 from .errors import CorpusLayoutError, InvalidInputError
-from .layout import Pathlike, read_config, read_labels
+from .layout import DEVELOPMENT, SPLITS, TEST, TRAIN, parse_fold
 from .resources import resource_dir
 
 logger = logging.getLogger(__name__)
 
-CORPORA: tuple[str, ...] = (
-    "iemocap", "crema-d", "msp-improv", "nnime", "msp-podcast", "biic-podcast", "synth",
-)
-SPLITS: tuple[str, ...] = ("Train", "Development", "Test")
 MAX_EXAMPLES = 3  # how many offending names a message quotes
-
-_LABEL_FILE = re.compile(r"^labels_consensus_(\d+)\.csv$")
 
 
 @dataclass(frozen=True)
@@ -53,9 +48,9 @@ class Fold:
     def split_of(self) -> dict[int, str]:
         """session -> "Train" / "Development" / "Test"."""
         return {
-            **{s: "Train" for s in self.train},
-            **{s: "Development" for s in self.dev},
-            **{s: "Test" for s in self.test},
+            **{s: TRAIN for s in self.train},
+            **{s: DEVELOPMENT for s in self.dev},
+            **{s: TEST for s in self.test},
         }
 
 
@@ -100,9 +95,16 @@ def data_splits_dir() -> Path:
     return resource_dir("data_splits")
 
 
+@functools.cache
+def partitioned_corpora() -> tuple[str, ...]:
+    """Corpus keys with a partition file ``data_splits/<key>.toml`` (the recipes' corpora and
+    the built-in ``synth``), sorted."""
+    return tuple(sorted(p.stem for p in data_splits_dir().glob("*.toml")))
+
+
 def _check_corpus(corpus: str) -> str:
-    if corpus not in CORPORA:
-        raise InvalidInputError(f"unknown corpus {corpus!r}; expected one of {list(CORPORA)}")
+    if corpus not in partitioned_corpora():
+        raise InvalidInputError(f"unknown corpus {corpus!r}; expected one of {list(partitioned_corpora())}")
     return corpus
 
 
@@ -240,13 +242,6 @@ def session_of(corpus: str, file_name: str) -> int:
     return session
 
 
-def _fold_number(corpus: str, fold: int | str, folds: Mapping[int, Fold]) -> int:
-    text = str(fold).strip().lower().removeprefix("fold")
-    if isinstance(fold, bool) or not text.isdigit() or int(text) not in folds:
-        raise InvalidInputError(f"{corpus}: unknown fold {fold!r}; expected 1..{max(folds)}")
-    return int(text)
-
-
 def assign_splits(corpus: str, fold: int, file_names: Sequence[str]) -> list[str]:
     """"Train" / "Development" / "Test" for each file name, in order, for one published fold.
 
@@ -255,7 +250,7 @@ def assign_splits(corpus: str, fold: int, file_names: Sequence[str]) -> list[str
             matches no session rule (the message quotes it and counts the others).
     """
     folds = fold_table(corpus)
-    split_of = folds[_fold_number(corpus, fold, folds)].split_of()
+    split_of = folds[parse_fold(fold, list(folds), owner=corpus)].split_of()
     rule = _spec(corpus).rule
     splits: list[str] = []
     problems: list[str] = []
@@ -298,7 +293,7 @@ def split_of_corpus_set(corpus: str, corpus_set: str) -> str:
 def corpus_key(folder_name: str) -> str | None:
     """The corpus key of an EMO-SUPERB folder name (``IMPROV`` -> ``msp-improv``), else None."""
     wanted = Path(str(folder_name)).name.strip().upper()
-    for key in CORPORA:
+    for key in partitioned_corpora():
         if wanted == key.upper() or wanted in {f.upper() for f in _spec(key).folders}:
             return key
     return None
@@ -344,8 +339,8 @@ def balanced_session_folds(sessions: Sequence[str], n_folds: int, *, seed: int =
     folds: dict[int, list[str]] = {}
     for k in range(1, n_folds + 1):
         test, dev = k - 1, k % n_folds
-        name = {test: "Test", dev: "Development"}
-        folds[k] = [name.get(group_of[s], "Train") for s in sessions]
+        name = {test: TEST, dev: DEVELOPMENT}
+        folds[k] = [name.get(group_of[s], TRAIN) for s in sessions]
     return folds
 
 
@@ -359,7 +354,7 @@ def _split_rank(split: str) -> int:
     return SPLITS.index(split) if split in SPLITS else len(SPLITS)
 
 
-def _examples(names: Sequence[str]) -> str:
+def quote_examples(names: Sequence[str]) -> str:
     shown = ", ".join(repr(n) for n in list(names)[:MAX_EXAMPLES])
     return shown + (", ..." if len(names) > MAX_EXAMPLES else "")
 
@@ -402,14 +397,14 @@ def fold_violations(frame: pd.DataFrame, *, corpus: str | None = None) -> list[s
         for speaker, group in splits[known].groupby(speakers, sort=True):
             if group.nunique() > 1:
                 problems.append(f"speaker {speaker!r} is in several splits: {_split_summary(group)}")
-    key = corpus if corpus in CORPORA else (corpus_key(corpus) if corpus else None)
+    key = corpus if corpus in partitioned_corpora() else (corpus_key(corpus) if corpus else None)
     rule = _spec(key).rule if key else None
     if rule is not None:
         sessions = [rule.session(n) for n in names]
         unmatched = [n for n, s in zip(names, sessions, strict=True) if isinstance(s, str)]
         if unmatched:
             problems.append(
-                f"{len(unmatched)} file name(s) match no {key} session rule: {_examples(unmatched)} "
+                f"{len(unmatched)} file name(s) match no {key} session rule: {quote_examples(unmatched)} "
                 f"(expected names like {rule.example!r})"
             )
         matched = pd.Series([s if isinstance(s, int) else None for s in sessions], index=frame.index)
@@ -418,113 +413,3 @@ def fold_violations(frame: pd.DataFrame, *, corpus: str | None = None) -> list[s
             if group.nunique() > 1:
                 problems.append(f"{key} session {session} is in several splits: {_split_summary(group)}")
     return problems
-
-
-@dataclass(frozen=True)
-class SplitStats:
-    """One row of the check-splits table."""
-
-    fold: int
-    split: str
-    utterances: int
-    speakers: int | None  # None: the label file has no SpkrID column
-    hours: float  # NaN: some audio of the split is missing or unreadable
-
-
-@dataclass(frozen=True)
-class SplitReport:
-    """What ``check_splits`` found: per fold and split counts, and every violation."""
-
-    corpus_dir: Path
-    corpus: str | None
-    rows: list[SplitStats] = field(default_factory=list)
-    violations: list[str] = field(default_factory=list)
-
-    @property
-    def clean(self) -> bool:
-        return not self.violations
-
-    def table(self) -> str:
-        """The rows as a fixed-width text table; unknown hours and speakers show as "?"."""
-        lines = [f"{'fold':>4}  {'split':<11}  {'utterances':>10}  {'speakers':>8}  {'hours':>7}"]
-        for r in self.rows:
-            speakers = "?" if r.speakers is None else str(r.speakers)
-            hours = "?" if math.isnan(r.hours) else f"{r.hours:.2f}"
-            lines.append(f"{r.fold:>4}  {r.split:<11}  {r.utterances:>10}  {speakers:>8}  {hours:>7}")
-        return "\n".join(lines)
-
-
-def read_folds(corpus_dir: Pathlike) -> dict[int, pd.DataFrame]:
-    """Every ``labels_consensus_<k>.csv`` of a Primary/Secondary folder, validated, by fold."""
-    corpus_dir = Path(corpus_dir)
-    if not corpus_dir.is_dir():
-        raise CorpusLayoutError(f"{corpus_dir}: no such folder; expected <root>/<CORPUS>/Primary|Secondary")
-    config = read_config(corpus_dir)
-    files = {int(m.group(1)): p for p in corpus_dir.iterdir() if (m := _LABEL_FILE.match(p.name))}
-    if not files:
-        raise CorpusLayoutError(f"{corpus_dir}: no labels_consensus_<k>.csv file")
-    return {k: read_labels(files[k], config.classes) for k in sorted(files)}
-
-
-def audio_durations(audio_dir: Pathlike, file_names: Sequence[str]) -> dict[str, float]:
-    """Seconds per file under ``audio_dir``; NaN where the file is missing or unreadable."""
-    audio_dir = Path(audio_dir)
-    durations: dict[str, float] = {}
-    for name in tqdm(file_names, desc="audio durations", unit="file", disable=None):
-        try:
-            durations[name] = soundfile.info(str(audio_dir / name)).duration
-        except (RuntimeError, OSError):  # soundfile raises LibsndfileError (a RuntimeError)
-            durations[name] = math.nan
-    missing = sum(math.isnan(d) for d in durations.values())
-    if missing:
-        logger.warning("%d of %d audio file(s) missing or unreadable under %s; their hours show as ?",
-                       missing, len(durations), audio_dir)
-    return durations
-
-
-def check_splits(corpus_dir: Pathlike) -> SplitReport:
-    """Check every fold of ``<root>/<CORPUS>/Primary|Secondary`` for leakage.
-
-    Per fold: each utterance is in exactly one split and every fold lists the same
-    utterances; no speaker and (for a known corpus) no session is in two splits. For a
-    cross-validated corpus (all but the podcast ones; a custom corpus when it has more than
-    one fold) the test sets of the folds together hold every utterance exactly once.
-    Hours come from the audio in ``<root>/<CORPUS>/Audios``.
-    """
-    corpus_dir = Path(corpus_dir)
-    frames = read_folds(corpus_dir)
-    key = corpus_key(corpus_dir.parent.name)
-    cross_validated = is_cross_validated(key) if key else len(frames) > 1
-    durations = audio_durations(
-        corpus_dir.parent / "Audios", sorted(set().union(*(set(f["FileName"]) for f in frames.values())))
-    )
-    rows: list[SplitStats] = []
-    violations: list[str] = []
-    everyone = set(durations)
-    tested: dict[str, list[int]] = defaultdict(list)
-    for k, frame in frames.items():
-        violations += [f"fold {k}: {v}" for v in fold_violations(frame, corpus=key)]
-        absent = sorted(everyone - set(frame["FileName"]))
-        if absent:
-            violations.append(
-                f"fold {k}: {len(absent)} utterance(s) of other folds are in no split: {_examples(absent)}"
-            )
-        for split in SPLITS:
-            part = frame[frame["Split_Set"] == split]
-            speakers = part["SpkrID"].dropna().nunique() if "SpkrID" in part.columns else None
-            hours = sum(durations[n] for n in part["FileName"]) / 3600.0
-            rows.append(SplitStats(k, split, len(part), speakers, hours))
-        for name in frame.loc[frame["Split_Set"] == "Test", "FileName"]:
-            tested[name].append(k)
-    if cross_validated:
-        never = sorted(everyone - set(tested))
-        if never:
-            violations.append(f"{len(never)} utterance(s) are in no fold's Test split: {_examples(never)}")
-        repeated = {n: ks for n, ks in tested.items() if len(ks) > 1}
-        if repeated:
-            first = min(repeated)
-            violations.append(
-                f"{len(repeated)} utterance(s) are in the Test split of several folds, e.g. {first!r} "
-                f"in folds {repeated[first]}; each belongs in exactly one fold's Test split"
-            )
-    return SplitReport(corpus_dir, key, rows, violations)

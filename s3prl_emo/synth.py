@@ -19,8 +19,9 @@ import numpy as np
 import soundfile as sf
 from tqdm import tqdm
 
+from .atomic import staged_dir
 from .labels import soft_labels
-from .layout import CorpusConfig, Pathlike, label_frame, staged_dir, write_config, write_labels
+from .layout import CorpusConfig, Pathlike, label_frame, labels_path, write_config, write_labels
 from .partitions import assign_splits, fold_table
 
 NAME = "SYNTH"
@@ -202,7 +203,7 @@ def make_synthetic_corpus(
                 speakers=[r[1].speaker_id for r in rows],
                 genders=[r[1].gender for r in rows],
             )
-            write_labels(frame, label_dir / f"labels_consensus_{fold}.csv")
+            write_labels(frame, labels_path(label_dir, fold))
         truth = {r[0]: {"acted": r[2], "votes": [str(v) for v in r[3]]} for r in rows}
         (stage / "acted_emotions.json").write_text(json.dumps(truth, indent=1) + "\n")
     return final

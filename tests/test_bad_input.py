@@ -1,13 +1,12 @@
 """Bad corpora fail when the expert is built, naming the file and row, leaving nothing behind."""
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
+from s3prl_runner import train_downstream
 
 from s3prl_emo.downstream.expert import DownstreamExpert
 from s3prl_emo.errors import CorpusLayoutError, InvalidInputError
@@ -132,29 +131,7 @@ def test_short_audio_is_padded_not_rejected(synth_copy, tmp_path):
 def test_runner_exits_non_zero_naming_the_culprit_and_leaves_no_experiment(synth_copy, tmp_path, repo_root):
     path = edit_labels(synth_copy, lambda f: set_cell(f, 5, "angry", "0.5"))
     expdir = tmp_path / "exp"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "s3prl.run_downstream",
-            "-m",
-            "train",
-            "-u",
-            "fbank",
-            "-d",
-            "emotion_multilabel",
-            "-c",
-            str(repo_root / "downstream_configs" / "SYNTH.yaml"),
-            "-p",
-            str(expdir),
-            "--device",
-            "cpu",
-            "-o",
-            f"config.downstream_expert.datarc.root='{synth_copy}/'",
-        ],
-        capture_output=True,
-        text=True,
-    )
+    result = train_downstream(repo_root, synth_copy, expdir, check=False)
     assert result.returncode != 0
     assert f"{path}, line 7" in result.stderr
     assert not expdir.exists()

@@ -2,10 +2,9 @@
 
 import csv
 import json
-import subprocess
-import sys
 
 import pytest
+from s3prl_runner import train_downstream
 
 from s3prl_emo.cli import main
 
@@ -52,39 +51,15 @@ def test_downstream_trains_on_a_generic_prepared_corpus(synth_root, repo_root, t
     assert main(["check-splits", str(root / "MINE" / "Primary")]) == 0
 
     expdir = tmp_path / "exp"
-    overrides = ",,".join(
-        [
-            f"config.downstream_expert.datarc.root='{root}/'",
-            "config.downstream_expert.datarc.corpus='MINE'",
-            "config.downstream_expert.datarc.test_fold='fold3'",
-            "config.runner.total_steps=10",
-            "config.runner.log_step=5",
-            "config.runner.eval_step=5",
-            "config.runner.save_step=5",
-        ]
-    )
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "s3prl.run_downstream",
-            "-m",
-            "train",
-            "-u",
-            "fbank",
-            "-d",
-            "emotion_multilabel",
-            "-c",
-            str(repo_root / "downstream_configs" / "SYNTH.yaml"),
-            "-p",
-            str(expdir),
-            "--device",
-            "cpu",
-            "-o",
-            overrides,
-        ],
-        capture_output=True,
-        text=True,
+    result = train_downstream(
+        repo_root, root, expdir,
+        "config.downstream_expert.datarc.corpus='MINE'",
+        "config.downstream_expert.datarc.test_fold='fold3'",
+        "config.runner.total_steps=10",
+        "config.runner.log_step=5",
+        "config.runner.eval_step=5",
+        "config.runner.save_step=5",
+        check=False,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = json.loads((expdir / "test_fold3_metrics.json").read_text())

@@ -12,11 +12,11 @@ import soundfile as sf
 import torch
 
 from s3prl_emo import runlock
+from s3prl_emo.atomic import remove_stale_stages, staged_dir
 from s3prl_emo.downstream.dataset import AudioStore, normalisation_stats
 from s3prl_emo.downstream.expert import DownstreamExpert
 from s3prl_emo.errors import CorpusLayoutError, InvalidInputError
 from s3prl_emo.inference import waveform_16k
-from s3prl_emo.layout import remove_stale_stages, staged_dir
 
 MODELRC = {"projector_dim": 8, "select": "UtteranceLevel", "UtteranceLevel": {"pooling": "MeanPooling"}}
 
@@ -336,3 +336,15 @@ def test_predict_crops_before_resampling():
     wav = waveform_16k(hour, 44_100, 2.0)
     assert wav.shape == (32_000,) and wav.dtype == np.float32
     assert waveform_16k(np.zeros(44_100 * 3, dtype=np.float32), 44_100.0, 1.0).shape == (16_000,)
+
+
+def test_a_cropped_array_gives_the_samples_of_the_file_read_whole(tmp_path):
+    """Cutting before resampling must not change the kept samples (a second of margin is resampled)."""
+    import soundfile as sf
+
+    from s3prl_emo.audio import load_audio
+
+    rng = np.random.default_rng(1)
+    stereo = (0.1 * rng.standard_normal((44_100 * 13, 2))).astype(np.float32)
+    sf.write(tmp_path / "long.wav", stereo, 44_100, subtype="FLOAT")
+    assert np.array_equal(waveform_16k(stereo, 44_100, 10.0), load_audio(tmp_path / "long.wav", 10.0))

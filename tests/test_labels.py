@@ -2,7 +2,16 @@ import numpy as np
 import pytest
 
 from s3prl_emo.errors import InvalidInputError
-from s3prl_emo.labels import ALIASES, COMMON_ALIASES, canonical_class, soft_labels
+from s3prl_emo.labels import (
+    ALIASES,
+    COMMON_ALIASES,
+    all_other,
+    annotator_classes,
+    canonical_class,
+    is_other,
+    primary_plus_secondary,
+    soft_labels,
+)
 
 CREMA = ["angry", "sad", "disgust", "fear", "neutral", "happy"]
 IEMOCAP = ["frustrated", "angry", "sad", "disgust", "excited", "fear", "neutral", "surprise", "happy"]
@@ -72,3 +81,46 @@ def test_no_valid_vote_is_an_error_naming_the_problem():
 
 def test_zero_smoothing_is_the_vote_distribution():
     assert soft_labels(["sad", ["sad", "happy"]], ["sad", "happy"], smoothing=0.0) == pytest.approx([2 / 3, 1 / 3])
+
+
+# --- the policy functions every recipe declares --------------------------------------------
+
+IMPROV_S = ["depressed", "frustrated", "angry", "sad", "disgust", "excited", "fear", "neutral", "surprise", "happy"]
+
+
+def test_a_class_one_annotator_names_twice_counts_once():
+    """One annotation is a set of classes, in every recipe: "Anger; Angry" (two spellings of one
+    class) and a primary emotion repeated among the secondary ones give one vote each."""
+    assert annotator_classes(["Anger", "angry", "Frustration"], IEMOCAP, "iemocap") == ("angry", "frustrated")
+    assert soft_labels([["Anger", "Anger"], "Sadness"], IEMOCAP, aliases="iemocap") == pytest.approx(
+        soft_labels(["Anger", "Sadness"], IEMOCAP, aliases="iemocap"))
+    nnime = ["angry", "frustrated", "disappointed", "sad", "fear", "neutral", "surprise", "excited", "happy",
+             "relax", "joy"]
+    assert soft_labels([["happy", "happiness"], "joy"], nnime, aliases="nnime") == pytest.approx(smoothed(
+        [0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1]))
+
+
+def test_msp_secondary_is_primary_plus_secondary_as_published():
+    """Evidence from the published IMPROV/Secondary/labels_consensus_1.csv row of
+    MSP-IMPROV-S01A-F03-R-FF01 (its Primary row is 6 x angry + 1 x sad): 17 votes, the seven
+    primary emotions plus ten secondary ones. Secondary votes without the primary emotion (10
+    votes) do not give that row. The published files cannot show whether a rater who repeats
+    the primary emotion among the secondary ones was counted twice (the raw lines are not
+    public); the package counts a class once per rater everywhere, the rule ``soft_labels``
+    states and the MSP readers already applied."""
+    raters = [("Angry", ["Frustrated", "Disgusted"]), ("Angry", ["Frustrated", "Surprised"]),
+              ("Angry", ["Frustrated", "Disgusted"]), ("Angry", ["Frustrated"]),
+              ("Angry", ["Frustrated", "Excited"]), ("Angry", ["Surprised"]), ("Sad", [])]
+    published = [0.005556, 0.283333, 0.338889, 0.061111, 0.116667, 0.061111, 0.005556, 0.005556, 0.116667,
+                 0.005556]
+    votes = [primary_plus_secondary(p, s, IMPROV_S, "msp-improv") for p, s in raters]
+    assert soft_labels(votes, IMPROV_S, aliases="msp-improv") == pytest.approx(published, abs=1e-6)
+    secondary_only = [s for _, s in raters if s]
+    assert soft_labels(secondary_only, IMPROV_S, aliases="msp-improv") != pytest.approx(published, abs=1e-3)
+    assert primary_plus_secondary("Angry", ["Frustrated", "Angry"], IMPROV_S, "msp-improv") == ("Angry", "Frustrated")
+
+
+def test_other_and_exclusion_rules():
+    assert [is_other(t) for t in ("Other", "other:生氣", "Other-bored, tired", "others")] == [True, True, True, False]
+    assert all_other(["Other-calm", ["other", "bored"]], ["angry", "sad"])
+    assert not all_other(["Other-calm", ["other", "Sad"]], ["angry", "sad"])

@@ -1,13 +1,12 @@
 """End to end through S3PRL's own runner: train -> evaluate -> resume, and torch.hub inference."""
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from s3prl_runner import run_downstream, train_downstream
 
 from s3prl_emo.errors import InvalidInputError
 from s3prl_emo.inference import load_checkpoint
@@ -19,29 +18,9 @@ SMALL = (
 )
 
 
-def run_downstream(*args, check=True):
-    result = subprocess.run([sys.executable, "-m", "s3prl.run_downstream", *args], capture_output=True, text=True)
-    if check and result.returncode != 0:
-        raise AssertionError(f"runner failed ({result.returncode}):\n{result.stderr[-3000:]}")
-    return result
-
-
 def train(repo_root, synth_root, expdir, *upstream):
-    run_downstream(
-        "-m",
-        "train",
-        *upstream,
-        "-d",
-        "emotion_multilabel",
-        "-c",
-        str(repo_root / "downstream_configs" / "SYNTH.yaml"),
-        "-p",
-        str(expdir),
-        "--device",
-        "cpu",
-        "-o",
-        f"config.downstream_expert.datarc.root='{synth_root}/',,config.downstream_expert.datarc.train_batch_size=8,,{SMALL}",
-    )
+    train_downstream(repo_root, synth_root, expdir, "config.downstream_expert.datarc.train_batch_size=8", SMALL,
+                     upstream=upstream)
 
 
 @pytest.fixture(scope="module")

@@ -5,9 +5,9 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 
+from s3prl_emo.audit import check_splits
 from s3prl_emo.labels import soft_labels
 from s3prl_emo.layout import read_config, read_labels
-from s3prl_emo.partitions import check_splits
 from s3prl_emo.synth import CLASSES, make_synthetic_corpus
 
 

@@ -5,21 +5,21 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import os
 import sys
-import tempfile
 from pathlib import Path
 
+from ..atomic import write_text_atomically
+from ..audit import check_splits
 from ..errors import InvalidInputError
 from ..export import EXPORTERS
-from ..partitions import CORPORA, assign_splits, check_splits, is_cross_validated
+from ..partitions import assign_splits, is_cross_validated, partitioned_corpora
 
 LAYOUT_HELP = "DIR is <root>/<CORPUS>/Primary or .../Secondary (config.json + labels_consensus_<k>.csv)"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     fmt = argparse.ArgumentDefaultsHelpFormatter
-    session_corpora = [c for c in CORPORA if is_cross_validated(c)]
+    session_corpora = [c for c in partitioned_corpora() if is_cross_validated(c)]
 
     splits = subparsers.add_parser(
         "splits", formatter_class=fmt,
@@ -78,21 +78,8 @@ def run_splits(args: argparse.Namespace) -> int:
     if args.out is None:
         sys.stdout.write(buffer.getvalue())
         return 0
-    _write_atomically(args.out, buffer.getvalue())
+    write_text_atomically(args.out, buffer.getvalue())
     return 0
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    """Write to a temporary sibling, then rename it over ``path``: never a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def run_check_splits(args: argparse.Namespace) -> int:

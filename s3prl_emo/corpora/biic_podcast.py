@@ -6,7 +6,7 @@ National Tsing Hua University (academic or commercial licence).
 The release's file layout is not publicly documented. The corpus is collected and annotated
 like MSP-PODCAST (the same primary and secondary emotion questions and 1..7 attributes, at
 least five annotators per turn, its own Train/Development/Test sets), so this recipe ASSUMES
-the MSP-PODCAST layout and reads it with the same parser (see ``msp_podcast``)::
+the MSP-PODCAST layout and reads it with the same parser (``corpora.podcast_release``)::
 
     <corpus_dir>/Audios/BIIC-PODCAST_<podcast>_<turn>[_<part>].wav
     <corpus_dir>/Labels/labels_detailed.csv    # one row per annotator and turn
@@ -23,14 +23,14 @@ from __future__ import annotations
 
 from ..labels import DEFAULT_SMOOTHING
 from ..layout import Pathlike
-from .common import PreparedCorpus, Utterance
-from .msp_podcast import (
+from .podcast_release import (
     CLASSES_PRIMARY,
     CLASSES_SECONDARY,
     PodcastRelease,
     prepare_podcast_release,
     read_podcast_release,
 )
+from .types import PreparedCorpus, Utterance
 
 __all__ = ["CLASSES_PRIMARY", "CLASSES_SECONDARY", "NAME", "prepare_biic_podcast", "read_biic_podcast"]
 
@@ -46,15 +46,9 @@ def read_biic_podcast(corpus_dir: Pathlike) -> list[Utterance]:
     return read_podcast_release(corpus_dir, RELEASE).utterances
 
 
-def prepare_biic_podcast(
-    corpus_dir: Pathlike,
-    output_dir: Pathlike | None = None,
-    *,
-    audio: str = "symlink",
-    relabel: Pathlike | None = None,
-    smoothing: float = DEFAULT_SMOOTHING,
-    overwrite: bool = False,
-) -> PreparedCorpus:
+def prepare_biic_podcast(corpus_dir: Pathlike, output_dir: Pathlike | None = None, *,
+                         audio: str = "symlink", relabel: Pathlike | None = None,
+                         smoothing: float = DEFAULT_SMOOTHING, overwrite: bool = False) -> PreparedCorpus:
     """Read BIIC-PODCAST and build ``BIIC_PODCAST/Primary`` and ``/Secondary`` (one fold: the
     release's own sets; written when ``output_dir`` is given)."""
     return prepare_podcast_release(corpus_dir, output_dir, RELEASE, audio=audio, relabel=relabel,

@@ -33,16 +33,9 @@ from tqdm import tqdm
 from ..errors import CorpusLayoutError, InvalidInputError
 from ..labels import DEFAULT_SMOOTHING, canonical_class
 from ..layout import Pathlike
-from .common import (
-    Condition,
-    PreparedCorpus,
-    Utterance,
-    build_corpus,
-    require_dir,
-    session_splitter,
-    write_corpus,
-)
-from .raw import read_csv_rows
+from .builder import prepare_corpus
+from .raw import read_csv_rows, require_dir
+from .types import Condition, PreparedCorpus, Reading, Recipe, Utterance
 
 logger = logging.getLogger(__name__)
 
@@ -54,8 +47,7 @@ CLASSES_PRIMARY = ("angry", "sad", "disgust", "fear", "neutral", "happy")
 # CREMA-D raters give an intensity, not activation/valence/dominance).
 CONFIG_DIMENSIONAL = {"max_score": 5, "min_score": 1}
 CONDITIONS = (Condition("Primary", CLASSES_PRIMARY, "CREMA-D corpus - 6 classes", CONFIG_DIMENSIONAL),)
-# Folds of the published labels_consensus_1..5.csv; actor ranges in data_splits/crema-d.toml.
-FOLDS = (1, 2, 3, 4, 5)
+# Folds: the published labels_consensus_1..5.csv; actor ranges and folds in data_splits/crema-d.toml.
 
 RESPONSES_FILE = "finishedResponses.csv"
 DEMOGRAPHICS_FILE = "VideoDemographics.csv"
@@ -132,26 +124,15 @@ def read_crema_d(corpus_dir: Pathlike) -> list[Utterance]:
     return utterances
 
 
-def prepare_crema_d(
-    corpus_dir: Pathlike,
-    output_dir: Pathlike | None = None,
-    *,
-    audio: str = "symlink",
-    relabel: Pathlike | None = None,
-    smoothing: float = DEFAULT_SMOOTHING,
-    overwrite: bool = False,
-) -> PreparedCorpus:
+def prepare_crema_d(corpus_dir: Pathlike, output_dir: Pathlike | None = None, *,
+                    audio: str = "symlink", relabel: Pathlike | None = None, smoothing: float = DEFAULT_SMOOTHING,
+                    overwrite: bool = False) -> PreparedCorpus:
     """Soft labels, published folds and manifest; written to ``<output_dir>/CREMA-D`` when given."""
     corpus_dir = Path(corpus_dir)
-    prepared = build_corpus(
-        read_crema_d(corpus_dir), corpus=CORPUS, name=NAME, conditions=CONDITIONS, folds=FOLDS,
-        splitter=session_splitter(CORPUS), raw_dir=corpus_dir,
-        sources=[corpus_dir / RESPONSES_FILE, corpus_dir / DEMOGRAPHICS_FILE],
-        smoothing=smoothing, relabel=relabel, rules=RULES,
-    )
-    if output_dir is not None:
-        write_corpus(prepared, output_dir, audio=audio, overwrite=overwrite)
-    return prepared
+    reading = Reading(read_crema_d(corpus_dir), corpus_dir,
+                      [corpus_dir / RESPONSES_FILE, corpus_dir / DEMOGRAPHICS_FILE])
+    return prepare_corpus(reading, RECIPE, output_dir, audio=audio, relabel=relabel, smoothing=smoothing,
+                          overwrite=overwrite)
 
 
 RULES: dict[str, object] = {
@@ -163,3 +144,4 @@ RULES: dict[str, object] = {
     "partition_source": "data_splits/crema-d.toml (actor ranges of the published labels_consensus_1..5.csv)",
     "speaker_id": "actor id (first 4 digits of the clip name)",
 }
+RECIPE = Recipe(CORPUS, NAME, CONDITIONS, RULES)

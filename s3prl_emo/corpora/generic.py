@@ -26,19 +26,17 @@ from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
-from tqdm import tqdm
-
 from ..errors import CorpusLayoutError, InvalidInputError
-from ..labels import DEFAULT_SMOOTHING
+from ..labels import DEFAULT_SMOOTHING, OTHER
 from ..layout import Pathlike
-from ..partitions import balanced_session_folds
-from .common import Condition, PreparedCorpus, Utterance, build_corpus, write_corpus
-from .raw import MULTI_CHOICE_SEPARATOR, OTHER, Row, check_choices, index_audio, read_csv_rows, split_choices
+from .builder import balanced_partition, prepare_corpus
+from .raw import MULTI_CHOICE_SEPARATOR, VOTE_COLUMNS, Row, annotator_rows, index_audio, read_csv_rows
+from .types import Condition, PreparedCorpus, Reading, Recipe, Utterance
 
 logger = logging.getLogger(__name__)
 
 CORPUS = "generic"
-VOTES_COLUMNS = ("FileName", "annotator", "emotion")
+VOTES_COLUMNS = VOTE_COLUMNS
 META_COLUMNS = ("FileName", "SpkrID", "Gender", "Session")
 GENDERS = ("Male", "Female")
 DEFAULT_FOLDS = 5
@@ -118,21 +116,8 @@ def read_generic(corpus_dir: Pathlike, *, votes: Pathlike, meta: Pathlike,
     meta_rows = _read_meta(meta)
     answers: dict[str, list[tuple[str, ...]]] = defaultdict(list)
     first_line: dict[str, int] = {}
-    seen: dict[tuple[str, str], int] = {}
-    for row in tqdm(read_csv_rows(votes, VOTES_COLUMNS, what="votes"), desc="generic votes", unit="row"):
-        where = f"{votes}, line {row.line}"
-        name, annotator = row.cells["FileName"], row.cells["annotator"]
-        if not name or not annotator:
-            raise InvalidInputError(f"{where}: empty FileName or annotator")
-        choices = split_choices(row.cells["emotion"])
-        check_choices(choices, names, where)
-        if (name, annotator) in seen:
-            raise InvalidInputError(
-                f"{where}: annotator {annotator!r} labels {name!r} twice (also line "
-                f"{seen[name, annotator]}); "
-                "keep one row per annotator, with several emotions joined by ';'"
-            )
-        seen[name, annotator] = row.line
+    for row, _, choices in annotator_rows(votes, names, what="votes"):
+        name = row.cells["FileName"]
         first_line.setdefault(name, row.line)
         answers[name].append(choices)
     if not answers:
@@ -179,22 +164,16 @@ def prepare_generic(
     if isinstance(folds, bool) or not isinstance(folds, int) or folds < 3:
         raise InvalidInputError(f"--folds {folds!r}: expected an integer >= 3 (train, dev and test groups)")
     utterances = read_generic(corpus_dir, votes=votes, meta=meta, classes=class_names)
-
-    def split(fold: int, kept: Sequence[Utterance]) -> Sequence[str]:
-        return balanced_session_folds([u.session for u in kept], folds, seed=seed)[fold]
-
-    prepared = build_corpus(
-        utterances, corpus=CORPUS, name=name,
-        conditions=[Condition(ANNOTATION, class_names, f"{name} corpus - {len(class_names)} classes")],
-        folds=range(1, folds + 1), splitter=split, raw_dir=corpus_dir, sources=[votes, meta],
-        rules={
+    recipe = Recipe(
+        CORPUS, name, (Condition(ANNOTATION, class_names, f"{name} corpus - {len(class_names)} classes"),),
+        {
             "classes": f"--classes {','.join(class_names)}",
             "votes": "one row per annotator; several classes joined by ';'; 'other' is dropped",
             "partition": f"balanced_session_folds: {folds} session-level folds, seed {seed}; fold k "
                          "tests session group k, develops on group k+1 and trains on the rest",
         },
-        smoothing=smoothing, relabel=relabel,
+        partition=balanced_partition(folds, seed=seed),
     )
-    if output_dir is not None:
-        write_corpus(prepared, output_dir, audio=audio, overwrite=overwrite)
-    return prepared
+    reading = Reading(utterances, Path(corpus_dir), [Path(votes), Path(meta)])
+    return prepare_corpus(reading, recipe, output_dir, audio=audio, relabel=relabel, smoothing=smoothing,
+                          overwrite=overwrite)

@@ -29,22 +29,14 @@ import logging
 import re
 from pathlib import Path
 
-import numpy as np
 from tqdm import tqdm
 
 from ..errors import CorpusLayoutError, InvalidInputError
 from ..labels import DEFAULT_SMOOTHING
 from ..layout import Pathlike
-from .common import (
-    Condition,
-    PreparedCorpus,
-    Utterance,
-    build_corpus,
-    require_dir,
-    session_splitter,
-    write_corpus,
-)
-from .raw import check_choices, split_choices
+from .builder import prepare_corpus
+from .raw import check_choices, mean_scores, require_dir, split_choices
+from .types import Condition, PreparedCorpus, Reading, Recipe, Utterance
 
 logger = logging.getLogger(__name__)
 
@@ -55,8 +47,7 @@ CLASSES_SECONDARY = (
     "frustrated", "angry", "sad", "disgust", "excited", "fear", "neutral", "surprise", "happy",
 )
 CONDITIONS = (Condition("Secondary", CLASSES_SECONDARY, "IEMOCAP corpus - 9 class"),)
-# Folds of the published labels_consensus_1..5.csv; the session table is data_splits/iemocap.toml.
-FOLDS = (1, 2, 3, 4, 5)
+# Folds: the published labels_consensus_1..5.csv, as data_splits/iemocap.toml holds them.
 # Self-evaluations (C-F1:, C-M1:, A-F1:, ...) count like external ones. Checked against the
 # published files: Ses01F_impro01_F001 (C-E2..E4 "Neutral", C-F1 "Neutral; Anger") is
 # 0.76125 neutral / 0.195 angry there, i.e. 4 x neutral + 1 x angry, and the EmoAct/EmoVal/
@@ -128,11 +119,7 @@ def _finish(block: _Block, corpus_dir: Path) -> Utterance:
     audio = corpus_dir / f"Session{int(session)}" / "sentences" / "wav" / dialog / f"{block.turn}.wav"
     if not audio.is_file():
         raise CorpusLayoutError(f"{block.where}: no audio for {block.turn}; expected {audio}")
-    means = {
-        column: float(np.mean(values))
-        for column in DIMENSIONS.values()
-        if (values := [s[column] for s in block.scores if column in s])
-    }
+    means = mean_scores(block.scores, DIMENSIONS.values())
     return Utterance(
         file_name=f"{block.turn}.wav", audio_path=audio, speaker=f"{session}{letter}",
         gender=GENDERS[letter], session=session, votes={"Secondary": tuple(block.votes)},
@@ -211,27 +198,16 @@ def read_iemocap(corpus_dir: Pathlike, *, self_evaluations: bool = COUNT_SELF_EV
     return utterances
 
 
-def prepare_iemocap(
-    corpus_dir: Pathlike,
-    output_dir: Pathlike | None = None,
-    *,
-    audio: str = "symlink",
-    relabel: Pathlike | None = None,
-    smoothing: float = DEFAULT_SMOOTHING,
-    self_evaluations: bool = COUNT_SELF_EVALUATIONS,
-    overwrite: bool = False,
-) -> PreparedCorpus:
+def prepare_iemocap(corpus_dir: Pathlike, output_dir: Pathlike | None = None, *,
+                    audio: str = "symlink", relabel: Pathlike | None = None, smoothing: float = DEFAULT_SMOOTHING,
+                    self_evaluations: bool = COUNT_SELF_EVALUATIONS, overwrite: bool = False) -> PreparedCorpus:
     """Soft labels, published folds and manifest; written to ``<output_dir>/IEMOCAP`` when given."""
     corpus_dir = Path(corpus_dir)
     utterances = read_iemocap(corpus_dir, self_evaluations=self_evaluations)
-    prepared = build_corpus(
-        utterances, corpus=CORPUS, name=NAME, conditions=CONDITIONS, folds=FOLDS,
-        splitter=session_splitter(CORPUS), raw_dir=corpus_dir, sources=_evaluation_files(corpus_dir),
-        smoothing=smoothing, relabel=relabel, rules=_rules(self_evaluations),
-    )
-    if output_dir is not None:
-        write_corpus(prepared, output_dir, audio=audio, overwrite=overwrite)
-    return prepared
+    reading = Reading(utterances, corpus_dir, _evaluation_files(corpus_dir))
+    recipe = Recipe(CORPUS, NAME, CONDITIONS, _rules(self_evaluations))
+    return prepare_corpus(reading, recipe, output_dir, audio=audio, relabel=relabel, smoothing=smoothing,
+                          overwrite=overwrite)
 
 
 def _rules(self_evaluations: bool) -> dict[str, object]:

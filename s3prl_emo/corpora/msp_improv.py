@@ -33,22 +33,14 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 from tqdm import tqdm
 
 from ..errors import CorpusLayoutError, InvalidInputError
-from ..labels import DEFAULT_SMOOTHING, canonical_class
+from ..labels import DEFAULT_SMOOTHING, canonical_class, is_other, primary_plus_secondary
 from ..layout import Pathlike
-from .common import (
-    Condition,
-    PreparedCorpus,
-    Utterance,
-    build_corpus,
-    require_dir,
-    session_splitter,
-    write_corpus,
-)
-from .raw import is_other
+from .builder import prepare_corpus
+from .raw import mean_scores, require_dir
+from .types import Condition, PreparedCorpus, Reading, Recipe, Utterance
 
 logger = logging.getLogger(__name__)
 
@@ -64,13 +56,13 @@ CONDITIONS = (
     Condition("Primary", CLASSES_PRIMARY, "IMPROV corpus - 4 classes", CONFIG_DIMENSIONAL),
     Condition("Secondary", CLASSES_SECONDARY, "IMPROV corpus - 10 classes", CONFIG_DIMENSIONAL),
 )
-# Folds of the published labels_consensus_1..6.csv; the session table is data_splits/msp-improv.toml.
-FOLDS = (1, 2, 3, 4, 5, 6)
+# Folds: the published labels_consensus_1..6.csv, as data_splits/msp-improv.toml holds them.
 
 EVALUATION_FILES = ("Evalution.txt", "Evaluation.txt")
 # "Other" (and annotated forms such as "Other-bored") means none of the offered emotions.
 OTHER_STRINGS = ("Other", "Other-<description>")
-# A clip whose primary emotions are all outside CLASSES_PRIMARY is left out of both conditions.
+# A clip whose primary emotions are all outside CLASSES_PRIMARY is left out of both conditions
+# (labels.all_other, applied by the builder: Recipe.all_other_primary).
 EXCLUDED_ALL_OTHER = "every primary emotion is 'Other' (left out of Primary and Secondary)"
 # A rater listed twice for one clip: the first line counts, later ones are dropped and counted.
 DUPLICATE_RATER_POLICY = "first line counts"
@@ -135,9 +127,8 @@ def _add_rater(block: _Block, fields: list[str], where: str) -> bool:
     _check(primary, CLASSES_PRIMARY, where, "primary")
     for token in secondary:
         _check(token, CLASSES_SECONDARY, where, "secondary")
-    chosen = tuple(dict.fromkeys([primary, *secondary]))
     block.primary.append(primary)
-    block.secondary.append(chosen[0] if len(chosen) == 1 else chosen)
+    block.secondary.append(primary_plus_secondary(primary, secondary, CLASSES_SECONDARY, CORPUS))
     block.scores.append(_scores(fields[first_score:], where))
     return True
 
@@ -148,11 +139,7 @@ def _utterance(block: _Block, audio: dict[str, Path]) -> Utterance:
     file_name = f"MSP-IMPROV-{block.clip_id}.wav"
     if file_name not in audio:
         raise CorpusLayoutError(f"{block.where}: no audio file {file_name} under the corpus folder")
-    means = {
-        column: float(np.mean(values))
-        for column in DIMENSIONS.values()
-        if (values := [s[column] for s in block.scores if column in s])
-    }
+    means = mean_scores(block.scores, DIMENSIONS.values())
     return Utterance(
         file_name=file_name, audio_path=audio[file_name], speaker=f"{block.session}{block.letter}",
         gender=GENDERS[block.letter], session=block.session,
@@ -234,30 +221,16 @@ def read_msp_improv(corpus_dir: Pathlike) -> list[Utterance]:
     return _read(corpus_dir)[0]
 
 
-def prepare_msp_improv(
-    corpus_dir: Pathlike,
-    output_dir: Pathlike | None = None,
-    *,
-    audio: str = "symlink",
-    relabel: Pathlike | None = None,
-    smoothing: float = DEFAULT_SMOOTHING,
-    overwrite: bool = False,
-) -> PreparedCorpus:
+def prepare_msp_improv(corpus_dir: Pathlike, output_dir: Pathlike | None = None, *,
+                       audio: str = "symlink", relabel: Pathlike | None = None, smoothing: float = DEFAULT_SMOOTHING,
+                       overwrite: bool = False) -> PreparedCorpus:
     """Primary and Secondary soft labels, published folds, manifest; written to ``<output_dir>/IMPROV``."""
     corpus_dir = require_dir(corpus_dir, f"the MSP-IMPROV release folder ({EVALUATION_FILES[0]}, session*/)")
     utterances, dropped = _read(corpus_dir)
-    kept = [u for u in utterances
-            if any(canonical_class(v, CLASSES_PRIMARY, CORPUS) for v in u.votes["Primary"])]
-    excluded = sorted({u.file_name for u in utterances} - {u.file_name for u in kept})
-    prepared = build_corpus(
-        kept, corpus=CORPUS, name=NAME, conditions=CONDITIONS, folds=FOLDS,
-        splitter=session_splitter(CORPUS), raw_dir=corpus_dir, sources=[_evaluation_file(corpus_dir)],
-        smoothing=smoothing, relabel=relabel, excluded={EXCLUDED_ALL_OTHER: excluded} if excluded else None,
-        rules={**RULES, "duplicate_rater_lines_dropped": dropped},
-    )
-    if output_dir is not None:
-        write_corpus(prepared, output_dir, audio=audio, overwrite=overwrite)
-    return prepared
+    reading = Reading(utterances, corpus_dir, [_evaluation_file(corpus_dir)],
+                      facts={"duplicate_rater_lines_dropped": dropped})
+    return prepare_corpus(reading, RECIPE, output_dir, audio=audio, relabel=relabel, smoothing=smoothing,
+                          overwrite=overwrite)
 
 
 RULES: dict[str, object] = {
@@ -273,3 +246,4 @@ RULES: dict[str, object] = {
     "partition_source": "data_splits/msp-improv.toml (published labels_consensus_1..6.csv)",
     "speaker_id": "session number + gender letter of the speaker part, e.g. F02 -> 02F",
 }
+RECIPE = Recipe(CORPUS, NAME, CONDITIONS, RULES, all_other_primary=EXCLUDED_ALL_OTHER)

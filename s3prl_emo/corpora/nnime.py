@@ -34,22 +34,14 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from ..errors import CorpusLayoutError, InvalidInputError
 from ..labels import DEFAULT_SMOOTHING
 from ..layout import Pathlike
 from ..partitions import session_of
-from .common import (
-    Condition,
-    PreparedCorpus,
-    Utterance,
-    build_corpus,
-    require_dir,
-    session_splitter,
-    write_corpus,
-)
-from .raw import check_choices, index_audio, read_csv_rows, split_choices
+from .builder import prepare_corpus
+from .raw import VOTE_COLUMNS, annotator_rows, index_audio, require_dir
+from .types import Condition, PreparedCorpus, Reading, Recipe, Utterance
 
 logger = logging.getLogger(__name__)
 
@@ -61,10 +53,9 @@ CLASSES = ("angry", "frustrated", "disappointed", "sad", "fear", "neutral", "sur
            "happy", "relax", "joy")
 DIMENSIONAL_RANGE = {"max_score": 5, "min_score": 1}  # published NNIME/Secondary/config.json
 DIMENSION_COLUMNS = ("EmoAct", "EmoVal")
-MIN_ANNOTATORS = 3  # EMO-SUPERB supplementary A.6
-FOLDS = (1, 2, 3, 4, 5)  # fold tables: data_splits/nnime.toml
+MIN_ANNOTATORS = 3  # EMO-SUPERB supplementary A.6 (labels.EXCLUDED_FEW_ANNOTATORS)
 ANNOTATIONS_FILE = "annotations.csv"
-COLUMNS = ("FileName", "annotator", "emotion")
+COLUMNS = VOTE_COLUMNS
 # Source of the speaker facts: SpkrID and Gender of the published EMO-SUPERB files
 # NNIME/Secondary/labels_consensus_<k>.csv (every row agrees with 2d - 1 / 2d but dialog 22).
 SPEAKER_EXCEPTIONS = {(22, "A"): "8", (22, "B"): "43"}
@@ -117,23 +108,13 @@ def read_nnime(corpus_dir: Pathlike) -> list[Utterance]:
     dims: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     first_line: dict[str, int] = {}
     facts: dict[str, tuple[str, str, str]] = {}
-    seen: dict[tuple[str, str], int] = {}
-    for row in tqdm(read_csv_rows(path, COLUMNS, what="NNIME annotation"), desc="nnime", unit="row"):
-        where = f"{path}, line {row.line}"
-        name, annotator = row.cells["FileName"], row.cells["annotator"]
-        if not name or not annotator:
-            raise InvalidInputError(f"{where}: empty FileName or annotator")
+    for row, where, chosen in annotator_rows(path, CLASSES, what="NNIME annotation", aliases=CORPUS):
+        name = row.cells["FileName"]
         if name not in facts:
             try:
                 facts[name] = _turn_facts(name)
             except InvalidInputError as err:
                 raise InvalidInputError(f"{where}: {err}") from None
-        chosen = split_choices(row.cells["emotion"])
-        check_choices(chosen, CLASSES, where, CORPUS)
-        if (name, annotator) in seen:
-            raise InvalidInputError(f"{where}: annotator {annotator!r} labels {name!r} twice (also line "
-                                    f"{seen[name, annotator]}); join several options with ';'")
-        seen[name, annotator] = row.line
         first_line.setdefault(name, row.line)
         choices[name].append(chosen)
         for column in DIMENSION_COLUMNS:
@@ -159,34 +140,26 @@ def read_nnime(corpus_dir: Pathlike) -> list[Utterance]:
     return utterances
 
 
-def prepare_nnime(
-    corpus_dir: Pathlike,
-    output_dir: Pathlike | None = None,
-    *,
-    audio: str = "symlink",
-    relabel: Pathlike | None = None,
-    smoothing: float = DEFAULT_SMOOTHING,
-    overwrite: bool = False,
-) -> PreparedCorpus:
+def prepare_nnime(corpus_dir: Pathlike, output_dir: Pathlike | None = None, *,
+                  audio: str = "symlink", relabel: Pathlike | None = None, smoothing: float = DEFAULT_SMOOTHING,
+                  overwrite: bool = False) -> PreparedCorpus:
     """Read NNIME and build ``NNIME/Secondary`` (11 classes, 5 dialog folds; written when
     ``output_dir`` is given)."""
-    utterances = read_nnime(corpus_dir)
-    condition = Condition(ANNOTATION, CLASSES, f"NTHU-NNIME corpus - {len(CLASSES)} classes",
-                          DIMENSIONAL_RANGE, min_annotators=MIN_ANNOTATORS)
-    prepared = build_corpus(
-        utterances, corpus=CORPUS, name=NAME, conditions=[condition], folds=FOLDS,
-        splitter=session_splitter(CORPUS), raw_dir=corpus_dir,
-        sources=[Path(corpus_dir) / ANNOTATIONS_FILE],
-        rules={
-            "classes": "EMO-SUPERB published NNIME/Secondary/config.json (11 classes)",
-            "raw_format": f"documented CSV {ANNOTATIONS_FILE} ({','.join(COLUMNS)}[,EmoAct,EmoVal]); "
-                          "the release's own per-rater files are not public",
-            "exclusion": f"all raters 'other', or fewer than {MIN_ANNOTATORS} raters",
-            "partition": "5 folds by dialog number (data_splits/nnime.toml)",
-            "speakers": "SpkrID and Gender as in the published EMO-SUPERB NNIME label files",
-        },
-        smoothing=smoothing, relabel=relabel,
-    )
-    if output_dir is not None:
-        write_corpus(prepared, output_dir, audio=audio, overwrite=overwrite)
-    return prepared
+    reading = Reading(read_nnime(corpus_dir), Path(corpus_dir), [Path(corpus_dir) / ANNOTATIONS_FILE])
+    return prepare_corpus(reading, RECIPE, output_dir, audio=audio, relabel=relabel, smoothing=smoothing,
+                          overwrite=overwrite)
+
+
+RECIPE = Recipe(
+    CORPUS, NAME,
+    (Condition(ANNOTATION, CLASSES, f"NTHU-NNIME corpus - {len(CLASSES)} classes", DIMENSIONAL_RANGE,
+               min_annotators=MIN_ANNOTATORS),),
+    {
+        "classes": "EMO-SUPERB published NNIME/Secondary/config.json (11 classes)",
+        "raw_format": f"documented CSV {ANNOTATIONS_FILE} ({','.join(COLUMNS)}[,EmoAct,EmoVal]); "
+                      "the release's own per-rater files are not public",
+        "exclusion": f"all raters 'other', or fewer than {MIN_ANNOTATORS} raters",
+        "partition": "5 folds by dialog number (data_splits/nnime.toml)",
+        "speakers": "SpkrID and Gender as in the published EMO-SUPERB NNIME label files",
+    },
+)

@@ -1,24 +1,42 @@
-"""Reading raw release files: line-numbered CSV rows, the audio index, "other" answers.
+"""Reading raw release files: folders, line-numbered CSV rows, the audio index, choices.
 
-Shared by the corpus recipes, so that every recipe reports a broken line, an unknown
-emotion or a duplicate audio file the same way (file and line).
+Shared by the corpus recipes, so that every recipe reports a missing folder, a broken line,
+an unknown emotion or a duplicate audio file the same way (file and line).
 """
 
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable, Mapping, Sequence
+import hashlib
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import CorpusLayoutError, InvalidInputError
-from ..labels import canonical_class
-from ..layout import Pathlike
-from .common import require_dir
+import numpy as np
+from tqdm import tqdm
 
-OTHER = "other"
+from ..errors import CorpusLayoutError, InvalidInputError
+from ..labels import canonical_class, is_other
+from ..layout import Pathlike
+
 MULTI_CHOICE_SEPARATOR = ";"
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".au")
+
+
+def require_dir(path: Pathlike, what: str) -> Path:
+    """``path`` as a Path, or CorpusLayoutError naming what was expected there."""
+    path = Path(path)
+    if not path.is_dir():
+        raise CorpusLayoutError(f"{path}: no such directory; expected {what}")
+    return path
+
+
+def sha256_file(path: Pathlike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -83,19 +101,8 @@ def index_audio(folder: Pathlike, *, suffixes: Iterable[str] = AUDIO_SUFFIXES) -
     return found
 
 
-def is_other(token: str) -> bool:
-    """True for "other" and its annotated forms ("Other", "Other-bored", "other: bored").
-
-    Examples:
-        >>> [is_other(t) for t in ("Other", "other: bored", "Other-calm", "others", "angry")]
-        [True, True, True, False, False]
-    """
-    low = token.strip().lower()
-    return low == OTHER or (low.startswith(OTHER) and not low[len(OTHER)].isalpha())
-
-
 def split_choices(text: str) -> tuple[str, ...]:
-    """One multi-choice answer as its options (empty parts dropped).
+    """One multi-choice answer as its options (empty parts dropped; "other" is ``labels.OTHER``).
 
     Examples:
         >>> split_choices("happy; surprise;")
@@ -117,3 +124,39 @@ def check_choices(choices: Sequence[str], classes: Sequence[str], where: str,
                 f"{where}: unknown emotion {token!r}; expected one of {list(classes)} or 'other' "
                 f"(several joined by {MULTI_CHOICE_SEPARATOR!r})"
             )
+
+
+VOTE_COLUMNS = ("FileName", "annotator", "emotion")
+
+
+def annotator_rows(path: Pathlike, classes: Sequence[str], *, what: str,
+                   aliases: str | Mapping[str, str] | None = None) -> Iterator[tuple[Row, str, tuple[str, ...]]]:
+    """The rows of a ``FileName,annotator,emotion[,...]`` file (generic votes, NNIME annotations),
+    each with its location and its checked choices; one row per annotator and file."""
+    path = Path(path)
+    seen: dict[tuple[str, str], int] = {}
+    for row in tqdm(read_csv_rows(path, VOTE_COLUMNS, what=what), desc=what, unit="row"):
+        where = f"{path}, line {row.line}"
+        name, annotator = row.cells["FileName"], row.cells["annotator"]
+        if not name or not annotator:
+            raise InvalidInputError(f"{where}: empty FileName or annotator")
+        choices = split_choices(row.cells["emotion"])
+        check_choices(choices, classes, where, aliases)
+        if (name, annotator) in seen:
+            raise InvalidInputError(
+                f"{where}: annotator {annotator!r} labels {name!r} twice (also line {seen[name, annotator]}); "
+                f"keep one row per annotator, with several emotions joined by {MULTI_CHOICE_SEPARATOR!r}"
+            )
+        seen[name, annotator] = row.line
+        yield row, where, choices
+
+
+def mean_scores(scores: Sequence[Mapping[str, float]], columns: Iterable[str]) -> dict[str, float]:
+    """Per column, the mean over the raters who gave a score (a column nobody scored is left out).
+
+    Examples:
+        >>> mean_scores([{"EmoAct": 2.0}, {"EmoAct": 3.0, "EmoVal": 4.0}], ["EmoAct", "EmoVal", "EmoDom"])
+        {'EmoAct': 2.5, 'EmoVal': 4.0}
+    """
+    return {column: float(np.mean(values)) for column in columns
+            if (values := [s[column] for s in scores if column in s])}

@@ -20,7 +20,7 @@ import soundfile as sf
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
-from ..audio import RESAMPLING, SAMPLE_RATE, iter_mono_16k, load_audio, require_finite
+from ..audio import RESAMPLING, SAMPLE_RATE, iter_mono_16k, load_audio
 from ..errors import CorpusLayoutError, InvalidInputError
 from ..layout import SPLIT_NAMES, labels_path, parse_fold, read_config, read_labels
 
@@ -174,7 +174,7 @@ class AudioStore:
                     return wav
             except (OSError, ValueError):
                 pass  # unreadable cache entry: convert again below
-        wav = require_finite(load_audio(path, self.max_seconds), path)
+        wav = load_audio(path, self.max_seconds)
         if cached is not None and _needs_conversion(path):
             cached.parent.mkdir(parents=True, exist_ok=True)
             tmp = cached.with_suffix(f".{os.getpid()}.tmp.npy")
@@ -185,7 +185,7 @@ class AudioStore:
 
     def _cache_path(self, path: Path) -> Path:
         """Flat inside ``cache_dir``, keyed by what changes the converted audio."""
-        key = json.dumps([*source_fingerprint(path), self.max_seconds, SAMPLE_RATE])
+        key = json.dumps([*source_fingerprint(path), self.max_seconds, SAMPLE_RATE, RESAMPLING])
         return self.cache_dir / f"{path.stem[:40]}.{hashlib.sha256(key.encode()).hexdigest()[:32]}.npy"
 
 
@@ -205,12 +205,11 @@ def normalisation_stats(store: AudioStore, names: list[str], cache_file: Path | 
 
     Over the whole (uncropped) files, in one streaming pass with constant memory; a file
     already in memory and shorter than the crop is used as it is. Cached in ``cache_file``,
-    keyed by the train list, the audio folder and the resampler, so it is recomputed
-    exactly when those change.
+    keyed by each train file's path, size and modification time and by the resampler, so
+    it is recomputed exactly when those change.
     """
     files = [source_fingerprint(store.audio_dir / name) for name in sorted(names)]
-    identity = [files, str(store.audio_dir), RESAMPLING, "uncropped"]
-    key = hashlib.sha256(json.dumps(identity).encode()).hexdigest()
+    key = hashlib.sha256(json.dumps([files, RESAMPLING, "uncropped"]).encode()).hexdigest()
     if cache_file is not None and cache_file.is_file():
         cached = _read_json(cache_file)
         if cached.get("key") == key and _finite_stats(cached.get("mean"), cached.get("std")):
@@ -223,7 +222,7 @@ def normalisation_stats(store: AudioStore, names: list[str], cache_file: Path | 
             total += block.sum()
             total_sq += np.square(block).sum()
     mean = total / count
-    std = float(np.sqrt(max(total_sq / count - mean**2, 0.0)))
+    std = float(np.sqrt(max(total_sq / count - mean**2, 0.0))) or 1.0
     if not _finite_stats(mean, std):
         raise InvalidInputError(f"train mean/std of {len(names)} files is not finite (mean {mean}, std {std})")
     if cache_file is not None:
@@ -236,7 +235,7 @@ def normalisation_stats(store: AudioStore, names: list[str], cache_file: Path | 
 
 def _finite_stats(mean, std) -> bool:
     numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (mean, std))
-    return numbers and np.isfinite(mean) and np.isfinite(std) and std >= 0
+    return numbers and np.isfinite(mean) and np.isfinite(std) and std > 0
 
 
 def _read_json(path: Path) -> dict:

@@ -24,7 +24,7 @@ from torch.nn.utils.rnn import pad_sequence
 from torch.utils.data import DataLoader
 
 from .. import runlock
-from ..audio import load_audio, require_finite
+from ..audio import load_audio
 from ..checkpoints import PARTIAL_GLOB
 from ..errors import CorpusLayoutError, InvalidInputError
 from ..loss import ClassBalancedCrossEntropy, SoftCrossEntropy
@@ -32,7 +32,7 @@ from ..metrics import binarize, score
 from ..partitions import corpus_key, fold_violations
 from .dataset import AudioStore, EmotionDataset, FoldData, Normalizer, check_audio, load_fold, normalisation_stats
 from .model import EmotionHead
-from .settings import check_expert_config
+from .settings import CHOICES, check_expert_config
 
 logger = logging.getLogger(__name__)
 
@@ -47,13 +47,6 @@ DEFAULT_DATARC = {
     "max_duration_s": 10,
     "allow_leakage": False,
 }
-# How the dev loss that selects dev-best is averaged: over utterances (every utterance
-# weighs the same), or over batches as EMO-SUPERB's released code does (the last, smaller
-# batch weighs more).
-DEV_LOSS_AVERAGES = ("utterance", "batch")
-# What a *_predict.txt line holds when no class clears 1/C: nothing, exactly what the
-# metric scored (EMO-SUPERB's files too), or the top class, for people reading the file.
-PREDICT_FALLBACKS = ("none", "top_class")
 
 
 class DownstreamExpert(nn.Module):
@@ -77,8 +70,8 @@ class DownstreamExpert(nn.Module):
         self.datarc = {**DEFAULT_DATARC, **downstream_expert.get("datarc", {})}
         # -v on the command line beats the config's test_fold (S3PRL's emotion does the opposite).
         self.fold = str(kwargs.get("downstream_variant") or self.datarc["test_fold"])
-        self.dev_loss_average = _choice(downstream_expert, "dev_loss_average", DEV_LOSS_AVERAGES)
-        self.predict_fallback = _choice(downstream_expert, "predict_fallback", PREDICT_FALLBACKS)
+        self.dev_loss_average = downstream_expert.get("dev_loss_average", CHOICES["dev_loss_average"][0])
+        self.predict_fallback = downstream_expert.get("predict_fallback", CHOICES["predict_fallback"][0])
         self.data = self._load_data()
         self.classes = self.data.classes
 
@@ -145,7 +138,7 @@ class DownstreamExpert(nn.Module):
 
     # Used by the runner's ``-m inference -t FILE``.
     def load_audio(self, path) -> torch.Tensor:
-        wav = require_finite(load_audio(path, float(self.datarc["max_duration_s"])), path)
+        wav = load_audio(path, float(self.datarc["max_duration_s"]))
         return torch.from_numpy(self.normalize(wav))
 
     def inference(self, features, filenames) -> None:
@@ -309,12 +302,6 @@ def _label_lines(names: list[str], values: np.ndarray, classes: tuple[str, ...],
         lines.append(f"{name} {';'.join(chosen)}\n")
     return "".join(lines)
 
-
-def _choice(block: dict, key: str, allowed: tuple[str, ...]) -> str:
-    value = block.get(key, allowed[0])
-    if value not in allowed:
-        raise InvalidInputError(f"downstream_expert.{key}: {value!r}; expected one of {list(allowed)}")
-    return value
 
 
 def _write_atomic(path: Path, text: str) -> None:

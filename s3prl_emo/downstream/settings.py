@@ -23,6 +23,16 @@ DATARC_KEYS = frozenset(
 LOSS_NAMES = ("cbce", "ce")
 LOSS_WEIGHTINGS = ("sample", "class")
 BLOCKS = ("datarc", "modelrc", "loss")
+# Options with a fixed set of values; the first is the default.
+CHOICES = {
+    # How the dev loss that selects dev-best is averaged: over utterances (each weighs the
+    # same), or over batches as EMO-SUPERB's released code does (the last, smaller batch
+    # weighs more).
+    "dev_loss_average": ("utterance", "batch"),
+    # What a *_predict.txt line holds when no class clears 1/C: nothing, which is what the
+    # metric scored (and what EMO-SUPERB writes), or the top class, for people reading it.
+    "predict_fallback": ("none", "top_class"),
+}
 SPLITS = ("train", "dev", "test")
 
 
@@ -125,10 +135,12 @@ def check_expert_config(downstream_expert, runner=None) -> None:
     """All of the above; raises ``InvalidInputError`` naming the first bad key."""
     if not isinstance(downstream_expert, dict):
         raise _fail("downstream_expert", "a mapping with datarc, modelrc and loss", downstream_expert)
-    allowed = [*BLOCKS, "dev_loss_average", "predict_fallback"]  # the two are checked by the expert
-    unknown = sorted(set(downstream_expert) - set(allowed))
+    unknown = sorted(set(downstream_expert) - {*BLOCKS, *CHOICES})
     if unknown:
-        raise InvalidInputError(f"downstream_expert: unknown key(s) {unknown}; allowed: {allowed}")
+        raise InvalidInputError(f"downstream_expert: unknown key(s) {unknown}; allowed: {[*BLOCKS, *CHOICES]}")
+    for key, allowed in CHOICES.items():
+        if downstream_expert.get(key, allowed[0]) not in allowed:
+            raise _fail(f"downstream_expert.{key}", f"one of {list(allowed)}", downstream_expert[key])
     check_datarc(downstream_expert.get("datarc", {}))
     check_modelrc_block(downstream_expert.get("modelrc", {}))
     check_loss(downstream_expert.get("loss", {}))

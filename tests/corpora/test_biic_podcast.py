@@ -6,20 +6,20 @@ import json
 from pathlib import Path
 
 import pytest
-from fixtures_b import (
+from corpus_checks import (
     EXPECTED_PRIMARY,
     EXPECTED_SECONDARY,
     PRIMARY,
     SECONDARY,
     assert_podcast_condition,
-    build_podcast,
     read_str_csv,
 )
+from raw_fixtures import build_podcast
 
+from s3prl_emo.audit import check_splits
 from s3prl_emo.corpora import biic_podcast
 from s3prl_emo.corpora.msp_podcast import EXCLUDED_ALL_OTHER, EXCLUDED_NO_ANNOTATIONS
 from s3prl_emo.errors import CorpusLayoutError, InvalidInputError
-from s3prl_emo.partitions import check_splits
 
 PREFIX = "BIIC-PODCAST"
 # The release's own sets are Train / Development / Test; the Test file without annotations is left out.

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-import raw_builders
+import raw_fixtures
 from corpus_checks import assert_frame_matches, assert_nothing_written
 
 from s3prl_emo.corpora import crema_d
@@ -85,7 +85,7 @@ def test_missing_audio_and_unknown_actor(crema_raw: Path, tmp_path: Path) -> Non
     (crema_raw / "AudioWAV" / "1019_TIE_NEU_XX.wav").unlink()
     with pytest.raises(CorpusLayoutError, match=r"Responses\.csv, line \d+: no audio for 1019_TIE_NEU_XX"):
         crema_d.prepare_crema_d(crema_raw, tmp_path / "out")
-    raw_builders.write_wav(crema_raw / "AudioWAV" / "1019_TIE_NEU_XX.wav")
+    raw_fixtures.write_wav(crema_raw / "AudioWAV" / "1019_TIE_NEU_XX.wav")
     demographics = crema_raw / crema_d.DEMOGRAPHICS_FILE
     demographics.write_text("\n".join(line for line in demographics.read_text().splitlines()
                                       if not line.startswith("1058")) + "\n")

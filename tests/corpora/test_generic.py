@@ -9,15 +9,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fixtures_b import GENERIC_CLASSES, build_generic, read_str_csv, row_of, write_csv, write_wav
+from corpus_checks import read_str_csv, row_of
+from raw_fixtures import GENERIC_CLASSES, write_csv, write_wav
 
+from s3prl_emo.audit import check_splits
 from s3prl_emo.cli import main
 from s3prl_emo.corpora import generic
-from s3prl_emo.corpora.common import EXCLUDED_OTHER
 from s3prl_emo.errors import CorpusLayoutError, InvalidInputError
 from s3prl_emo.export import EXPORTERS
+from s3prl_emo.labels import EXCLUDED_OTHER
 from s3prl_emo.layout import read_config, read_labels
-from s3prl_emo.partitions import balanced_session_folds, check_splits
+from s3prl_emo.partitions import balanced_session_folds
 
 CLASSES = ("angry", "happy", "neutral", "sad")
 OFF = 0.05 / 3  # 0.05 / (K - 1), K = 4
@@ -33,11 +35,6 @@ EXPECTED = {  # FileName -> (soft label, SpkrID, Gender, Session)
     "g09.wav": ({"angry": 0.95}, "spkF", "Male", "s5"),
     "g10.wav": ({"angry": 0.95}, "spkF", "Male", "s5"),
 }
-
-
-@pytest.fixture
-def generic_raw(tmp_path: Path) -> tuple[Path, Path, Path]:
-    return build_generic(tmp_path / "in")
 
 
 def _cli(audio: Path, votes: Path, meta: Path, out: Path, *extra: str) -> int:

@@ -6,12 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
-import raw_builders
+import raw_fixtures
 from corpus_checks import assert_frame_matches, assert_nothing_written
 
 from s3prl_emo import __version__
 from s3prl_emo.corpora import iemocap
-from s3prl_emo.corpora.common import sha256_file
+from s3prl_emo.corpora.raw import sha256_file
 from s3prl_emo.errors import CorpusLayoutError, InvalidInputError
 from s3prl_emo.layout import read_config, read_labels
 
@@ -113,7 +113,7 @@ def test_missing_audio_names_the_annotation(iemocap_raw: Path, tmp_path: Path) -
 
 def test_duplicate_utterance_is_an_error(iemocap_raw: Path, tmp_path: Path) -> None:
     other = iemocap_raw / "Session2/dialog/EmoEvaluation/Ses02M_impro03.txt"
-    block = raw_builders.iemocap_block("Ses02F_impro02_F000", ["C-E1:\tSadness;\t()"], 40.0)
+    block = raw_fixtures.iemocap_block("Ses02F_impro02_F000", ["C-E1:\tSadness;\t()"], 40.0)
     other.write_text(other.read_text() + "\n" + block)
     expected = rf"{other}, line {line_of(other, '40.0000')}: .* second time"
     with pytest.raises(InvalidInputError, match=expected):

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-import raw_builders
+import raw_fixtures
 from corpus_checks import assert_frame_matches, assert_nothing_written
 
 from s3prl_emo.corpora import msp_improv
@@ -71,7 +71,7 @@ def test_read_keeps_primary_and_secondary_votes(improv_raw: Path) -> None:
 
 
 def _broken(clips: dict[str, list[str]]) -> str:
-    return raw_builders.improv_text({**raw_builders.IMPROV_CLIPS, **clips})
+    return raw_fixtures.improv_text({**raw_fixtures.IMPROV_CLIPS, **clips})
 
 
 @pytest.mark.parametrize("clips, marker", [
@@ -94,7 +94,7 @@ def test_malformed_lines_name_file_and_line(improv_raw: Path, tmp_path: Path, cl
 
 def test_truncated_header_duplicate_clip_and_missing_audio(improv_raw: Path, tmp_path: Path) -> None:
     path = improv_raw / "Evalution.txt"
-    text = raw_builders.improv_text()
+    text = raw_fixtures.improv_text()
     header = "UTD-IMPROV-S06H-F01-S-FF02.avi; X; A:3.000000; V:3.000000; D:3.000000 ; N:4.000000;"
     path.write_text(text.replace(header, "UTD-IMPROV-S06H-F01-S-FF02.avi"))
     with pytest.raises(InvalidInputError, match=r"Evalution\.txt, line \d+: truncated clip header"):

@@ -6,20 +6,20 @@ import json
 from pathlib import Path
 
 import pytest
-from fixtures_b import (
+from corpus_checks import (
     EXPECTED_META,
     EXPECTED_PRIMARY,
     EXPECTED_SECONDARY,
     PRIMARY,
     SECONDARY,
     assert_podcast_condition,
-    build_podcast,
     read_str_csv,
 )
+from raw_fixtures import build_podcast
 
+from s3prl_emo.audit import check_splits
 from s3prl_emo.corpora import msp_podcast
 from s3prl_emo.errors import CorpusLayoutError, InvalidInputError
-from s3prl_emo.partitions import check_splits
 
 
 @pytest.mark.parametrize("shape", ["columns", "detail"])

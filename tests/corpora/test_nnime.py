@@ -7,13 +7,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fixtures_b import build_nnime, read_str_csv, row_of, write_wav
+from corpus_checks import read_str_csv, row_of
+from raw_fixtures import write_wav
 
+from s3prl_emo.audit import check_splits
 from s3prl_emo.corpora import nnime
-from s3prl_emo.corpora.common import EXCLUDED_FEW_ANNOTATORS, EXCLUDED_OTHER
 from s3prl_emo.errors import CorpusLayoutError, InvalidInputError
+from s3prl_emo.labels import EXCLUDED_FEW_ANNOTATORS, EXCLUDED_OTHER
 from s3prl_emo.layout import read_config, read_labels
-from s3prl_emo.partitions import check_splits
 
 CLASSES = ("angry", "frustrated", "disappointed", "sad", "fear", "neutral", "surprise", "excited", "happy",
            "relax", "joy")  # facts §1
@@ -40,11 +41,6 @@ FOLDS = {
     4: {1: "Train", 4: "Train", 5: "Train", 2: "Development", 3: "Test"},
     5: {1: "Train", 2: "Train", 5: "Train", 3: "Development", 4: "Test"},
 }
-
-
-@pytest.fixture
-def nnime_raw(tmp_path: Path) -> Path:
-    return build_nnime(tmp_path / "raw")
 
 
 def test_prepare_writes_secondary_with_five_folds(nnime_raw: Path, tmp_path: Path) -> None:

@@ -7,17 +7,17 @@ import logging
 from pathlib import Path
 
 import pytest
-import raw_builders
+import raw_fixtures
 from corpus_checks import assert_nothing_written
 
+from s3prl_emo.audit import check_splits
 from s3prl_emo.cli import main
 from s3prl_emo.layout import read_config, read_labels, write_labels
-from s3prl_emo.partitions import check_splits
 
 BUILDERS = {
-    "iemocap": (raw_builders.build_iemocap, "IEMOCAP", ("Secondary",)),
-    "crema-d": (raw_builders.build_crema_d, "CREMA-D", ("Primary",)),
-    "msp-improv": (raw_builders.build_msp_improv, "IMPROV", ("Primary", "Secondary")),
+    "iemocap": (raw_fixtures.build_iemocap, "IEMOCAP", ("Secondary",)),
+    "crema-d": (raw_fixtures.build_crema_d, "CREMA-D", ("Primary",)),
+    "msp-improv": (raw_fixtures.build_msp_improv, "IMPROV", ("Primary", "Secondary")),
 }
 
 
@@ -92,7 +92,8 @@ def test_bad_relabel_file_is_an_error(improv_raw: Path, tmp_path: Path, caplog: 
 
 
 def test_copy_mode_existing_output_and_generic_only_options(iemocap_raw: Path, tmp_path: Path,
-                                                            caplog: pytest.LogCaptureFixture) -> None:
+                                                            caplog: pytest.LogCaptureFixture,
+                                                            capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "out"
     args = ["prepare", "iemocap", "--raw", str(iemocap_raw), "--out", str(out), "--audio", "copy"]
     assert main(args) == 0
@@ -102,8 +103,11 @@ def test_copy_mode_existing_output_and_generic_only_options(iemocap_raw: Path, t
         assert main(args) == 2
         assert "already exists" in caplog.text
         assert main([*args, "--overwrite"]) == 0
-        assert main([*args, "--overwrite", "--classes", "a,b"]) == 2
-        assert "--classes only apply to 'generic'" in caplog.text
+    # generic-only options do not exist on the other recipes' subcommands: argparse refuses them
+    with pytest.raises(SystemExit) as refused:
+        main([*args, "--overwrite", "--classes", "a,b"])
+    assert refused.value.code == 2
+    assert "unrecognized arguments: --classes a,b" in capsys.readouterr().err
     assert sorted(p.name for p in out.iterdir()) == ["IEMOCAP"]  # no staging folder left behind
 
 
@@ -112,3 +116,31 @@ def test_failed_run_leaves_nothing(iemocap_raw: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     assert main(["prepare", "iemocap", "--raw", str(iemocap_raw), "--out", str(out)]) == 2
     assert_nothing_written(out)
+
+
+@pytest.mark.parametrize("corpus, tree_line", [
+    ("iemocap", "<corpus_dir>/Session<N>/dialog/EmoEvaluation/<dialog>.txt"),
+    ("crema-d", "<corpus_dir>/finishedResponses.csv"),
+    ("msp-improv", "<corpus_dir>/Evalution.txt"),
+    ("msp-podcast", "<corpus_dir>/Labels/labels_detailed.csv"),
+    ("biic-podcast", "<corpus_dir>/Labels/labels_detailed.csv"),
+    ("nnime", "<corpus_dir>/annotations.csv"),
+    ("generic", "<corpus_dir>/**/<FileName>"),
+])
+def test_each_recipe_has_its_own_help_with_the_raw_tree(corpus: str, tree_line: str,
+                                                        capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(["prepare", corpus, "--help"])
+    assert done.value.code == 0
+    text = capsys.readouterr().out
+    assert tree_line in text and "--corpus-dir CORPUS_DIR, --raw CORPUS_DIR" in text
+    assert "--output-dir OUTPUT_DIR, --out OUTPUT_DIR" in text
+    assert ("--votes" in text) == (corpus == "generic")
+
+
+def test_library_names_and_old_aliases_prepare_the_same(crema_raw: Path, tmp_path: Path) -> None:
+    assert main(["prepare", "crema-d", "--corpus-dir", str(crema_raw), "--output-dir", str(tmp_path / "a")]) == 0
+    assert main(["prepare", "crema-d", "--raw", str(crema_raw), "--out", str(tmp_path / "b")]) == 0
+    for fold in range(1, 6):
+        name = f"CREMA-D/Primary/labels_consensus_{fold}.csv"
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
