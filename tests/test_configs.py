@@ -56,3 +56,15 @@ def test_deep_model_is_selectable(repo_root):
     config = yaml.safe_load((repo_root / "downstream_configs" / "IEMOCAP.yaml").read_text())
     modelrc = {**config["downstream_expert"]["modelrc"], "select": "DeepModel"}
     assert EmotionHead(24, 9, modelrc)(torch.randn(2, 30, 24), torch.tensor([30, 12])).shape == (2, 9)
+
+
+@pytest.mark.parametrize("name", sorted(RECIPE))
+def test_sota_config_is_the_condition_with_the_pooled_mlp_head(repo_root, name):
+    sota = yaml.safe_load((repo_root / "downstream_configs" / f"SOTA_{name}.yaml").read_text())
+    plain = yaml.safe_load((repo_root / "downstream_configs" / f"{name}.yaml").read_text())
+    assert sota["runner"] == plain["runner"]
+    assert sota["downstream_expert"]["datarc"] == plain["downstream_expert"]["datarc"]
+    head = EmotionHead(1024, 4, sota["downstream_expert"]["modelrc"])
+    hidden = [m for m in head.model.mlp if isinstance(m, torch.nn.Linear)]
+    assert [m.out_features for m in hidden] == [1024, 1024, 4]
+    assert [m.p for m in head.model.mlp if isinstance(m, torch.nn.Dropout)] == [0.5, 0.5]

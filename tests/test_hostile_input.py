@@ -167,7 +167,7 @@ def test_stats_are_recomputed_when_a_train_file_changes(synth_copy, tmp_path):
         ({"loss": {"weighting": "classes"}}, r"loss\.weighting: expected one of \['sample', 'class'\]"),
         ({"loss": {"name": "focal"}}, r"loss\.name: expected one of \['cbce', 'ce'\]"),
         ({"loss": {"beta": 1.5}}, r"loss\.beta: expected a number in \[0, 1\)"),
-        ({"modelrc": {"select": "Transformer"}}, r"modelrc\.select: expected one of \['DeepModel', 'Utte"),
+        ({"modelrc": {"select": "Transformer"}}, r"modelrc\.select: expected one of \['DeepModel', 'PooledMLP', 'Utte"),
         ({"modelrc": {**MODELRC, "projector_dim": 0}}, r"modelrc\.projector_dim"),
         ({"root": ""}, r"datarc\.root: expected a non-empty string"),
     ],

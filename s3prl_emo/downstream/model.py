@@ -13,14 +13,38 @@ import s3prl.downstream.model as s3prl_models
 import torch
 import torch.nn as nn
 from s3prl.downstream.emotion.model import DeepModel
-from s3prl.downstream.model import UtteranceLevel
+from s3prl.downstream.model import MeanPooling, UtteranceLevel
 
 from ..errors import InvalidInputError
 
-# Utterance-level models of S3PRL that map (B, T, H) features to (B, C) logits.
+
+class PooledMLP(nn.Module):
+    """Mean pooling, then two ReLU hidden layers of 1024 with dropout 0.5, then the output
+    layer: the fine-tuned SER model the EMO-SUPERB paper compares against (section 5.2)."""
+
+    def __init__(self, input_dim: int, output_dim: int, hidden_dim: int = 1024, dropout: float = 0.5, **kwargs):
+        super().__init__()
+        self.pooling = MeanPooling()
+        self.mlp = nn.Sequential(
+            nn.Linear(input_dim, hidden_dim),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+            nn.Linear(hidden_dim, hidden_dim),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+            nn.Linear(hidden_dim, output_dim),
+        )
+
+    def forward(self, features_BxTxH: torch.Tensor, lengths_B: torch.Tensor):
+        pooled, lengths = self.pooling(features_BxTxH, lengths_B)
+        return self.mlp(pooled), lengths
+
+
+# Utterance-level models that map (B, T, H) features to (B, C) logits: S3PRL's and PooledMLP.
 MODEL_ZOO: dict[str, type[nn.Module]] = {
     "UtteranceLevel": UtteranceLevel,
     "DeepModel": DeepModel,
+    "PooledMLP": PooledMLP,
 }
 
 
@@ -30,6 +54,8 @@ _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def _is_module_class(name: str) -> bool:
+    if name in MODEL_ZOO:
+        return True
     for namespace in (vars(s3prl_models), vars(emotion_models), vars(nn)):
         value = namespace.get(name)
         if isinstance(value, type) and issubclass(value, nn.Module):
@@ -47,9 +73,7 @@ def check_modelrc(modelrc, where: str = "modelrc") -> None:
             check_modelrc(value, f"{where}.{key}")
         elif key in EVALUATED_KEYS and isinstance(value, str):
             if not _IDENTIFIER.fullmatch(value) or not _is_module_class(value):
-                raise InvalidInputError(
-                    f"{where}.{key}: {value!r} is not the name of one of S3PRL's model classes"
-                )
+                raise InvalidInputError(f"{where}.{key}: {value!r} is not the name of one of S3PRL's model classes")
 
 
 class EmotionHead(nn.Module):

@@ -1,0 +1,310 @@
+"""S3PRL's stock runner vs ``s3prl-emo train`` (one upstream pass per audio file), on CPU.
+
+Both run in this process with the same config, seed and thread count, on the built-in
+corpus; upstream forward calls are counted by wrapping S3PRL's ``UpstreamBase.__call__``.
+Reported F1 is the expert's own log: dev and test macro-F1 at the dev-best step (the
+checkpoint ``dev-best.ckpt`` holds). Parts:
+
+1. single fold, tiny random WavLM (the tests' config): stock vs one-pass with an empty store;
+2. all five folds: stock x5 vs one-pass x5 sharing one store (fold 1 of part 2 is part 1);
+3. a base-sized random WavLM (12 layers, 768 dims) on a short run;
+4. upstream passes of the full EMO-SUPERB protocol (recipe table, published corpus sizes).
+
+    python benchmarks/one_pass.py [--quick] [--json out.json] [--workdir DIR]
+
+Defaults (crop 3 s, batch 32, 40 steps, 2 evaluations) finish in about 8 minutes on a
+shared 2-core CPU; they are too short for the stock runner's time to be dominated by the
+upstream, so the time ratio they show is a lower bound (see README).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+SEED = 1337
+
+# The tests' tiny WavLM with WavLM Large's input handling: the waveform layer-normed, a
+# layer-norm (not group-norm-over-time) conv extractor, 16 conv channels. With the tests'
+# group-norm extractor, S3PRL's runner computes different features for an utterance
+# depending on how much padding its batch adds (0.09 relative difference in the pooled
+# features, measured), so no padding-free path can match its F1; here padding only touches
+# the last frame of an utterance (0.007).
+TINY = {
+    "extractor_mode": "layer_norm",
+    "layer_norm_first": True,
+    "conv_feature_layers": "[(16, 10, 5)] + [(16, 3, 2)] * 4 + [(16, 2, 2)] * 2",
+    "encoder_layers": 3,
+    "encoder_embed_dim": 64,
+    "encoder_ffn_embed_dim": 128,
+    "encoder_attention_heads": 4,
+    "conv_pos": 16,
+    "conv_pos_groups": 4,
+    "relative_position_embedding": True,
+    "num_buckets": 32,
+    "max_distance": 64,
+    "gru_rel_pos": True,
+    "normalize": True,
+}
+# WavLM Base's shape (12 layers, 768 dims, 512-channel group-norm extractor), random weights.
+BASE = {
+    **TINY,
+    "extractor_mode": "default",
+    "layer_norm_first": False,
+    "normalize": False,
+    "conv_feature_layers": "[(512, 10, 5)] + [(512, 3, 2)] * 4 + [(512, 2, 2)] * 2",
+    "encoder_layers": 12,
+    "encoder_embed_dim": 768,
+    "encoder_ffn_embed_dim": 3072,
+    "encoder_attention_heads": 12,
+    "conv_pos": 128,
+    "conv_pos_groups": 16,
+    "num_buckets": 320,
+    "max_distance": 800,
+}
+# --quick: a smaller stand-in, only to exercise the code path.
+QUICK_BASE = {
+    **BASE,
+    "conv_feature_layers": "[(64, 10, 5)] + [(64, 3, 2)] * 4 + [(64, 2, 2)] * 2",
+    "encoder_layers": 2,
+    "encoder_embed_dim": 128,
+    "encoder_ffn_embed_dim": 256,
+    "encoder_attention_heads": 4,
+}
+
+# EMO-SUPERB's five cross-validated conditions: (corpus, utterances, sessions = folds,
+# total_steps, batch, eval_step); IMPROV P and S share their audio.
+PROTOCOL = (
+    ("IEMOCAP", 10_039, 5, 7_240, 32, 181),
+    ("CREMA-D", 7_442, 5, 15_510, 32, 141),
+    ("IMPROV", 8_385, 6, 7_785, 32, 173),
+    ("IMPROV", 8_385, 6, 10_380, 32, 173),
+    ("NNIME", 5_028, 5, 4_450, 32, 89),
+)
+
+
+def protocol_passes() -> dict:
+    """Upstream passes: stock runner (every step and evaluation), once per utterance per fold,
+    once per audio file. Dev and test are taken as one session each (N / sessions)."""
+    stock = per_fold = 0
+    corpora = {}
+    for corpus, n, folds, steps, batch, eval_step in PROTOCOL:
+        evals = steps // eval_step
+        stock += folds * (steps * batch + evals * 2 * n / folds)
+        per_fold += folds * n
+        corpora[corpus] = n
+    return {"stock_passes": round(stock), "per_fold_passes": per_fold, "per_file_passes": sum(corpora.values())}
+
+
+class CallCounter:
+    """Counts every S3PRL upstream forward call in this process."""
+
+    def __init__(self):
+        from s3prl.upstream.interfaces import UpstreamBase
+
+        self.calls = self.passes = 0
+        original = UpstreamBase.__call__
+
+        def counted(module, wavs, *args, **kwargs):
+            self.calls += 1
+            self.passes += len(wavs)
+            return original(module, wavs, *args, **kwargs)
+
+        UpstreamBase.__call__ = counted
+
+
+def save_wavlm(cfg: dict, path: Path) -> Path:
+    import torch
+    from s3prl.upstream.wavlm.WavLM import WavLM, WavLMConfig
+
+    torch.manual_seed(0)
+    torch.save({"cfg": cfg, "model": WavLM(WavLMConfig(cfg)).state_dict()}, path)
+    return path
+
+
+def best_f1(expdir: Path) -> tuple[float, float]:
+    """Dev and test macro-F1 at the dev-best step, from the expert's log."""
+    dev, test, best = {}, {}, None
+    for line in (expdir / "log.log").read_text().splitlines():
+        match = re.match(r"(dev|test) at step (\d+): loss [\d.]+(?: \(batch mean [\d.]+\))?, macro-F1 ([\d.]+)", line)
+        if match:
+            split, step, f1 = match.group(1), int(match.group(2)), float(match.group(3))
+            (dev if split == "dev" else test)[step] = f1
+            if split == "dev" and line.endswith("(new best)"):
+                best = step
+    return dev[best], test[best]
+
+
+class Bench:
+    def __init__(self, counter, workdir: Path, data: Path, steps: int, eval_step: int, batch: int, crop: float):
+        self.counter, self.workdir, self.data = counter, workdir, data
+        self.override = (
+            f"config.downstream_expert.datarc.root='{data}/',,config.downstream_expert.datarc.max_duration_s={crop},,"
+            f"config.downstream_expert.datarc.train_batch_size={batch},,config.runner.total_steps={steps},,"
+            f"config.runner.log_step={eval_step},,config.runner.eval_step={eval_step},,"
+            f"config.runner.save_step={eval_step},,args.seed={SEED}"
+        )
+        self.config = workdir / "bench.yaml"
+        text = (REPO / "downstream_configs" / "SYNTH.yaml").read_text()
+        self.config.write_text(text.replace("select: DeepModel", "select: UtteranceLevel"))  # EMO-SUPERB's head
+        self.store = workdir / "feature_cache"
+
+    def argv(self, upstream: Path, expdir: Path, fold: int) -> list[str]:
+        return ["-m", "train", "-u", "wavlm_local", "-k", str(upstream), "-d", "emotion_multilabel",
+                "-c", str(self.config), "-p", str(expdir), "-v", f"fold{fold}", "--device", "cpu",
+                "-o", self.override]  # fmt: skip
+
+    def stock(self, upstream: Path, name: str, fold: int) -> dict:
+        import s3prl.run_downstream as run_downstream
+
+        expdir = self.workdir / f"stock_{name}_fold{fold}"
+        saved = sys.argv
+        sys.argv = ["run_downstream.py", *self.argv(upstream, expdir, fold)]
+        return self._timed(lambda: run_downstream.main(), expdir, saved)
+
+    def fast(self, upstream: Path, name: str, fold: int) -> dict:
+        from s3prl_emo.one_pass import StoreOptions, run_train
+
+        expdir = self.workdir / f"fast_{name}_fold{fold}"
+        options = StoreOptions(cache_dir=str(self.store / name))
+        return self._timed(lambda: run_train(self.argv(upstream, expdir, fold), options), expdir, sys.argv)
+
+    def _timed(self, job, expdir: Path, saved_argv) -> dict:
+        before, passes = self.counter.calls, self.counter.passes
+        started = time.perf_counter()
+        try:
+            job()
+        finally:
+            sys.argv = saved_argv
+        seconds = time.perf_counter() - started
+        dev, test = best_f1(expdir)
+        calls, passes = self.counter.calls - before, self.counter.passes - passes
+        return {"s": seconds, "calls": calls, "passes": passes, "dev_f1": dev, "test_f1": test}
+
+
+def compare(stock: list[dict], fast: list[dict], files: int) -> dict:
+    stock_s, fast_s = sum(r["s"] for r in stock), sum(r["s"] for r in fast)
+    one = len(stock) == 1
+    pairs = lambda key: [[s[key], f[key]] for s, f in zip(stock, fast, strict=True)]  # noqa: E731
+    return {
+        "stock_s": round(stock_s, 2),
+        "fast_s": round(fast_s, 2),
+        "ratio": round(stock_s / fast_s, 1),
+        "stock_calls_per_file": round(sum(r["calls"] for r in stock) / files, 2),
+        "fast_calls_per_file": round(sum(r["calls"] for r in fast) / files, 3),
+        "stock_passes_per_file": round(sum(r["passes"] for r in stock) / files, 2),
+        "fast_passes_per_file": round(sum(r["passes"] for r in fast) / files, 3),
+        "dev_f1": pairs("dev_f1")[0] if one else pairs("dev_f1"),
+        "test_f1": pairs("test_f1")[0] if one else pairs("test_f1"),
+        "max_f1_gap": round(max(abs(a - b) for key in ("dev_f1", "test_f1") for a, b in pairs(key)), 4),
+        "fast_fold_s_median": round(statistics.median(r["s"] for r in fast), 2),
+        "stock_fold_s_median": round(statistics.median(r["s"] for r in stock), 2),
+    }
+
+
+def table(results: dict) -> str:
+    lines = [
+        "| part | stock s | one-pass s | ratio | upstream calls/file: stock | one-pass "
+        "| waveforms/file: stock | one-pass | max F1 gap |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for part in ("single_fold", "five_folds", "base_sized"):
+        r = results[part]
+        lines.append(
+            f"| {part} | {r['stock_s']:.1f} | {r['fast_s']:.1f} | {r['ratio']:.1f}x | {r['stock_calls_per_file']:.2f} "
+            f"| {r['fast_calls_per_file']:.3f} | {r['stock_passes_per_file']:.1f} | {r['fast_passes_per_file']:.3f} "
+            f"| {r['max_f1_gap']:.4f} |"
+        )
+    p = results["protocol"]
+    lines.append("")
+    lines.append(
+        f"EMO-SUPERB, five cross-validated conditions: stock {p['stock_passes']:,} upstream passes; "
+        f"one per utterance per fold {p['per_fold_passes']:,}; one per audio file {p['per_file_passes']:,}"
+    )
+    r = results["five_folds"]
+    lines.append("per-fold [stock, one-pass] dev F1: " + ", ".join(f"[{a:.3f}, {b:.3f}]" for a, b in r["dev_f1"]))
+    lines.append("per-fold [stock, one-pass] test F1: " + ", ".join(f"[{a:.3f}, {b:.3f}]" for a, b in r["test_f1"]))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="60 utterances, 2 folds, few steps (for tests)")
+    parser.add_argument("--json", help="also write the results here")
+    parser.add_argument("--workdir", help="keep corpus and experiments here (default: a temporary folder)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads for both paths")
+    args = parser.parse_args(argv)
+
+    import logging
+
+    import torch
+
+    import s3prl_emo.downstream.expert  # noqa: F401  (registers the downstream with S3PRL)
+    from s3prl_emo.synth import make_synthetic_corpus
+
+    torch.set_num_threads(args.threads)
+    logging.basicConfig(level=logging.WARNING)
+    workdir = Path(args.workdir or tempfile.mkdtemp(prefix="one_pass_bench_"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    for old in workdir.glob("*_fold*"):
+        shutil.rmtree(old)
+    shutil.rmtree(workdir / "feature_cache", ignore_errors=True)
+    per_speaker = 6 if args.quick else None
+    data = workdir / ("data_quick" if args.quick else "data")
+    if not (data / "SYNTH" / "Primary").is_dir():
+        kwargs = {"utterances_per_speaker": per_speaker} if per_speaker else {}
+        make_synthetic_corpus(data, seed=0, **kwargs)
+    files = len(list((data / "SYNTH" / "Audios").iterdir()))
+    tiny = save_wavlm(TINY, workdir / "tiny.pt")
+    counter = CallCounter()
+    if args.quick:
+        bench, folds = Bench(counter, workdir, data, steps=10, eval_step=5, batch=8, crop=1.0), 2
+    else:
+        bench, folds = Bench(counter, workdir, data, steps=40, eval_step=20, batch=32, crop=3.0), 5
+
+    stock, fast = [], []
+    for fold in range(1, folds + 1):
+        stock.append(bench.stock(tiny, "tiny", fold))
+        fast.append(bench.fast(tiny, "tiny", fold))
+        print(f"fold {fold}: stock {stock[-1]}, one-pass {fast[-1]}", file=sys.stderr)
+    results = {"single_fold": compare(stock[:1], fast[:1], files), "five_folds": compare(stock, fast, files)}
+
+    base = save_wavlm(QUICK_BASE if args.quick else BASE, workdir / "base.pt")
+    small = Bench(
+        counter, workdir, data, steps=4 if args.quick else 10, eval_step=5, batch=8, crop=0.5
+    )
+    small_files = files
+    if not args.quick:  # the base-sized model on the tests' 60-utterance corpus
+        small.data = workdir / "data_quick"
+        if not (small.data / "SYNTH" / "Primary").is_dir():
+            make_synthetic_corpus(small.data, seed=0, utterances_per_speaker=6)
+        small.override = small.override.replace(f"root='{data}/'", f"root='{small.data}/'")
+        small_files = len(list((small.data / "SYNTH" / "Audios").iterdir()))
+    results["base_sized"] = compare([small.stock(base, "base", 1)], [small.fast(base, "base", 1)], small_files)
+    results["protocol"] = protocol_passes()
+    results["settings"] = {
+        "quick": args.quick,
+        "threads": args.threads,
+        "files": files,
+        "folds": folds,
+        "seed": SEED,
+        "device": "cpu",
+    }
+    print(table(results))
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+    if not args.workdir:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return results
+
+
+if __name__ == "__main__":
+    main()
