@@ -4,12 +4,12 @@ failed or still to do."""
 from __future__ import annotations
 
 import json
-import os
 import socket
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..runlock import process_alive
 from .plan import RESULT_FILE, RunSpec, read_plan
 from .worker import STATE_FILE
 
@@ -23,16 +23,6 @@ class RunState:
     folder: Path
     state: str
     detail: str = ""
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def run_state(spec: RunSpec, folder: Path) -> RunState:
@@ -49,7 +39,7 @@ def run_state(spec: RunSpec, folder: Path) -> RunState:
         return RunState(spec, folder, TODO, f"unreadable {STATE_FILE}")
     if state.get("state") == "failed":
         return RunState(spec, folder, FAILED, state.get("error", ""))
-    if state.get("host") == socket.gethostname() and not _alive(int(state.get("pid", 0))):
+    if state.get("host") == socket.gethostname() and not process_alive(int(state.get("pid", 0))):
         return RunState(spec, folder, TODO, "interrupted: resumes from its newest checkpoint")
     return RunState(spec, folder, RUNNING, f"on {state.get('host')} (pid {state.get('pid')})")
 
