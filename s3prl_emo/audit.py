@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -19,13 +18,10 @@ import soundfile
 from tqdm import tqdm
 
 from .errors import CorpusLayoutError
-from .layout import SPLITS, TEST, Pathlike, read_config, read_labels
+from .layout import SPLITS, TEST, Pathlike, label_files, read_config, read_labels
 from .partitions import corpus_key, fold_violations, is_cross_validated, quote_examples
 
 logger = logging.getLogger(__name__)
-
-_LABEL_FILE = re.compile(r"^labels_consensus_(\d+)\.csv$")
-
 
 @dataclass(frozen=True)
 class SplitStats:
@@ -67,10 +63,10 @@ def read_folds(corpus_dir: Pathlike) -> dict[int, pd.DataFrame]:
     if not corpus_dir.is_dir():
         raise CorpusLayoutError(f"{corpus_dir}: no such folder; expected <root>/<CORPUS>/Primary|Secondary")
     config = read_config(corpus_dir)
-    files = {int(m.group(1)): p for p in corpus_dir.iterdir() if (m := _LABEL_FILE.match(p.name))}
+    files = label_files(corpus_dir)
     if not files:
         raise CorpusLayoutError(f"{corpus_dir}: no labels_consensus_<k>.csv file")
-    return {k: read_labels(files[k], config.classes) for k in sorted(files)}
+    return {k: read_labels(path, config.classes) for k, path in files.items()}
 
 
 def audio_durations(audio_dir: Pathlike, file_names: Sequence[str]) -> dict[str, float]:

@@ -59,6 +59,19 @@ def labels_path(corpus_dir: Pathlike, fold: int) -> Path:
     return Path(corpus_dir) / f"labels_consensus_{fold}.csv"
 
 
+def label_files(corpus_dir: Pathlike) -> dict[int, Path]:
+    """fold -> ``labels_consensus_<fold>.csv`` for every such file in ``corpus_dir`` (empty if none)."""
+    corpus_dir = Path(corpus_dir)
+    if not corpus_dir.is_dir():
+        return {}
+    found = {}
+    for path in corpus_dir.glob("labels_consensus_*.csv"):
+        number = path.stem.removeprefix("labels_consensus_")
+        if number.isdigit():
+            found[int(number)] = path
+    return dict(sorted(found.items()))
+
+
 def parse_fold(fold: str | int, folds: Sequence[int] | None = None, *, owner: str | None = None) -> int:
     """``"fold3"``, ``"3"`` or ``3`` -> 3; with ``folds``, also checked to be one of them.
 

@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from ..audio import RESAMPLING, SAMPLE_RATE, iter_mono_16k, load_audio
 from ..errors import CorpusLayoutError, InvalidInputError
-from ..layout import SPLIT_NAMES, labels_path, parse_fold, read_config, read_labels
+from ..layout import SPLIT_NAMES, label_files, labels_path, parse_fold, read_config, read_labels
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ def load_fold(datarc: dict, fold: str) -> FoldData:
         label_file = labels_path(label_dir, k)
         audio_dir = Path(datarc.get("audio_dir") or Path(datarc["root"]) / corpus / "Audios")
     if not label_file.is_file():
-        available = sorted(p.name for p in label_dir.glob("labels_consensus_*.csv")) if label_dir.is_dir() else []
+        available = [path.name for path in label_files(label_dir).values()]
         raise InvalidInputError(
             f"unknown fold {fold!r}: {label_file} does not exist (found {available or 'no label files'} in {label_dir})"
         )

@@ -18,14 +18,13 @@ from pathlib import Path
 import yaml
 
 from ..errors import CorpusLayoutError, InvalidInputError
-from ..layout import Pathlike
+from ..layout import Pathlike, label_files
 from ..resources import resource_dir
 
 PLAN_FILE = "sweep.json"
 RUN_FILE = "run.json"
 RESULT_FILE = "result.json"
 DEFAULT_GRID = "default"
-_LABEL_FILE = re.compile(r"labels_consensus_(\d+)\.csv$")
 
 
 @dataclass(frozen=True)
@@ -118,7 +117,7 @@ def resolve_condition(name_or_path: str) -> Condition:
 def available_folds(condition: Condition, root: Pathlike) -> list[int]:
     """The folds of a condition: its ``labels_consensus_<k>.csv`` files under ROOT."""
     folder = Path(root) / condition.corpus / condition.p_or_s
-    folds = sorted(int(m.group(1)) for p in folder.glob("labels_consensus_*.csv") if (m := _LABEL_FILE.search(p.name)))
+    folds = list(label_files(folder))
     if not folds:
         raise CorpusLayoutError(f"condition {condition.name}: no labels_consensus_<k>.csv in {folder} (check --root)")
     return folds
