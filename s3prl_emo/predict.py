@@ -13,7 +13,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +21,7 @@ import numpy as np
 import soundfile as sf
 from tqdm import tqdm
 
+from .atomic import write_text_atomically
 from .audio import SAMPLE_RATE, load_audio, require_finite
 from .errors import CorpusLayoutError, InvalidInputError
 from .layout import Pathlike
@@ -182,7 +182,4 @@ def write_output(results: Sequence[FilePrediction], classes: Sequence[str], path
         text = buffer.getvalue()
     else:
         raise InvalidInputError(f"--format {fmt!r}: expected csv or json")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    write_text_atomically(path, text)

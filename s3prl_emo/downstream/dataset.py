@@ -20,6 +20,7 @@ import soundfile as sf
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
+from ..atomic import write_text_atomically
 from ..audio import RESAMPLING, SAMPLE_RATE, iter_mono_16k, load_audio
 from ..errors import CorpusLayoutError, InvalidInputError
 from ..layout import SPLIT_NAMES, label_files, labels_path, parse_fold, read_config, read_labels
@@ -226,10 +227,7 @@ def normalisation_stats(store: AudioStore, names: list[str], cache_file: Path | 
     if not _finite_stats(mean, std):
         raise InvalidInputError(f"train mean/std of {len(names)} files is not finite (mean {mean}, std {std})")
     if cache_file is not None:
-        cache_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache_file.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"key": key, "mean": mean, "std": std, "num_files": len(names)}))
-        os.replace(tmp, cache_file)
+        write_text_atomically(cache_file, json.dumps({"key": key, "mean": mean, "std": std, "num_files": len(names)}))
     return float(mean), std
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 from pathlib import Path
 
 import numpy as np
@@ -24,8 +23,8 @@ from torch.nn.utils.rnn import pad_sequence
 from torch.utils.data import DataLoader
 
 from .. import runlock
+from ..atomic import write_text_atomically
 from ..audio import load_audio
-from ..checkpoints import PARTIAL_GLOB
 from ..errors import CorpusLayoutError, InvalidInputError
 from ..loss import ClassBalancedCrossEntropy, SoftCrossEntropy
 from ..metrics import binarize, score
@@ -147,7 +146,7 @@ class DownstreamExpert(nn.Module):
         for name, row in zip(filenames, probs.tolist(), strict=True):
             result = dict(zip(self.classes, row, strict=True))
             print(json.dumps({"file": name, "probabilities": result}))
-            _write_atomic(self.expdir / f"inference_{name}.json", json.dumps(result, indent=2) + "\n")
+            write_text_atomically(self.expdir / f"inference_{name}.json", json.dumps(result, indent=2) + "\n")
 
     def get_downstream_name(self) -> str:
         return f"{NAME}_{self.fold}"
@@ -225,18 +224,19 @@ class DownstreamExpert(nn.Module):
     def _dump(self, split: str, names: list[str], probs: np.ndarray, labels: np.ndarray, scores: dict) -> None:
         stem = self.expdir / f"{split}_{self.fold}"
         top_class = self.predict_fallback == "top_class"
-        _write_atomic(Path(f"{stem}_predict.txt"), _label_lines(names, probs, self.classes, top_class=top_class))
-        _write_atomic(Path(f"{stem}_truth.txt"), _label_lines(names, labels, self.classes))
+        predict_lines = _label_lines(names, probs, self.classes, top_class=top_class)
+        write_text_atomically(Path(f"{stem}_predict.txt"), predict_lines)
+        write_text_atomically(Path(f"{stem}_truth.txt"), _label_lines(names, labels, self.classes))
         table = pd.DataFrame(probs, columns=list(self.classes))
         table.insert(0, "FileName", names)
-        _write_atomic(Path(f"{stem}_probs.csv"), table.to_csv(index=False, float_format="%.6f"))
+        write_text_atomically(Path(f"{stem}_probs.csv"), table.to_csv(index=False, float_format="%.6f"))
         meta = {
             "split": split,
             "fold": self.fold,
             "num_utterances": len(names),
             "label_file": str(self.data.label_file),
         }
-        _write_atomic(Path(f"{stem}_metrics.json"), json.dumps({**meta, **scores}, indent=2) + "\n")
+        write_text_atomically(Path(f"{stem}_metrics.json"), json.dumps({**meta, **scores}, indent=2) + "\n")
 
 
 # S3PRL deletes the oldest states-*.ckpt before it writes the next one: keeping one fewer
@@ -304,15 +304,11 @@ def _label_lines(names: list[str], values: np.ndarray, classes: tuple[str, ...],
 
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def _remove_partial_files(expdir: Path) -> None:
     """Checkpoints and caches a killed run was writing: never complete, never read."""
-    for pattern in (PARTIAL_GLOB, ".*.tmp", "cache/**/*.tmp.npy", "cache/**/*.tmp"):
+    # checkpoints (checkpoints.PARTIAL_GLOB) and text files (atomic.write_text_atomically) are
+    # written to hidden ``.partial`` siblings; converted audio to ``*.tmp.npy``
+    for pattern in (".*.partial", ".*.tmp", "cache/**/.*.partial", "cache/**/*.tmp.npy", "cache/**/*.tmp"):
         for path in expdir.glob(pattern):
             if path.is_file():
                 logger.info("%s: removing %s, left by an interrupted run", NAME, path)

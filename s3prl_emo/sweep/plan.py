@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import yaml
 
+from ..atomic import write_text_atomically
 from ..errors import CorpusLayoutError, InvalidInputError
 from ..layout import Pathlike, label_files
 from ..resources import resource_dir
@@ -212,9 +212,7 @@ def build_plan(
 
 def write_json_atomic(path: Path, data: dict) -> None:
     """Write JSON through a temporary sibling so that readers never see half a file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
+    write_text_atomically(path, json.dumps(data, indent=2) + "\n")
 
 
 def write_plan(results: Path, runs: list[RunSpec]) -> list[Path]:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..atomic import write_text_atomically
 from ..errors import InvalidInputError
 from ..layout import Pathlike
 from .plots import radar
@@ -52,14 +53,13 @@ def compare(folders: Sequence[Pathlike], out_dir: Pathlike) -> dict:
         + [_fmt(profiles[name][axis]["scaled"]) for axis in AXES]
         for name in names
     ]
-    tmp = out_dir / f".compare.{os.getpid()}.tmp"
-    with open(tmp, "w", newline="") as handle:
-        csv.writer(handle).writerows([header, *rows])
-    os.replace(tmp, out_dir / "compare.csv")
+    buffer = io.StringIO(newline="")
+    csv.writer(buffer).writerows([header, *rows])
+    write_text_atomically(out_dir / "compare.csv", buffer.getvalue())
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     lines += ["", "Scaling (outward is better): " + "; ".join(f"{a}: {AXES[a][2]}" for a in AXES)]
-    (out_dir / "compare.md").write_text("\n".join(lines) + "\n")
+    write_text_atomically(out_dir / "compare.md", "\n".join(lines) + "\n")
     return profiles
 
 

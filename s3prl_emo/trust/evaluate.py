@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..atomic import write_text_atomically
 from ..checkpoints import load_checkpoint
 from ..downstream.dataset import AudioStore, FoldData, load_fold
 from ..downstream.expert import DEFAULT_DATARC
@@ -75,9 +75,7 @@ def _finite(value):
 
 
 def write_json(path: Path, payload: dict) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(_finite(payload), indent=2, allow_nan=False) + "\n")
-    os.replace(tmp, path)
+    write_text_atomically(path, json.dumps(_finite(payload), indent=2, allow_nan=False) + "\n")
 
 
 def _fold_of(state: dict, ckpt: Pathlike, root: Pathlike | None) -> FoldData:
@@ -214,9 +212,7 @@ def _write_predictions(path: Path, frame, probs: np.ndarray, classes: list[str])
     table = frame[keep].copy()
     for j, name in enumerate(classes):
         table[name] = probs[:, j]
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    table.to_csv(tmp, index=False)
-    os.replace(tmp, path)
+    write_text_atomically(path, table.to_csv(index=False))
 
 
 def _privacy(model, wavs: dict, frames: dict, batch_size: int) -> dict:
