@@ -77,11 +77,16 @@ def multilabel_macro_f1(
             f"multilabel_macro_f1: reduction {reduction!r} with batch_size {batch_size!r}; expected "
             "'split', or 'batch_mean' with a positive batch_size"
         )
-    scores = [
-        f1_score(truth[i : i + batch_size], pred[i : i + batch_size], average="macro", zero_division=0)
-        for i in range(0, len(truth), batch_size)
-    ]
-    return float(np.mean(scores))
+    # scikit-learn's per-class F1 (2TP / (2TP + FP + FN), 0 where undefined) for all batches
+    # at once: one f1_score call per batch made this the slowest part of a log step.
+    starts = np.arange(0, len(truth), batch_size)
+    tp, fp, fn = (
+        np.add.reduceat((a & b).astype(np.int64), starts, axis=0)
+        for a, b in ((truth, pred), (~truth, pred), (truth, ~pred))
+    )
+    denominator = 2 * tp + fp + fn
+    f1 = np.divide(2 * tp, denominator, out=np.zeros(denominator.shape), where=denominator > 0)
+    return float(np.mean(f1.mean(axis=1)))
 
 
 def score(

@@ -88,7 +88,7 @@ class StoredUpstream(nn.Module):
         self.key, self.as_list = key, as_list
 
     def forward(self, entries: list[torch.Tensor]) -> dict:
-        layers = [pad_sequence([e[:, i] for e in entries], batch_first=True) for i in range(entries[0].shape[1])]
+        layers = list(pad_sequence(entries, batch_first=True).unbind(dim=2))  # (batch, frames, dim) per layer
         return {self.key: layers if self.as_list else layers[0]}
 
 
@@ -176,8 +176,15 @@ class OnePassRunner(Runner):
         self.report: dict = {"upstream_calls": 0}
         self.cache_dir = Path(options.cache_dir) if options.cache_dir else default_cache_dir(args.expdir)
         super().__init__(args, config)
+        self._write_report()
+
+    def train(self):
+        super().train()
+        self._write_report()  # per-step upstream calls happen here when the run fell back to them
+
+    def _write_report(self) -> None:
         self.report["upstream_calls"] = self._calls
-        write_atomic(Path(args.expdir) / REPORT_FILE, json.dumps(self.report, indent=2) + "\n")
+        write_atomic(Path(self.args.expdir) / REPORT_FILE, json.dumps(self.report, indent=2) + "\n")
 
     # --- the runner's three builders ---
     def _get_upstream(self):
@@ -383,16 +390,18 @@ class OnePassRunner(Runner):
         candidates = [c for c in candidates if c[0] > 0]
         if candidates:
             _, _, other = max(candidates, key=lambda c: (c[0], c[1]))
-            if layer_norms_waveform(self.upstream.model) and min(durations(expert, hashes).values()) >= 0.1:
+            reason = provably_invariant(self.upstream.model)
+            if reason and min(durations(expert, hashes).values()) >= 0.1:
                 logger.info(
-                    "waveform statistics mean %.6g std %.6g: reusing %s, built under mean %.6g std %.6g: the "
-                    "upstream layer-norms each waveform, which removes any global shift and scale",
+                    "waveform statistics mean %.6g std %.6g: reusing %s, built under mean %.6g std %.6g: %s, "
+                    "which removes any global shift and scale (no upstream call needed)",
                     *stats,
                     other.root,
                     other.meta["wav_mean"],
                     other.meta["wav_std"],
+                    reason,
                 )
-                self.report.update(case="reused (the upstream layer-norms its input)", max_rel_diff=0.0)
+                self.report.update(case=f"reused (provably invariant: {reason})", max_rel_diff=0.0)
                 return other
             diff, sample = self._invariance(other, stats, expert, hashes, pooled)
             agree = diff <= self.options.tolerance
@@ -454,14 +463,30 @@ class OnePassRunner(Runner):
         return worst, sample
 
 
-def layer_norms_waveform(upstream) -> bool:
-    """Whether the upstream layer-norms each waveform first (WavLM/HuBERT/wav2vec 2.0 Large):
-    then the train-split normalisation provably cannot change its features."""
+def provably_invariant(upstream) -> str | None:
+    """Why the train-split normalisation ``(x - mean) / std`` cannot change the upstream's
+    features, or None. Either the upstream layer-norms each waveform (WavLM/HuBERT/wav2vec 2.0
+    Large), or its first layer is a bias-free convolution over the waveform followed by a
+    per-channel norm over time (the Base models' group norm): a shift adds a per-channel
+    constant that the norm subtracts, a scale is divided out."""
     for owner, name in (("cfg", "normalize"), ("task_cfg", "normalize"), (None, "wav_normalize")):
         holder = getattr(upstream, owner, None) if owner else upstream
         if holder is not None and getattr(holder, name, False) is True:
-            return True
-    return False
+            return "the upstream layer-norms each waveform"
+    for block in upstream.modules():
+        if not (isinstance(block, nn.Sequential) and len(block) and isinstance(block[0], nn.Conv1d)):
+            continue
+        conv = block[0]
+        if conv.in_channels != 1:
+            continue
+        after = list(block)[1:]
+        while after and isinstance(after[0], nn.Dropout):
+            after.pop(0)
+        norm = after[0] if after else None
+        if conv.bias is None and isinstance(norm, nn.GroupNorm) and norm.num_groups == norm.num_channels:
+            return "its first layer, a bias-free convolution over the waveform, is followed by a group norm over time"
+        return None  # the waveform's first convolution does not cancel a shift and scale
+    return None
 
 
 def durations(expert, names) -> dict[str, float]:

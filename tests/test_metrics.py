@@ -42,6 +42,24 @@ def test_batch_mean_is_the_mean_over_consecutive_batches():
     assert score(probs, labels, CLASSES, batch_size=8)["macro_f1_batch_mean"] == pytest.approx(expected)
 
 
+@pytest.mark.parametrize("batch_size", [1, 3, 8, 64])
+def test_batch_mean_equals_scikit_learn_per_batch(batch_size):
+    probs, labels = random_case(11, n=45)
+    labels[:, 4] = 0.0  # a class never on in truth
+    labels /= labels.sum(axis=1, keepdims=True)
+    probs[::3, 1] = 1.0  # and one often on in predictions only
+    probs /= probs.sum(axis=1, keepdims=True)
+    truth, pred = labels > 0.2, probs > 0.2
+    expected = np.mean(
+        [
+            f1_score(truth[i : i + batch_size], pred[i : i + batch_size], average="macro", zero_division=0)
+            for i in range(0, 45, batch_size)
+        ]
+    )
+    got = multilabel_macro_f1(probs, labels, reduction="batch_mean", batch_size=batch_size)
+    assert got == pytest.approx(expected, abs=1e-12)
+
+
 def test_threshold_is_strictly_above_one_over_c():
     labels = np.array([[0.5, 0.5], [0.9, 0.1]])
     probs = np.array([[0.5, 0.5], [0.9, 0.1]])

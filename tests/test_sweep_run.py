@@ -125,3 +125,22 @@ def test_report_opens_in_headless_chromium(swept, tmp_path):
     assert [row.split()[0] for row in rows] == ["fbank", "wavlm_local"]
     assert all("(5)" in row and "incomplete" not in row for row in rows), rows
     assert "Incomplete" not in (report / "index.html").read_text()
+
+
+def test_fast_trainer_runs_share_one_feature_store(synth_root, tiny_wavlm, tmp_path):
+    """`--trainer fast`: each run is `s3prl-emo train`; the second fold reads the first one's store."""
+    out = tmp_path / "results"
+    command = [
+        sys.executable, "-m", "s3prl_emo.cli", "sweep", "--upstreams", "wavlm_local", "--trainer", "fast",
+        "--upstream-ckpt", f"wavlm_local={tiny_wavlm}", "--conditions", "SYNTH", "--folds", "1,2",
+        "--root", str(synth_root), "--out", str(out), "-o", SMALL,
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    runs = [out / "wavlm_local" / "SYNTH" / "default" / f"fold{k}" for k in (1, 2)]
+    results = [json.loads((run / "result.json").read_text()) for run in runs]
+    assert [r["fold"] for r in results] == [1, 2]
+    assert all(0 <= r["test"]["macro_f1"] <= 1 for r in results)
+    first, second = (json.loads((run / "exp" / "one_pass.json").read_text()) for run in runs)
+    assert first["extracted"] == 60 and second["extracted"] == 0
+    assert first["store"] == second["store"] and first["store"].startswith(str(out / "feature_cache"))
