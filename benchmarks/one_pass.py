@@ -12,13 +12,18 @@ checkpoint ``dev-best.ckpt`` holds). Parts:
 
     python benchmarks/one_pass.py [--quick] [--json out.json] [--workdir DIR]
 
-Defaults: SYNTH.yaml (crop 10 s) with EMO-SUPERB's head and batch size (32), 200 steps,
-dev and test evaluated every 50 steps; the base-sized part on the 60-utterance corpus
-(crop 1 s, batch 8, 30 steps, 2 evaluations). Both paths evaluate one utterance per batch
-(``eval_batch_size=1``): with padded batches of 32, S3PRL's runner scores the same checkpoint
-differently depending on which utterances share a batch (its dev macro-F1 moved by 0.011 on
-fold 1), which would hide the comparison. About 32 minutes on a 2-core CPU, nearly all of it
-in the stock runner.
+Defaults: SYNTH.yaml with EMO-SUPERB's head and batch size (32), 250 steps, dev and test
+evaluated every 50 steps; the base-sized part on the 60-utterance corpus (batch 8, 30 steps,
+2 evaluations). About 20 minutes on a 2-core CPU, nearly all of it in the stock runner.
+
+The crop is the shortest file of the corpus (0.44 s for the built-in one), so S3PRL's runner
+pads no batch. Its padding changes the features of a batch's shorter utterances (a partly
+padded frame enters the attention and the mean), so a stock run's scores depend on which
+utterances share a batch: at the recipe's 10 s crop, stock and one-pass runs whose losses
+agreed to 3-4 digits ended 0.01-0.025 apart in macro-F1 (60 dev and 60 test utterances: one
+prediction crossing 1/C moves it that much), and evaluating one stock checkpoint in batches of
+32 instead of 1 moved its dev macro-F1 by 0.011. Without padding, both paths log the same
+losses and F1 at every evaluation.
 """
 
 from __future__ import annotations
@@ -36,16 +41,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 SEED = 1337
 
-# The tests' tiny WavLM with WavLM Large's input handling: the waveform layer-normed, a
-# layer-norm (not group-norm-over-time) conv extractor, 16 conv channels. With the tests'
-# group-norm extractor, S3PRL's runner computes different features for an utterance
-# depending on how much padding its batch adds (0.09 relative difference in the pooled
-# features, measured), so no padding-free path can match its F1; here padding only touches
-# the last frame of an utterance (0.007).
+# The tests' tiny WavLM (3 layers, 64 dims) with WavLM Large's input handling (the waveform
+# layer-normed, so another fold's train statistics provably change nothing) and a conv
+# extractor 256 channels wide (WavLM's are 512): as with real upstreams, the upstream, not
+# the runner's Python, dominates a stock training step.
 TINY = {
     "extractor_mode": "layer_norm",
     "layer_norm_first": True,
-    "conv_feature_layers": "[(16, 10, 5)] + [(16, 3, 2)] * 4 + [(16, 2, 2)] * 2",
+    "conv_feature_layers": "[(256, 10, 5)] + [(256, 3, 2)] * 4 + [(256, 2, 2)] * 2",
     "encoder_layers": 3,
     "encoder_embed_dim": 64,
     "encoder_ffn_embed_dim": 128,
@@ -74,7 +77,8 @@ BASE = {
     "num_buckets": 320,
     "max_distance": 800,
 }
-# --quick: a smaller stand-in, only to exercise the code path.
+# --quick: smaller stand-ins, only to exercise the code path.
+QUICK_TINY = {**TINY, "conv_feature_layers": "[(32, 10, 5)] + [(32, 3, 2)] * 4 + [(32, 2, 2)] * 2"}
 QUICK_BASE = {
     **BASE,
     "conv_feature_layers": "[(64, 10, 5)] + [(64, 3, 2)] * 4 + [(64, 2, 2)] * 2",
@@ -147,13 +151,22 @@ def best_f1(expdir: Path) -> tuple[float, float]:
     return dev[best], test[best]
 
 
+def padding_free_crop(data: Path) -> float:
+    """The longest crop (a whole number of 20 ms frames) that every file of the corpus fills."""
+    import soundfile as sf
+
+    shortest = min(sf.info(str(path)).duration for path in (data / "SYNTH" / "Audios").iterdir())
+    return int(shortest * 16_000 // 320) * 320 / 16_000
+
+
 class Bench:
-    def __init__(self, counter, workdir: Path, data: Path, steps: int, eval_step: int, batch: int, crop: float):
+    def __init__(self, counter, workdir: Path, data: Path, steps: int, eval_step: int, batch: int):
         self.counter, self.workdir, self.data = counter, workdir, data
+        self.crop = padding_free_crop(data)
+        self.files = len(list((data / "SYNTH" / "Audios").iterdir()))
         self.override = (
-            f"config.downstream_expert.datarc.root='{data}/',,config.downstream_expert.datarc.max_duration_s={crop},,"
-            f"config.downstream_expert.datarc.train_batch_size={batch},,config.downstream_expert.datarc.eval_batch_size=1,,"
-            f"config.runner.total_steps={steps},,"
+            f"config.downstream_expert.datarc.root='{data}/',,config.downstream_expert.datarc.max_duration_s={self.crop},,"
+            f"config.downstream_expert.datarc.train_batch_size={batch},,config.runner.total_steps={steps},,"
             f"config.runner.log_step={eval_step},,config.runner.eval_step={eval_step},,"
             f"config.runner.save_step={eval_step},,args.seed={SEED}"
         )
@@ -183,12 +196,15 @@ class Bench:
         return self._timed(lambda: run_train(self.argv(upstream, expdir, fold), options), expdir, sys.argv)
 
     def _timed(self, job, expdir: Path, saved_argv) -> dict:
+        import builtins
+
         before, passes = self.counter.calls, self.counter.passes
+        isinstance_before = builtins.isinstance  # S3PRL's main() wraps it once more on every call
         started = time.perf_counter()
         try:
             job()
         finally:
-            sys.argv = saved_argv
+            sys.argv, builtins.isinstance = saved_argv, isinstance_before
         seconds = time.perf_counter() - started
         dev, test = best_f1(expdir)
         calls, passes = self.counter.calls - before, self.counter.passes - passes
@@ -256,6 +272,16 @@ def table(results: dict) -> str:
     return "\n".join(lines)
 
 
+def corpus(workdir: Path, *, small: bool) -> Path:
+    """The built-in corpus (300 utterances), or the tests' 60-utterance version of it."""
+    from s3prl_emo.synth import make_synthetic_corpus
+
+    data = workdir / ("data_quick" if small else "data")
+    if not (data / "SYNTH" / "Primary").is_dir():
+        make_synthetic_corpus(data, seed=0, **({"utterances_per_speaker": 6} if small else {}))
+    return data
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="60 utterances, 2 folds, few steps (for tests)")
@@ -269,7 +295,6 @@ def main(argv: list[str] | None = None) -> dict:
     import torch
 
     import s3prl_emo.downstream.expert  # noqa: F401  (registers the downstream with S3PRL)
-    from s3prl_emo.synth import make_synthetic_corpus
 
     torch.set_num_threads(args.threads)
     logging.basicConfig(level=logging.WARNING)
@@ -278,45 +303,44 @@ def main(argv: list[str] | None = None) -> dict:
     for old in workdir.glob("*_fold*"):
         shutil.rmtree(old)
     shutil.rmtree(workdir / "feature_cache", ignore_errors=True)
-    per_speaker = 6 if args.quick else None
-    data = workdir / ("data_quick" if args.quick else "data")
-    if not (data / "SYNTH" / "Primary").is_dir():
-        kwargs = {"utterances_per_speaker": per_speaker} if per_speaker else {}
-        make_synthetic_corpus(data, seed=0, **kwargs)
-    files = len(list((data / "SYNTH" / "Audios").iterdir()))
-    tiny = save_wavlm(TINY, workdir / "tiny.pt")
+    data = corpus(workdir, small=args.quick)
+    tiny = save_wavlm(QUICK_TINY if args.quick else TINY, workdir / "tiny.pt")
     counter = CallCounter()
     if args.quick:
-        bench, folds = Bench(counter, workdir, data, steps=10, eval_step=5, batch=8, crop=1.0), 2
+        bench, folds = Bench(counter, workdir, data, steps=10, eval_step=5, batch=8), 2
     else:
-        bench, folds = Bench(counter, workdir, data, steps=200, eval_step=50, batch=32, crop=10.0), 5
+        bench, folds = Bench(counter, workdir, data, steps=250, eval_step=50, batch=32), 5
 
     stock, fast = [], []
     for fold in range(1, folds + 1):
         stock.append(bench.stock(tiny, "tiny", fold))
         fast.append(bench.fast(tiny, "tiny", fold))
         print(f"fold {fold}: stock {stock[-1]}, one-pass {fast[-1]}", file=sys.stderr)
-    results = {"single_fold": compare(stock[:1], fast[:1], files), "five_folds": compare(stock, fast, files)}
+    results = {
+        "single_fold": compare(stock[:1], fast[:1], bench.files),
+        "five_folds": compare(stock, fast, bench.files),
+    }
 
+    # The base-sized model on the tests' 60-utterance corpus.
     base = save_wavlm(QUICK_BASE if args.quick else BASE, workdir / "base.pt")
     small = Bench(
-        counter, workdir, data, steps=4 if args.quick else 30, eval_step=2 if args.quick else 15, batch=8, crop=1.0
+        counter,
+        workdir,
+        corpus(workdir, small=True),
+        steps=4 if args.quick else 30,
+        eval_step=2 if args.quick else 15,
+        batch=8,
     )
-    small_files = files
-    if not args.quick:  # the base-sized model on the tests' 60-utterance corpus
-        small.data = workdir / "data_quick"
-        if not (small.data / "SYNTH" / "Primary").is_dir():
-            make_synthetic_corpus(small.data, seed=0, utterances_per_speaker=6)
-        small.override = small.override.replace(f"root='{data}/'", f"root='{small.data}/'")
-        small_files = len(list((small.data / "SYNTH" / "Audios").iterdir()))
-    results["base_sized"] = compare([small.stock(base, "base", 1)], [small.fast(base, "base", 1)], small_files)
+    results["base_sized"] = compare([small.stock(base, "base", 1)], [small.fast(base, "base", 1)], small.files)
     results["protocol"] = protocol_passes()
     results["targets"] = targets(results)
     results["settings"] = {
         "quick": args.quick,
         "threads": args.threads,
-        "files": files,
+        "files": bench.files,
         "folds": folds,
+        "crop_s": bench.crop,
+        "base_sized_crop_s": small.crop,
         "seed": SEED,
         "device": "cpu",
     }

@@ -113,13 +113,13 @@ def score(
     if len(classes) != probs.shape[1]:
         raise InvalidInputError(f"score: {len(classes)} class names for {probs.shape[1]} columns")
     truth, pred = binarize(soft_labels), binarize(probs)
-    out = {
-        "macro_f1": float(f1_score(truth, pred, average="macro", zero_division=0)),
+    precision, recall, f1, support = precision_recall_fscore_support(truth, pred, average=None, zero_division=0)
+    out = {  # macro and weighted averages of the per-class F1, as scikit-learn's average="macro"/"weighted"
+        "macro_f1": float(np.mean(f1)),
         "micro_f1": float(f1_score(truth, pred, average="micro", zero_division=0)),
-        "weighted_f1": float(f1_score(truth, pred, average="weighted", zero_division=0)),
+        "weighted_f1": float(np.average(f1, weights=support)) if support.sum() else 0.0,
         "samples_f1": float(f1_score(truth, pred, average="samples", zero_division=0)),
     }
-    precision, recall, f1, support = precision_recall_fscore_support(truth, pred, average=None, zero_division=0)
     for j, name in enumerate(classes):
         out[f"precision/{name}"] = float(precision[j])
         out[f"recall/{name}"] = float(recall[j])

@@ -157,7 +157,9 @@ def audio_reader_fingerprint() -> str:
     """Reading, resampling, cropping and padding: the code that turns a file into the upstream's input."""
     import inspect
 
-    source = Path(audio.__file__).read_text() + inspect.getsource(Normalizer) + str(dataset_module.MIN_SAMPLES)
+    # The methods' source, not the class's: inspect parses the whole module for a class.
+    methods = "".join(inspect.getsource(m) for m in (Normalizer.__init__, Normalizer.__call__))
+    source = Path(audio.__file__).read_text() + methods + str(dataset_module.MIN_SAMPLES)
     return hashlib.blake2b(source.encode(), digest_size=16).hexdigest()
 
 
@@ -510,15 +512,18 @@ def _s3prl_version() -> str:
 def run_train(argv: list[str], options: StoreOptions) -> None:
     """``python -m s3prl.run_downstream`` with ``argv`` (its own argument handling, resume, seeding
     and experiment files), building an ``OnePassRunner`` where it builds its Runner."""
+    import builtins
     import functools
     import sys
 
     import s3prl.run_downstream as run_downstream
 
-    saved = sys.argv, run_downstream.Runner
+    # main() also wraps builtins.isinstance (S3PRL's hack_isinstance), once more on every call:
+    # restored afterwards, so runs in one process do not pay for a deeper wrapper each time.
+    saved = sys.argv, run_downstream.Runner, builtins.isinstance
     sys.argv = ["s3prl-emo train", *argv]
     run_downstream.Runner = functools.partial(OnePassRunner, options=options)
     try:
         run_downstream.main()
     finally:
-        sys.argv, run_downstream.Runner = saved
+        sys.argv, run_downstream.Runner, builtins.isinstance = saved

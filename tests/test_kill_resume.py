@@ -2,6 +2,7 @@
 a second training on the same folder is refused; -e refuses truncated or edited checkpoints."""
 
 import argparse
+import json
 import os
 import shutil
 import signal
@@ -40,8 +41,8 @@ def slow_save(obj, f, *args, **kwargs):
     f.write(data[len(data) // 2 :])
 
 torch.save = slow_save
-sys.argv[0] = "-m"  # as `python -m s3prl.run_downstream` sees it
-runpy.run_module("s3prl.run_downstream", run_name="__main__", alter_sys=True)
+sys.argv[0] = "-m"  # as `python -m MODULE` sees it
+runpy.run_module(os.environ.get("RUN_MODULE", "s3prl.run_downstream"), run_name="__main__", alter_sys=True)
 """
 
 
@@ -52,8 +53,8 @@ def runner(*args, check=True):
     return result
 
 
-def start_and_kill_during_save(args, pause_on, flag):
-    env = {**os.environ, "PAUSE_ON": pause_on, "PAUSED_FLAG": str(flag)}
+def start_and_kill_during_save(args, pause_on, flag, module="s3prl.run_downstream"):
+    env = {**os.environ, "PAUSE_ON": pause_on, "PAUSED_FLAG": str(flag), "RUN_MODULE": module}
     log = flag.with_suffix(".log")
     with open(log, "w") as stderr:
         process = subprocess.Popen(
@@ -116,6 +117,32 @@ def test_sigkill_during_saves_leaves_a_resumable_run(repo_root, synth_root, tmp_
     result = runner("-m", "evaluate", "-e", str(cut), "--device", "cpu", check=False)
     assert result.returncode == 2
     assert f"{cut}: truncated or corrupt checkpoint" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_one_pass_trainer_killed_during_a_save_resumes_from_its_states(repo_root, synth_root, tmp_path):
+    expdir, cache = tmp_path / "exp", tmp_path / "cache"
+    train = [
+        "train", "-u", "fbank", "-c", str(repo_root / "downstream_configs" / "SYNTH.yaml"), "-p", str(expdir),
+        "--device", "cpu", "--cache-dir", str(cache), "-o",
+        f"config.downstream_expert.datarc.root='{synth_root}/',,config.downstream_expert.datarc.train_batch_size=8,,"
+        f"config.runner.total_steps=30,,config.runner.eval_dataloaders=['dev'],,{SCHEDULE}",
+    ]  # fmt: skip
+    kill(start_and_kill_during_save(train, "states-30", tmp_path / "paused", module="s3prl_emo.cli"))
+    assert states(expdir) == ["states-20.ckpt"]
+    load_checkpoint(expdir / "dev-best.ckpt")
+    assert list(expdir.glob(".states-30.ckpt.*.partial"))
+
+    resumed = subprocess.run(
+        [sys.executable, "-m", "s3prl_emo.cli", "train", "-e", str(expdir / "states-20.ckpt"), "--device", "cpu",
+         "--cache-dir", str(cache)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert states(expdir) == ["states-20.ckpt", "states-30.ckpt"]
+    assert load_checkpoint(expdir / "states-30.ckpt")["Step"] == 30
+    assert not list(expdir.glob(".*.partial"))
+    report = json.loads((expdir / "one_pass.json").read_text())
+    assert report["extracted"] == 0 and report["upstream_calls"] == 0  # the store survived the kill
 
 
 class Payload:

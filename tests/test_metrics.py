@@ -33,6 +33,10 @@ def test_macro_f1_matches_independent_computation(seed):
     assert scores["macro_f1"] == pytest.approx(independent_macro_f1(probs, labels))
     assert scores["micro_f1"] == pytest.approx(f1_score(labels > 0.2, probs > 0.2, average="micro", zero_division=0))
     assert scores["macro_f1"] == pytest.approx(np.mean([scores[f"f1/{c}"] for c in CLASSES]))
+    truth, pred = labels > 0.2, probs > 0.2
+    for average in ("macro", "weighted", "samples"):
+        expected = f1_score(truth, pred, average=average, zero_division=0)
+        assert scores[f"{average}_f1"] == pytest.approx(expected, abs=1e-12)
 
 
 def test_batch_mean_is_the_mean_over_consecutive_batches():

@@ -298,3 +298,22 @@ def test_invariance_is_checked_on_a_sample_when_it_cannot_be_proven(synth_root, 
     built = report(tmp_path / "f3")
     assert built["case"] == "built (not invariant)" and built["max_rel_diff"] > 0
     assert built["extracted"] == 60 and built["store"] != reused["store"]
+
+
+@pytest.mark.slow
+def test_benchmark_quick_run_reports_every_part(repo_root, tmp_path):
+    out = tmp_path / "bench.json"
+    done = subprocess.run(
+        [sys.executable, str(repo_root / "benchmarks" / "one_pass.py"), "--quick", "--json", str(out)],
+        capture_output=True, text=True, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads(out.read_text())
+    keys = {"stock_s", "fast_s", "ratio", "stock_calls_per_file", "fast_calls_per_file", "dev_f1", "test_f1"}
+    for part in ("single_fold", "five_folds", "base_sized"):
+        assert keys <= set(results[part]), part
+    assert len(results["five_folds"]["dev_f1"]) == 2 and len(results["single_fold"]["test_f1"]) == 2
+    five = results["five_folds"]
+    assert five["fast_passes_per_file"] <= 1.1 < five["stock_passes_per_file"]  # waveforms through the upstream
+    assert results["protocol"] == {"stock_passes": 12_543_690, "per_fold_passes": 213_165, "per_file_passes": 30_894}
+    assert "| five_folds |" in done.stdout and "targets:" in done.stdout
