@@ -5,7 +5,7 @@ corpus; upstream forward calls are counted by wrapping S3PRL's ``UpstreamBase.__
 Reported F1 is the expert's own log: dev and test macro-F1 at the dev-best step (the
 checkpoint ``dev-best.ckpt`` holds). Parts:
 
-1. single fold, tiny random WavLM (the tests' config): stock vs one-pass with an empty store;
+1. single fold, tiny random WavLM (the tests' shape, see TINY): stock vs one-pass with an empty store;
 2. all five folds: stock x5 vs one-pass x5 sharing one store (fold 1 of part 2 is part 1);
 3. a base-sized random WavLM (12 layers, 768 dims) on a short run;
 4. upstream passes of the full EMO-SUPERB protocol (recipe table, published corpus sizes).
@@ -20,7 +20,7 @@ The crop is the shortest file of the corpus (0.44 s for the built-in one), so S3
 pads no batch. Its padding changes the features of a batch's shorter utterances (a partly
 padded frame enters the attention and the mean), so a stock run's scores depend on which
 utterances share a batch: at the recipe's 10 s crop, stock and one-pass runs whose losses
-agreed to 3-4 digits ended 0.01-0.025 apart in macro-F1 (60 dev and 60 test utterances: one
+agreed to 3-4 digits ended up to 0.025 apart in macro-F1 (60 dev and 60 test utterances: one
 prediction crossing 1/C moves it that much), and evaluating one stock checkpoint in batches of
 32 instead of 1 moved its dev macro-F1 by 0.011. Without padding, both paths log the same
 losses and F1 at every evaluation.
