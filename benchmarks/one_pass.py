@@ -181,30 +181,22 @@ class Bench:
                 "-o", self.override]  # fmt: skip
 
     def stock(self, upstream: Path, name: str, fold: int) -> dict:
-        import s3prl.run_downstream as run_downstream
+        from s3prl_emo.runner_guard import run_downstream
 
         expdir = self.workdir / f"stock_{name}_fold{fold}"
-        saved = sys.argv
-        sys.argv = ["run_downstream.py", *self.argv(upstream, expdir, fold)]
-        return self._timed(lambda: run_downstream.main(), expdir, saved)
+        return self._timed(lambda: run_downstream(self.argv(upstream, expdir, fold)), expdir)
 
     def fast(self, upstream: Path, name: str, fold: int) -> dict:
         from s3prl_emo.one_pass import StoreOptions, run_train
 
         expdir = self.workdir / f"fast_{name}_fold{fold}"
         options = StoreOptions(cache_dir=str(self.store / name))
-        return self._timed(lambda: run_train(self.argv(upstream, expdir, fold), options), expdir, sys.argv)
+        return self._timed(lambda: run_train(self.argv(upstream, expdir, fold), options), expdir)
 
-    def _timed(self, job, expdir: Path, saved_argv) -> dict:
-        import builtins
-
+    def _timed(self, job, expdir: Path) -> dict:
         before, passes = self.counter.calls, self.counter.passes
-        isinstance_before = builtins.isinstance  # S3PRL's main() wraps it once more on every call
         started = time.perf_counter()
-        try:
-            job()
-        finally:
-            sys.argv, builtins.isinstance = saved_argv, isinstance_before
+        job()
         seconds = time.perf_counter() - started
         dev, test = best_f1(expdir)
         calls, passes = self.counter.calls - before, self.counter.passes - passes

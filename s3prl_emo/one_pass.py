@@ -512,18 +512,8 @@ def _s3prl_version() -> str:
 def run_train(argv: list[str], options: StoreOptions) -> None:
     """``python -m s3prl.run_downstream`` with ``argv`` (its own argument handling, resume, seeding
     and experiment files), building an ``OnePassRunner`` where it builds its Runner."""
-    import builtins
     import functools
-    import sys
 
-    import s3prl.run_downstream as run_downstream
+    from .runner_guard import run_downstream
 
-    # main() also wraps builtins.isinstance (S3PRL's hack_isinstance), once more on every call:
-    # restored afterwards, so runs in one process do not pay for a deeper wrapper each time.
-    saved = sys.argv, run_downstream.Runner, builtins.isinstance
-    sys.argv = ["s3prl-emo train", *argv]
-    run_downstream.Runner = functools.partial(OnePassRunner, options=options)
-    try:
-        run_downstream.main()
-    finally:
-        sys.argv, run_downstream.Runner, builtins.isinstance = saved
+    run_downstream(argv, prog="s3prl-emo train", runner=functools.partial(OnePassRunner, options=options))

@@ -13,6 +13,9 @@ checkpoint's ``Args``. The hook (``_s3prl_emo_hook``) applies, for every downstr
   checks run on ``-e``/``-a`` before S3PRL reads the checkpoint (so a truncated one is named),
   and a training of ``emotion_multilabel`` takes the experiment lock (``runlock``) before
   S3PRL writes anything there.
+
+``run_downstream`` runs S3PRL's ``run_downstream.py`` main in this process (the sweep worker,
+``s3prl-emo train``, the benchmark) and leaves the interpreter as it found it.
 """
 
 from __future__ import annotations
@@ -189,6 +192,25 @@ def _override_value(override: str, key: str):
             except (ValueError, SyntaxError):
                 return text.strip()
     return None
+
+
+def run_downstream(argv: list[str], *, prog: str = "run_downstream.py", runner=None) -> None:
+    """S3PRL's ``run_downstream.main()`` on ``argv``, building ``runner`` (if given) where it builds
+    its Runner. ``sys.argv``, the Runner and ``builtins.isinstance`` are restored afterwards: main()
+    wraps isinstance once more on every call (S3PRL's ``hack_isinstance``), which would make each
+    later run in the process slower."""
+    import builtins
+
+    import s3prl.run_downstream as s3prl_run_downstream
+
+    saved = sys.argv, s3prl_run_downstream.Runner, builtins.isinstance
+    sys.argv = [prog, *argv]
+    if runner is not None:
+        s3prl_run_downstream.Runner = runner
+    try:
+        s3prl_run_downstream.main()
+    finally:
+        sys.argv, s3prl_run_downstream.Runner, builtins.isinstance = saved
 
 
 def run_preflight() -> None:

@@ -26,6 +26,7 @@ import pandas as pd
 from .. import __version__
 from ..errors import InvalidInputError
 from ..metrics import binarize
+from ..runner_guard import run_downstream
 from .plan import RESULT_FILE, RUN_FILE, RunSpec, write_json_atomic
 
 STATE_FILE = "state.json"
@@ -53,14 +54,6 @@ def _argv(args: list[str]):
         yield
     finally:
         sys.argv = saved
-
-
-def run_downstream(*args: str) -> None:
-    """S3PRL's ``run_downstream.py`` main, in this process."""
-    from s3prl import run_downstream as s3prl_run_downstream
-
-    with _argv(list(args)):
-        s3prl_run_downstream.main()
 
 
 def evaluate(ckpt: Path, splits: tuple[str, ...], device: str, override: str = "none") -> None:
@@ -91,7 +84,7 @@ def _train(spec: RunSpec, run_dir: Path, device: str) -> None:
         store = run_dir.parents[3] / "feature_cache"  # RESULTS/<upstream>/<condition>/<grid>/fold<k>
         subprocess.run([sys.executable, "-m", "s3prl_emo.cli", "train", *common, "--cache-dir", str(store)], check=True)
         return
-    run_downstream("-m", "train", *common)
+    run_downstream(["-m", "train", *common])
 
 
 def _layer_weights(ckpt: Path) -> list[float] | None:
