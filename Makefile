@@ -19,19 +19,18 @@ endif
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-stacks lint clean system-deps
+.PHONY: demo test test-stacks lint docs clean system-deps
 
 $(STAMP): setup.cfg setup.py pyproject.toml $(CONSTRAINTS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e ".[test]"
+	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e ".[test,docs]"
 	touch $@
 
 demo: $(STAMP)
 	$(BIN)/s3prl-emo demo --workdir demo
 
-test: $(STAMP)
-	$(BIN)/ruff check .
+test: lint
 	$(BIN)/python -m pytest
 
 test-stacks:
@@ -40,9 +39,15 @@ test-stacks:
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir build/site
+
+# The documentation site (docs/, mkdocs.yml) into build/site; `make docs SERVE=1` serves it locally.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs $(if $(SERVE),serve,build --strict --site-dir build/site)
 
 clean:
-	rm -rf .venv .venv-torch28 demo build *.egg-info .pytest_cache
+	rm -rf .venv .venv-torch28 demo build site *.egg-info .pytest_cache
 
 # Debian packages that the integration tests use: a single-node Slurm (slurm-wlm, munge) for
 # the sweep's Slurm launcher, headless Chromium for the report. Without them, those tests skip.
