@@ -20,6 +20,7 @@ from s3prl_emo.export import (
     export_s3prl_emotion,
     s3prl_emotion_audio_problem,
 )
+from s3prl_emo.guards import OUTPUT_MARKER
 from s3prl_emo.layout import CorpusConfig, label_frame, labels_path, write_config, write_labels
 from s3prl_emo.partitions import assign_splits, fold_table
 
@@ -83,7 +84,8 @@ def test_emotion_label_argmax_with_excited_as_happy():
 def test_export_csv(corpus, tmp_path):
     summary = export_csv(corpus, tmp_path / "csv")
     assert summary.folds == (1, 2, 3, 4, 5)
-    assert sorted(p.name for p in (tmp_path / "csv").iterdir()) == [f"fold{k}.csv" for k in range(1, 6)]
+    names = sorted(p.name for p in (tmp_path / "csv").iterdir())
+    assert names == [OUTPUT_MARKER] + [f"fold{k}.csv" for k in range(1, 6)]
     for k in range(1, 6):
         out = pd.read_csv(tmp_path / "csv" / f"fold{k}.csv", dtype=str)
         source = pd.read_csv(labels_path(corpus, k), dtype=str)
@@ -225,3 +227,134 @@ def test_export_splits_cli_refuses_to_overwrite(corpus, tmp_path, caplog):
     assert "already exists" in caplog.text
     assert main(["export-splits", str(corpus), "--format", "csv", "--out", str(tmp_path / "out"),
                  "--overwrite"]) == 0
+
+
+# -- hostile input: output folders, names other programs interpret -------------------------------
+
+FORMATS = ["csv", "kaldi", "s3prl-emotion"]
+
+
+def _export(corpus: Path, out: Path, fmt: str = "csv", *extra: str) -> int:
+    return main(["export-splits", str(corpus), "--format", fmt, "--out", str(out), *extra])
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _set_value(primary: Path, old: str, new: str, column: str = "FileName") -> None:
+    """Replace ``old`` by ``new`` in ``column`` of every fold's label file (of the row whose FileName is ``old``)."""
+    for k in range(1, 6):
+        frame = pd.read_csv(labels_path(primary, k), dtype={"FileName": str, "SpkrID": str})
+        frame.loc[frame["FileName"] == old, column] = new
+        frame.to_csv(labels_path(primary, k), index=False)
+
+
+@pytest.mark.parametrize("target", ["primary", "corpus", "root", "audios"])
+def test_export_never_replaces_the_corpus(corpus, caplog, target):
+    out = {"primary": corpus, "corpus": corpus.parent, "root": corpus.parent.parent,
+           "audios": corpus.parent / "Audios"}[target]
+    before = _snapshot(corpus.parent)
+    with caplog.at_level(logging.ERROR):
+        assert _export(corpus, out, "csv", "--overwrite") == 2
+    assert "would replace the input" in caplog.text
+    assert _snapshot(corpus.parent) == before
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_export_refuses_an_unrelated_folder_even_with_overwrite(corpus, tmp_path, caplog, fmt):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "notes.md").write_text("keep me")
+    with caplog.at_level(logging.ERROR):
+        assert _export(corpus, docs, fmt, "--overwrite") == 2
+    assert "not an earlier output of `s3prl-emo export-splits`" in caplog.text
+    assert _snapshot(docs) == {"notes.md": b"keep me"}
+
+
+def test_export_refuses_a_file_as_out_in_one_line(corpus, tmp_path, caplog):
+    out = tmp_path / "out.txt"
+    out.write_text("x")
+    for extra in ((), ("--overwrite",)):
+        caplog.clear()
+        with caplog.at_level(logging.ERROR):
+            assert _export(corpus, out, "kaldi", *extra) == 2
+        assert caplog.records[-1].getMessage() == f"--out {out}: is a file, not a folder"
+    assert out.read_text() == "x"
+
+
+def test_export_overwrite_replaces_only_its_own_output(corpus, tmp_path, caplog):
+    out = tmp_path / "out"
+    assert _export(corpus, out, "kaldi") == 0
+    with caplog.at_level(logging.ERROR):
+        assert _export(corpus, out, "csv") == 2
+    assert "already exists; pass --overwrite" in caplog.text
+    assert (out / "fold1" / "train" / "wav.scp").is_file()
+    assert _export(corpus, out, "csv", "--overwrite") == 0  # another format, same command: replaced
+    assert sorted(p.name for p in out.iterdir()) == [OUTPUT_MARKER] + [f"fold{k}.csv" for k in range(1, 6)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "root"]  # no staging folder left
+
+
+NAME = "1037_IEO_X0_XX.wav"  # an utterance of write_corpus, speaker 1037
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "no_speakers"),
+    [
+        ("FileName", "evil.wav|", False),  # wav.scp would run it as a command
+        ("FileName", "|evil.wav", True),  # without speakers the utterance id starts with '|'
+        ("FileName", "a b.wav", False),  # whitespace splits the table
+        ("FileName", "clip.wav:123", False),  # read as an offset into clip.wav
+        ("FileName", "-", True),  # standard input
+        ("SpkrID", "-", False),
+        ("SpkrID", "10 37", False),
+    ],
+)
+def test_export_kaldi_refuses_tokens_kaldi_would_interpret(corpus, tmp_path, caplog, column, value, no_speakers):
+    _set_value(corpus, NAME, value, column)
+    if no_speakers:
+        for k in range(1, 6):
+            pd.read_csv(labels_path(corpus, k)).drop(columns="SpkrID").to_csv(labels_path(corpus, k), index=False)
+    with caplog.at_level(logging.ERROR):
+        assert _export(corpus, tmp_path / "kaldi", "kaldi") == 2
+    message = caplog.records[-1].getMessage()
+    utterance = value if column == "FileName" else NAME
+    assert f"utterance {utterance!r}" in message and "cannot be written to a Kaldi table" in message
+    assert "\n" not in message
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["root"]  # nothing written, no staging folder
+
+
+def test_export_kaldi_keeps_a_pipe_that_is_not_at_either_end(corpus, tmp_path):
+    _set_value(corpus, NAME, "|odd|name.wav")
+    assert _export(corpus, tmp_path / "kaldi", "kaldi") == 0
+    scp = [line for k in range(1, 6) for split in ("train", "dev", "test")
+           for line in (tmp_path / "kaldi" / f"fold{k}" / split / "wav.scp").read_text().splitlines()]
+    assert sum(line.startswith("1037-|odd|name ") and line.endswith("/Audios/|odd|name.wav") for line in scp) == 5
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize(("column", "value"), [("FileName", "two\nlines.wav"), ("FileName", "two\u2028lines.wav"),
+                                               ("SpkrID", "10\n37"), ("Gender", "F\n"),
+                                               ("FileName", "../outside.wav")])
+def test_export_refuses_line_breaks_and_paths_outside_the_audio(corpus, tmp_path, caplog, fmt, column, value):
+    if column == "Gender":
+        for k in range(1, 6):
+            frame = pd.read_csv(labels_path(corpus, k), dtype={"SpkrID": str})
+            frame.insert(len(frame.columns) - 1, "Gender", "F")
+            frame.to_csv(labels_path(corpus, k), index=False)
+    _set_value(corpus, NAME, value, column)
+    with caplog.at_level(logging.ERROR):
+        assert _export(corpus, tmp_path / "out", fmt) == 2
+    message = caplog.records[-1].getMessage()
+    utterance = value if column == "FileName" else NAME
+    assert message.startswith(f"{labels_path(corpus, 1)}: utterance {utterance!r}: {column}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["root"]
+
+
+def test_export_csv_writes_formula_like_names_as_they_are(corpus, tmp_path, caplog):
+    _set_value(corpus, NAME, "=HYPERLINK(1).wav")
+    with caplog.at_level(logging.WARNING):
+        assert _export(corpus, tmp_path / "csv", "csv") == 0
+    assert "1 FileName/SpkrID value(s) start with = + - or @" in caplog.text
+    table = pd.read_csv(tmp_path / "csv" / "fold1.csv", dtype=str)
+    assert "=HYPERLINK(1).wav" in set(table["FileName"])  # a key to join on: not quoted

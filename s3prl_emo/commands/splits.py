@@ -57,7 +57,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="output format")
     export.add_argument("--out", required=True, type=Path, metavar="OUTDIR", default=argparse.SUPPRESS,
                         help="folder to create")
-    export.add_argument("--overwrite", action="store_true", help="replace OUTDIR if it exists")
+    export.add_argument("--overwrite", action="store_true",
+                        help="replace OUTDIR if it is empty or an earlier output of export-splits (never the corpus, "
+                             "or a folder holding it or other files)")
     export.set_defaults(run=run_export_splits)
 
 
