@@ -133,8 +133,13 @@ def load_folds(corpus_dir: Pathlike) -> dict[int, pd.DataFrame]:
         check_names(frame, str(labels_path(corpus_dir, k)))
         problems = fold_violations(frame, corpus=key)
         if problems:
-            logger.warning("%s fold %d: %d leakage problem(s), e.g. %s; run check-splits",
-                           corpus_dir, k, len(problems), problems[0])
+            logger.warning(
+                "%s fold %d: %d leakage problem(s), e.g. %s; run check-splits",
+                corpus_dir,
+                k,
+                len(problems),
+                problems[0],
+            )
     return frames
 
 
@@ -164,13 +169,15 @@ def export_csv(corpus_dir: Pathlike, out_dir: Pathlike, *, overwrite: bool = Fal
     values = {str(v) for table in tables.values() for v in (*table["FileName"], *table["SpkrID"])}
     formulas = sum(spreadsheet_safe(v) != v for v in values)
     if formulas:
-        logger.warning("%d FileName/SpkrID value(s) start with = + - or @ and are written as they are; a spreadsheet "
-                       "may read them as formulas: import the CSV as text", formulas)
+        logger.warning(
+            "%d FileName/SpkrID value(s) start with = + - or @ and are written as they are; a spreadsheet "
+            "may read them as formulas: import the CSV as text",
+            formulas,
+        )
     with staged_output(out_dir, command=COMMAND, inputs=inputs) as stage:
         for k, table in tables.items():
             table.to_csv(stage / f"{fold_name(k)}.csv", index=False)
-    return ExportSummary(Path(out_dir), "csv", tuple(frames),
-                         {k: _split_counts(f) for k, f in frames.items()})
+    return ExportSummary(Path(out_dir), "csv", tuple(frames), {k: _split_counts(f) for k, f in frames.items()})
 
 
 def _kaldi_ids(frame: pd.DataFrame, where: str) -> list[tuple[str, str]]:
@@ -185,8 +192,9 @@ def _kaldi_ids(frame: pd.DataFrame, where: str) -> list[tuple[str, str]]:
     seen = Counter(utt for utt, _ in pairs)
     twice = [utt for utt, n in seen.items() if n > 1]
     if twice:
-        raise InvalidInputError(f"{where}: Kaldi utterance id {twice[0]!r} occurs twice "
-                                "(two files with the same stem?); ids must be unique")
+        raise InvalidInputError(
+            f"{where}: Kaldi utterance id {twice[0]!r} occurs twice (two files with the same stem?); ids must be unique"
+        )
     return pairs
 
 
@@ -246,8 +254,7 @@ def export_kaldi(corpus_dir: Pathlike, out_dir: Pathlike, *, overwrite: bool = F
                 _write_lines(target / file, lines)
     if missing:
         logger.warning("wav.scp lists %d file(s) that do not exist under %s", missing, audio_dir)
-    return ExportSummary(Path(out_dir), "kaldi", tuple(frames),
-                         {k: _split_counts(f) for k, f in frames.items()})
+    return ExportSummary(Path(out_dir), "kaldi", tuple(frames), {k: _split_counts(f) for k, f in frames.items()})
 
 
 def _write_lines(path: Path, lines: list[str]) -> None:
@@ -266,9 +273,7 @@ def emotion_label(soft_label: np.ndarray, classes: tuple[str, ...]) -> str | Non
     return mapped.pop() if len(mapped) == 1 and None not in mapped else None
 
 
-def export_s3prl_emotion(
-    corpus_dir: Pathlike, out_dir: Pathlike, *, overwrite: bool = False
-) -> ExportSummary:
+def export_s3prl_emotion(corpus_dir: Pathlike, out_dir: Pathlike, *, overwrite: bool = False) -> ExportSummary:
     """Meta-data JSON for S3PRL's ``emotion`` downstream, one ``Session<k>/`` per fold.
 
     ``train_meta_data.json`` holds Train and Development (that downstream splits its own
@@ -311,8 +316,13 @@ def export_s3prl_emotion(
                 payload = {"labels": dict(S3PRL_EMOTION_LABELS), "meta_data": meta}
                 (target / f"{file}_meta_data.json").write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
                 written[k][file] = len(meta)
-            logger.info("fold %d: %d train+dev and %d test utterances; %d left out (not neu/hap/ang/sad)",
-                        k, written[k]["train"], written[k]["test"], left_out[k])
+            logger.info(
+                "fold %d: %d train+dev and %d test utterances; %d left out (not neu/hap/ang/sad)",
+                k,
+                written[k]["train"],
+                written[k]["test"],
+                left_out[k],
+            )
     return ExportSummary(Path(out_dir), "s3prl-emotion", tuple(frames), written, left_out)
 
 
@@ -331,8 +341,10 @@ def s3prl_emotion_audio_problem() -> str | None:
         return "torchaudio is not installed"
     if tuple(int(n) for n in re.findall(r"\d+", torchaudio_version)[:2]) < (2, 9):
         return None
-    needs = (f"S3PRL's emotion downstream reads audio with torchaudio.load, which on torchaudio "
-             f"{torchaudio_version} needs torchcodec and FFmpeg's shared libraries")
+    needs = (
+        f"S3PRL's emotion downstream reads audio with torchaudio.load, which on torchaudio "
+        f"{torchaudio_version} needs torchcodec and FFmpeg's shared libraries"
+    )
     try:
         import torchcodec.decoders  # noqa: F401 - loads FFmpeg's libraries or fails
     except ModuleNotFoundError:

@@ -61,8 +61,7 @@ def write_corpus(root: Path, classes=CLASSES) -> Path:
     primary.mkdir(parents=True)
     write_config(CorpusConfig(tuple(classes)), primary)
     for fold in fold_table("crema-d"):
-        frame = label_frame(names, np.array(labels), classes, assign_splits("crema-d", fold, names),
-                            speakers=speakers)
+        frame = label_frame(names, np.array(labels), classes, assign_splits("crema-d", fold, names), speakers=speakers)
         write_labels(frame, labels_path(primary, fold))
     (corpus / "Audios").mkdir()
     rng = np.random.default_rng(0)
@@ -178,9 +177,9 @@ def test_s3prl_emotion_output_loads_in_s3prl(corpus, tmp_path):
     if problem:
         pytest.skip(problem)
     export_s3prl_emotion(corpus, tmp_path / "emotion")
-    dataset = dataset_module.IEMOCAPDataset(str(corpus.parent / "Audios"),
-                                            str(tmp_path / "emotion" / "Session1" / "test_meta_data.json"),
-                                            pre_load=False)
+    dataset = dataset_module.IEMOCAPDataset(
+        str(corpus.parent / "Audios"), str(tmp_path / "emotion" / "Session1" / "test_meta_data.json"), pre_load=False
+    )
     wav, label, name = dataset[0]
     assert wav.shape == (1600,) and label in range(4) and name.endswith("_XX")
 
@@ -215,8 +214,7 @@ def test_export_splits_cli(corpus, tmp_path, capsys, fmt):
     printed = capsys.readouterr().out
     assert f"wrote {fmt} for fold(s) 1, 2, 3, 4, 5" in printed
     assert ("left out" in printed) == (fmt == "s3prl-emotion")
-    first = {"csv": "fold1.csv", "kaldi": "fold1/train/wav.scp",
-             "s3prl-emotion": "Session1/train_meta_data.json"}
+    first = {"csv": "fold1.csv", "kaldi": "fold1/train/wav.scp", "s3prl-emotion": "Session1/train_meta_data.json"}
     assert (out / first[fmt]).is_file()
 
 
@@ -225,8 +223,7 @@ def test_export_splits_cli_refuses_to_overwrite(corpus, tmp_path, caplog):
     with caplog.at_level(logging.ERROR):
         assert main(["export-splits", str(corpus), "--format", "csv", "--out", str(tmp_path / "out")]) == 2
     assert "already exists" in caplog.text
-    assert main(["export-splits", str(corpus), "--format", "csv", "--out", str(tmp_path / "out"),
-                 "--overwrite"]) == 0
+    assert main(["export-splits", str(corpus), "--format", "csv", "--out", str(tmp_path / "out"), "--overwrite"]) == 0
 
 
 # -- hostile input: output folders, names other programs interpret -------------------------------
@@ -252,8 +249,12 @@ def _set_value(primary: Path, old: str, new: str, column: str = "FileName") -> N
 
 @pytest.mark.parametrize("target", ["primary", "corpus", "root", "audios"])
 def test_export_never_replaces_the_corpus(corpus, caplog, target):
-    out = {"primary": corpus, "corpus": corpus.parent, "root": corpus.parent.parent,
-           "audios": corpus.parent / "Audios"}[target]
+    out = {
+        "primary": corpus,
+        "corpus": corpus.parent,
+        "root": corpus.parent.parent,
+        "audios": corpus.parent / "Audios",
+    }[target]
     before = _snapshot(corpus.parent)
     with caplog.at_level(logging.ERROR):
         assert _export(corpus, out, "csv", "--overwrite") == 2
@@ -327,15 +328,26 @@ def test_export_kaldi_refuses_tokens_kaldi_would_interpret(corpus, tmp_path, cap
 def test_export_kaldi_keeps_a_pipe_that_is_not_at_either_end(corpus, tmp_path):
     _set_value(corpus, NAME, "|odd|name.wav")
     assert _export(corpus, tmp_path / "kaldi", "kaldi") == 0
-    scp = [line for k in range(1, 6) for split in ("train", "dev", "test")
-           for line in (tmp_path / "kaldi" / f"fold{k}" / split / "wav.scp").read_text().splitlines()]
+    scp = [
+        line
+        for k in range(1, 6)
+        for split in ("train", "dev", "test")
+        for line in (tmp_path / "kaldi" / f"fold{k}" / split / "wav.scp").read_text().splitlines()
+    ]
     assert sum(line.startswith("1037-|odd|name ") and line.endswith("/Audios/|odd|name.wav") for line in scp) == 5
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-@pytest.mark.parametrize(("column", "value"), [("FileName", "two\nlines.wav"), ("FileName", "two\u2028lines.wav"),
-                                               ("SpkrID", "10\n37"), ("Gender", "F\n"),
-                                               ("FileName", "../outside.wav")])
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [
+        ("FileName", "two\nlines.wav"),
+        ("FileName", "two\u2028lines.wav"),
+        ("SpkrID", "10\n37"),
+        ("Gender", "F\n"),
+        ("FileName", "../outside.wav"),
+    ],
+)
 def test_export_refuses_line_breaks_and_paths_outside_the_audio(corpus, tmp_path, caplog, fmt, column, value):
     if column == "Gender":
         for k in range(1, 6):
