@@ -22,6 +22,8 @@ another control character, and a FileName that is absolute or climbs out of ``Au
   ``Audios`` folder as that downstream's ``root``. That downstream reads audio with
   ``torchaudio.load``, which on torchaudio >= 2.9 needs torchcodec and FFmpeg's shared
   libraries (:func:`s3prl_emotion_audio_problem` says whether they are there).
+- lhotse and audiofolder carry each utterance's soft label, the classes above 1/C, speaker,
+  gender and attributes with its audio: see ``export_formats``.
 """
 
 from __future__ import annotations
@@ -40,13 +42,26 @@ import pandas as pd
 
 from .audit import read_folds
 from .errors import InvalidInputError
+from .export_formats import (
+    AUDIO_MODES,
+    SPLIT_FOLDERS,
+    audiofolder_columns,
+    by_split,
+    check_audiofolder_names,
+    plan_lhotse,
+    require_audio,
+    require_lhotse,
+    utterances,
+    write_audiofolder_split,
+    write_lhotse,
+)
 from .guards import claim_output_dir, kaldi_safe, spreadsheet_safe, staged_output
 from .layout import DEVELOPMENT, TEST, TRAIN, Pathlike, fold_name, labels_path, read_config
 from .partitions import corpus_key, fold_violations
 
 logger = logging.getLogger(__name__)
 
-KALDI_SPLITS = {TRAIN: "train", DEVELOPMENT: "dev", TEST: "test"}
+KALDI_SPLITS = SPLIT_FOLDERS
 # S3PRL's emotion downstream (IEMOCAP_preprocess.py): four classes, "exc" merged into "hap".
 S3PRL_EMOTION_LABELS = {"neu": 0, "hap": 1, "ang": 2, "sad": 3}
 S3PRL_EMOTION_CLASS_MAP = {"neutral": "neu", "happy": "hap", "excited": "hap", "angry": "ang", "sad": "sad"}
@@ -355,8 +370,73 @@ def s3prl_emotion_audio_problem() -> str | None:
     return None
 
 
+def export_lhotse(corpus_dir: Pathlike, out_dir: Pathlike, *, overwrite: bool = False) -> ExportSummary:
+    """lhotse manifests ``fold<k>/{recordings,supervisions}_{train,dev,test}.jsonl.gz``.
+
+    Recordings point at absolute paths under ``<root>/<CORPUS>/Audios`` and record each file's
+    real sampling rate, channels and duration; each supervision spans its recording and holds
+    the soft label, the classes above 1/C and the attributes in ``custom``. Every recording
+    is read and every pair of manifests validated by lhotse before anything is written.
+
+    Raises:
+        InvalidInputError: lhotse is not installed (the message says how to install it), an
+            audio file is missing or unreadable, or a name is refused (``check_names``).
+    """
+    require_lhotse()
+    corpus_dir = Path(corpus_dir)
+    inputs = claim_output(corpus_dir, out_dir, overwrite=overwrite)
+    classes = read_config(corpus_dir).classes
+    frames = load_folds(corpus_dir)
+    folds = {k: utterances(frame, classes) for k, frame in frames.items()}
+    plan = plan_lhotse(folds, audio_dir_of(corpus_dir), str(corpus_dir))
+    with staged_output(out_dir, command=COMMAND, inputs=inputs) as stage:
+        write_lhotse(plan, stage, {k: fold_name(k) for k in plan})
+    return ExportSummary(Path(out_dir), "lhotse", tuple(frames), {k: _split_counts(f) for k, f in frames.items()})
+
+
+def export_audiofolder(
+    corpus_dir: Pathlike, out_dir: Pathlike, *, overwrite: bool = False, audio: str = "link"
+) -> ExportSummary:
+    """Hugging Face audiofolder data: ``fold<k>/<train|dev|test>/metadata.csv`` and the audio.
+
+    Each split folder holds its utterances' audio under their ``Audios``-relative path, as
+    symbolic links to the corpus's files (``audio="link"``) or as copies (``"copy"``: every
+    fold gets its own copy). ``datasets.load_dataset("audiofolder", data_dir=<fold folder>)``
+    reads a fold as train, validation and test splits.
+
+    Raises:
+        InvalidInputError: ``audio`` is not link or copy, an audio file is missing, or a name
+            is refused (``check_names``, ``export_formats.check_audiofolder_names``).
+    """
+    if audio not in AUDIO_MODES:
+        raise InvalidInputError(f"--audio {audio!r}: expected one of {', '.join(AUDIO_MODES)}")
+    corpus_dir = Path(corpus_dir)
+    inputs = claim_output(corpus_dir, out_dir, overwrite=overwrite)
+    classes = read_config(corpus_dir).classes
+    frames = load_folds(corpus_dir)
+    audio_dir = audio_dir_of(corpus_dir)
+    require_audio(audio_dir, list(dict.fromkeys(n for f in frames.values() for n in f["FileName"])), str(corpus_dir))
+    plan = {}
+    for k, frame in frames.items():
+        splits = by_split(utterances(frame, classes))
+        for folder, part in splits.items():
+            check_audiofolder_names(part, f"{labels_path(corpus_dir, k)} ({folder})")
+            if not part:
+                logger.warning("%s fold %d: no %s utterances; no %s folder written", corpus_dir, k, folder, folder)
+        plan[k] = (audiofolder_columns(classes, frame.columns), splits)
+    with staged_output(out_dir, command=COMMAND, inputs=inputs) as stage:
+        for k, (columns, splits) in plan.items():
+            for folder, part in splits.items():
+                if part:
+                    write_audiofolder_split(part, columns, audio_dir, stage / fold_name(k) / folder, audio=audio)
+    return ExportSummary(Path(out_dir), "audiofolder", tuple(frames), {k: _split_counts(f) for k, f in frames.items()})
+
+
 EXPORTERS: Mapping[str, Callable[..., ExportSummary]] = {
     "csv": export_csv,
     "kaldi": export_kaldi,
     "s3prl-emotion": export_s3prl_emotion,
+    "lhotse": export_lhotse,
+    "audiofolder": export_audiofolder,
 }
+"""Format name -> exporter ``(corpus_dir, out_dir, *, overwrite, ...)``; audiofolder also takes ``audio``."""

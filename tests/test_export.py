@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -370,3 +372,216 @@ def test_export_csv_writes_formula_like_names_as_they_are(corpus, tmp_path, capl
     assert "1 FileName/SpkrID value(s) start with = + - or @" in caplog.text
     table = pd.read_csv(tmp_path / "csv" / "fold1.csv", dtype=str)
     assert "=HYPERLINK(1).wav" in set(table["FileName"])  # a key to join on: not quoted
+
+
+# -- lhotse and Hugging Face audiofolder, on the built-in synthetic corpus --------------------------
+
+SPLIT_FOLDER = {"Train": "train", "Development": "dev", "Test": "test"}
+
+
+def _synth_with_attributes(root: Path) -> Path:
+    """The synthetic corpus's Primary folder with EmoAct and EmoVal columns (one EmoVal left empty)."""
+    primary = root / "SYNTH" / "Primary"
+    names = sorted(pd.read_csv(labels_path(primary, 1))["FileName"])
+    activation = dict(zip(names, np.round(np.random.default_rng(0).uniform(1, 7, len(names)), 3), strict=True))
+    for k in range(1, 6):
+        frame = pd.read_csv(labels_path(primary, k), dtype={"SpkrID": str})
+        frame.insert(len(frame.columns) - 3, "EmoAct", frame["FileName"].map(activation))
+        frame.insert(len(frame.columns) - 3, "EmoVal", 8 - frame["EmoAct"])
+        frame.loc[frame["FileName"] == names[0], "EmoVal"] = np.nan
+        frame.to_csv(labels_path(primary, k), index=False)
+    return primary
+
+
+def _classes(primary: Path) -> list[str]:
+    return list(json.loads((primary / "config.json").read_text())["categorical"]["emo_type"])
+
+
+def _above(row: np.ndarray) -> list[str]:
+    from s3prl_emo.metrics import binarize
+
+    return [int(j) for j in np.flatnonzero(binarize(row[None, :])[0])]
+
+
+def test_export_lhotse_round_trips_through_lhotse(synth_copy, tmp_path):
+    lhotse = pytest.importorskip("lhotse", reason="lhotse is not installed (pip install 's3prl-emo[lhotse]')")
+    primary = _synth_with_attributes(synth_copy)
+    classes = _classes(primary)
+    out = tmp_path / "lhotse"
+    assert _export(primary, out, "lhotse") == 0
+    audio = primary.parent / "Audios"
+    rates, channels = set(), set()
+    for k in range(1, 6):
+        source = pd.read_csv(labels_path(primary, k), dtype={"SpkrID": str}).set_index("FileName")
+        speakers_by_split = {}
+        for split, folder in SPLIT_FOLDER.items():
+            recordings = lhotse.load_manifest(out / f"fold{k}" / f"recordings_{folder}.jsonl.gz")
+            supervisions = lhotse.load_manifest(out / f"fold{k}" / f"supervisions_{folder}.jsonl.gz")
+            assert isinstance(recordings, lhotse.RecordingSet) and isinstance(supervisions, lhotse.SupervisionSet)
+            part = source[source["Split_Set"] == split]
+            assert len(supervisions) == len(recordings) == len(part) > 0
+            assert {s.id for s in supervisions} == set(part.index) == {r.id for r in recordings}
+            lhotse.validate_recordings_and_supervisions(recordings, supervisions)
+            for rec in recordings:
+                info = sf.info(audio / rec.id)
+                assert abs(rec.duration - info.duration) < 1e-3
+                assert (rec.sampling_rate, rec.num_channels) == (info.samplerate, info.channels)
+                assert Path(rec.sources[0].source) == (audio / rec.id).absolute()
+                rates.add(rec.sampling_rate)
+                channels.add(rec.num_channels)
+            for sup in supervisions:
+                row = part.loc[sup.id]
+                expected = row[classes].to_numpy(dtype=float)
+                assert list(sup.custom["soft_label"]) == classes
+                np.testing.assert_allclose(list(sup.custom["soft_label"].values()), expected, rtol=0, atol=1e-6)
+                assert sup.custom["labels"] == [classes[j] for j in _above(expected)]
+                assert sup.custom["EmoAct"] == pytest.approx(row["EmoAct"], abs=1e-9)
+                assert sup.custom["EmoVal"] is None if np.isnan(row["EmoVal"]) else sup.EmoVal == row["EmoVal"]
+                assert (sup.speaker, sup.gender) == (row["SpkrID"], row["Gender"])
+                assert sup.start == 0 and sup.duration == recordings[sup.recording_id].duration
+            speakers_by_split[split] = {s.speaker for s in supervisions}
+            cuts = lhotse.CutSet.from_manifests(recordings=recordings, supervisions=supervisions)
+            assert len(cuts) == len(part)
+            assert all(c.supervisions[0].soft_label == part.loc[c.recording_id, classes].to_dict() for c in cuts)
+        train, dev, test = speakers_by_split.values()
+        assert not (train & dev or train & test or dev & test)
+    assert rates == {16000, 44100} and channels == {1, 2}  # the real rate and channels, not assumed ones
+
+
+def test_export_lhotse_without_lhotse_says_how_to_install_it(synth_copy, tmp_path, caplog, monkeypatch):
+    monkeypatch.setitem(sys.modules, "lhotse", None)  # import lhotse now fails as if it were not installed
+    with caplog.at_level(logging.ERROR):
+        assert _export(synth_copy / "SYNTH" / "Primary", tmp_path / "lhotse", "lhotse") == 2
+    assert caplog.records[-1].getMessage() == (
+        "--format lhotse needs lhotse, which is not installed: pip install 's3prl-emo[lhotse]'"
+    )
+    assert not (tmp_path / "lhotse").exists()
+
+
+@pytest.mark.parametrize("fmt", ["lhotse", "audiofolder"])
+def test_export_with_audio_refuses_a_missing_file(synth_copy, tmp_path, caplog, fmt):
+    if fmt == "lhotse":
+        pytest.importorskip("lhotse", reason="lhotse is not installed")
+    primary = synth_copy / "SYNTH" / "Primary"
+    name = pd.read_csv(labels_path(primary, 1))["FileName"].iat[3]
+    (primary.parent / "Audios" / name).unlink()
+    with caplog.at_level(logging.ERROR):
+        assert _export(primary, tmp_path / "out", fmt) == 2
+    assert f"utterance {name!r}: no audio file" in caplog.records[-1].getMessage()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]
+
+
+def _metadata(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path, dtype={"file_name": str, "labels": str, "speaker": str}, keep_default_na=False)
+
+
+@pytest.mark.parametrize("audio", ["link", "copy"])
+def test_export_audiofolder(synth_copy, tmp_path, audio):
+    primary = _synth_with_attributes(synth_copy)
+    classes = _classes(primary)
+    out = tmp_path / "hf"
+    assert _export(primary, out, "audiofolder", "--audio", audio) == 0
+    audio_dir = primary.parent / "Audios"
+    for k in range(1, 6):
+        source = pd.read_csv(labels_path(primary, k), dtype={"SpkrID": str}).set_index("FileName")
+        speakers = []
+        for split, folder in SPLIT_FOLDER.items():
+            split_dir = out / f"fold{k}" / folder
+            table = _metadata(split_dir / "metadata.csv")
+            assert list(table.columns) == ["file_name", *classes, "labels", "speaker", "gender", "EmoAct", "EmoVal"]
+            part = source[source["Split_Set"] == split]
+            assert sorted(table["file_name"]) == sorted(part.index)
+            for _, row in table.iterrows():
+                written = split_dir / row["file_name"]
+                assert written.is_file() and written.is_symlink() == (audio == "link")
+                assert written.read_bytes() == (audio_dir / row["file_name"]).read_bytes()
+                expected = part.loc[row["file_name"]]
+                values = expected[classes].to_numpy(dtype=float)
+                np.testing.assert_allclose(row[classes].to_numpy(dtype=float), values, rtol=0, atol=1e-6)
+                assert row["labels"] == ";".join(classes[j] for j in _above(values))
+                assert (row["speaker"], row["gender"]) == (expected["SpkrID"], expected["Gender"])
+                assert float(row["EmoAct"]) == expected["EmoAct"]
+                assert (
+                    row["EmoVal"] == "" if np.isnan(expected["EmoVal"]) else float(row["EmoVal"]) == expected["EmoVal"]
+                )
+            speakers.append(set(table["speaker"]))
+            assert sorted(p.name for p in split_dir.iterdir()) == sorted(["metadata.csv", *part.index])
+        assert not (speakers[0] & speakers[1] or speakers[0] & speakers[2] or speakers[1] & speakers[2])
+
+
+def _rename_audio(primary: Path, renames: dict[str, str]) -> None:
+    audio = primary.parent / "Audios"
+    for old, new in renames.items():
+        (audio / new).parent.mkdir(parents=True, exist_ok=True)
+        (audio / old).rename(audio / new)
+        _set_value(primary, old, new)
+
+
+def test_export_audiofolder_keeps_names_from_subfolders_apart(synth_copy, tmp_path):
+    primary = synth_copy / "SYNTH" / "Primary"
+    frame = pd.read_csv(labels_path(primary, 1))
+    first, second = frame.loc[frame["Split_Set"] == "Train", "FileName"].iloc[:2]
+    _rename_audio(primary, {first: "s1/clip.wav", second: "s2/clip.wav"})
+    assert _export(primary, tmp_path / "hf", "audiofolder", "--audio", "copy") == 0
+    train = tmp_path / "hf" / "fold1" / "train"
+    assert {"s1/clip.wav", "s2/clip.wav"} <= set(_metadata(train / "metadata.csv")["file_name"])
+    audio = primary.parent / "Audios"
+    for name in ("s1/clip.wav", "s2/clip.wav"):
+        assert (train / name).read_bytes() == (audio / name).read_bytes()
+    assert (train / "s1/clip.wav").read_bytes() != (train / "s2/clip.wav").read_bytes()
+
+
+def test_export_audiofolder_refuses_names_one_folder_cannot_hold(synth_copy, tmp_path, caplog):
+    primary = synth_copy / "SYNTH" / "Primary"
+    frame = pd.read_csv(labels_path(primary, 1))
+    first, second = frame.loc[frame["Split_Set"] == "Train", "FileName"].iloc[:2]
+    _rename_audio(primary, {first: "Clip.wav", second: "sub/x/../clip.wav"})
+    _set_value(primary, "sub/x/../clip.wav", "clip.wav")
+    (primary.parent / "Audios" / "sub" / "clip.wav").rename(primary.parent / "Audios" / "clip.wav")
+    with caplog.at_level(logging.ERROR):
+        assert _export(primary, tmp_path / "hf", "audiofolder") == 2
+    assert "utterances 'Clip.wav' and 'clip.wav' differ only in case" in caplog.records[-1].getMessage()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]
+
+
+def test_export_audio_option_belongs_to_audiofolder(corpus, tmp_path, caplog):
+    with caplog.at_level(logging.ERROR):
+        assert _export(corpus, tmp_path / "csv", "csv", "--audio", "copy") == 2
+    assert "--audio applies to --format audiofolder only" in caplog.text
+    assert not (tmp_path / "csv").exists()
+
+
+def test_audiofolder_export_loads_with_datasets(synth_copy, tmp_path):
+    datasets = pytest.importorskip(
+        "datasets", reason="datasets is not installed (not a dependency: only a reader of the audiofolder export)"
+    )
+    major = int(datasets.__version__.split(".")[0])
+    if major >= 4:
+        try:
+            import torchcodec.encoders  # noqa: F401 - datasets >= 4 builds audio columns with it
+        except (ImportError, OSError, RuntimeError) as err:
+            pytest.skip(f"datasets {datasets.__version__} needs a working torchcodec to build audio data ({err})")
+    primary = synth_copy / "SYNTH" / "Primary"
+    classes = _classes(primary)
+    assert _export(primary, tmp_path / "hf", "audiofolder") == 0
+    # datasets 3 predates pandas 3's string dtype and reads file_name as large_string without this
+    strings = (
+        pd.option_context("future.infer_string", False)
+        if major < 4 and int(pd.__version__.split(".")[0]) >= 3
+        else nullcontext()
+    )
+    with strings:
+        loaded = datasets.load_dataset(
+            "audiofolder", data_dir=str(tmp_path / "hf" / "fold2"), cache_dir=str(tmp_path / "cache")
+        )
+    source = pd.read_csv(labels_path(primary, 2), dtype={"SpkrID": str}).set_index("FileName")
+    for split, name in (("Train", "train"), ("Development", "validation"), ("Test", "test")):
+        part = source[source["Split_Set"] == split]
+        data = loaded[name].cast_column("audio", datasets.Audio(decode=False))
+        assert data.num_rows == len(part)
+        assert {*classes, "audio", "labels", "speaker", "gender"} == set(data.column_names)
+        files = [Path(a["path"]) for a in data["audio"]]
+        assert all(f.is_file() for f in files)
+        assert sorted(f.name for f in files) == sorted(part.index)
+        by_name = dict(zip((f.name for f in files), data[classes[0]], strict=True))
+        np.testing.assert_allclose([by_name[n] for n in part.index], part[classes[0]], rtol=0, atol=1e-6)

@@ -12,6 +12,7 @@ from ..atomic import write_text_atomically
 from ..audit import check_splits
 from ..errors import InvalidInputError
 from ..export import EXPORTERS
+from ..export_formats import AUDIO_MODES
 from ..partitions import assign_splits, is_cross_validated, partitioned_corpora
 
 LAYOUT_HELP = "DIR is <root>/<CORPUS>/Primary or .../Secondary (config.json + labels_consensus_<k>.csv)"
@@ -59,10 +60,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     export = subparsers.add_parser(
         "export-splits",
         formatter_class=fmt,
-        help="write the folds as csv, Kaldi data folders, or S3PRL emotion meta-data",
+        help="write the folds as csv, Kaldi data folders, S3PRL emotion meta-data, lhotse manifests or a "
+        "Hugging Face audiofolder",
         description=f"Export every fold of a prepared corpus. {LAYOUT_HELP}. For s3prl-emotion, pass "
         "<root>/<CORPUS>/Audios as the emotion downstream's datarc.root and OUTDIR as its "
-        "datarc.meta_data.",
+        "datarc.meta_data. lhotse needs the optional dependency: pip install 's3prl-emo[lhotse]'.",
     )
     export.add_argument("corpus_dir", metavar="DIR", type=Path, help="a Primary or Secondary folder")
     export.add_argument(
@@ -76,6 +78,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="replace OUTDIR if it is empty or an earlier output of export-splits (never the corpus, "
         "or a folder holding it or other files)",
+    )
+    export.add_argument(
+        "--audio",
+        choices=AUDIO_MODES,
+        default=None,
+        help="audiofolder only: link each split's audio to the corpus's files, or copy it [default: link]",
     )
     export.set_defaults(run=run_export_splits)
 
@@ -114,7 +122,12 @@ def run_check_splits(args: argparse.Namespace) -> int:
 
 
 def run_export_splits(args: argparse.Namespace) -> int:
-    summary = EXPORTERS[args.format](args.corpus_dir, args.out, overwrite=args.overwrite)
+    options = {}
+    if args.audio is not None:
+        if args.format != "audiofolder":
+            raise InvalidInputError(f"--audio applies to --format audiofolder only, not {args.format}")
+        options["audio"] = args.audio
+    summary = EXPORTERS[args.format](args.corpus_dir, args.out, overwrite=args.overwrite, **options)
     left = sum(summary.left_out.values())
     extra = f"; {left} utterance(s) left out (label outside neu/hap/ang/sad)" if summary.left_out else ""
     folds = ", ".join(map(str, summary.folds))
