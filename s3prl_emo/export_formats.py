@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import soundfile
 from tqdm import tqdm
 
 from .errors import InvalidInputError
@@ -181,9 +182,19 @@ def lhotse_recordings(audio_dir: Path, names: Sequence[str], where: str) -> dict
         try:
             recordings[name] = lhotse.Recording.from_file(audio_dir / name, recording_id=name)
         except (AudioLoadingError, OSError, RuntimeError) as err:
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise InvalidInputError(f"{where}: utterance {name!r}: cannot read {audio_dir / name} ({first})") from err
+            why = _why_unreadable(audio_dir / name, err)
+            raise InvalidInputError(f"{where}: utterance {name!r}: cannot read {audio_dir / name} ({why})") from err
     return recordings
+
+
+def _why_unreadable(path: Path, err: Exception) -> str:
+    """One line: libsndfile's reason when it too fails (lhotse's own message spans every backend it tried)."""
+    try:
+        soundfile.info(str(path))
+    except (RuntimeError, OSError) as sf_err:  # soundfile raises LibsndfileError (a RuntimeError)
+        return str(sf_err).strip().splitlines()[0]
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
 
 
 def lhotse_manifests(items: Sequence[Utterance], recordings: dict[str, Any], where: str) -> tuple[Any, Any]:

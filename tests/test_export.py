@@ -458,16 +458,20 @@ def test_export_lhotse_without_lhotse_says_how_to_install_it(synth_copy, tmp_pat
     assert not (tmp_path / "lhotse").exists()
 
 
-@pytest.mark.parametrize("fmt", ["lhotse", "audiofolder"])
-def test_export_with_audio_refuses_a_missing_file(synth_copy, tmp_path, caplog, fmt):
+@pytest.mark.parametrize(("fmt", "damage"), [("lhotse", "missing"), ("audiofolder", "missing"), ("lhotse", "corrupt")])
+def test_export_with_audio_refuses_a_missing_or_unreadable_file(synth_copy, tmp_path, caplog, fmt, damage):
     if fmt == "lhotse":
         pytest.importorskip("lhotse", reason="lhotse is not installed")
     primary = synth_copy / "SYNTH" / "Primary"
     name = pd.read_csv(labels_path(primary, 1))["FileName"].iat[3]
     (primary.parent / "Audios" / name).unlink()
+    if damage == "corrupt":
+        (primary.parent / "Audios" / name).write_bytes(b"not audio")
     with caplog.at_level(logging.ERROR):
         assert _export(primary, tmp_path / "out", fmt) == 2
-    assert f"utterance {name!r}: no audio file" in caplog.records[-1].getMessage()
+    message = caplog.records[-1].getMessage()
+    assert f"utterance {name!r}: " + ("no audio file" if damage == "missing" else "cannot read") in message
+    assert "\n" not in message
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]
 
 
