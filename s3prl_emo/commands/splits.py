@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ..data.audit import check_splits
 from ..data.export import EXPORTERS
+from ..data.export_formats import AUDIO_MODES
 from ..data.partitions import assign_splits, is_cross_validated, partitioned_corpora
 from ..errors import InvalidInputError
 from ..runtime.atomic import write_text_atomically
@@ -22,23 +23,34 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     session_corpora = [c for c in partitioned_corpora() if is_cross_validated(c)]
 
     splits = subparsers.add_parser(
-        "splits", formatter_class=fmt,
+        "splits",
+        formatter_class=fmt,
         help="assign Train/Development/Test to audio file names for one published fold",
         description="Print (or write) FileName,Split_Set for every name in LIST, using the session "
-                    "rule and fold table EMO-SUPERB published for CORPUS.",
+        "rule and fold table EMO-SUPERB published for CORPUS.",
     )
-    splits.add_argument("corpus", metavar="CORPUS", choices=session_corpora,
-                        help=f"one of {', '.join(session_corpora)}")
-    splits.add_argument("--fold", type=int, required=True, metavar="K", default=argparse.SUPPRESS,
-                        help="fold number, 1-based")
-    splits.add_argument("--utterances", type=Path, required=True, metavar="LIST", default=argparse.SUPPRESS,
-                        help="text file with one audio file name per line (blank lines are ignored)")
-    splits.add_argument("--out", type=Path, metavar="CSV", default=None,
-                        help="write the CSV here (atomically); stdout when absent")
+    splits.add_argument(
+        "corpus", metavar="CORPUS", choices=session_corpora, help=f"one of {', '.join(session_corpora)}"
+    )
+    splits.add_argument(
+        "--fold", type=int, required=True, metavar="K", default=argparse.SUPPRESS, help="fold number, 1-based"
+    )
+    splits.add_argument(
+        "--utterances",
+        type=Path,
+        required=True,
+        metavar="LIST",
+        default=argparse.SUPPRESS,
+        help="text file with one audio file name per line (blank lines are ignored)",
+    )
+    splits.add_argument(
+        "--out", type=Path, metavar="CSV", default=None, help="write the CSV here (atomically); stdout when absent"
+    )
     splits.set_defaults(run=run_splits)
 
     check = subparsers.add_parser(
-        "check-splits", formatter_class=fmt,
+        "check-splits",
+        formatter_class=fmt,
         help="per-fold split sizes and a speaker/session leakage check (exit 1 on leakage)",
         description=f"Check every fold of a prepared corpus for leakage. {LAYOUT_HELP}.",
     )
@@ -46,18 +58,33 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     check.set_defaults(run=run_check_splits)
 
     export = subparsers.add_parser(
-        "export-splits", formatter_class=fmt,
-        help="write the folds as csv, Kaldi data folders, or S3PRL emotion meta-data",
+        "export-splits",
+        formatter_class=fmt,
+        help="write the folds as csv, Kaldi data folders, S3PRL emotion meta-data, lhotse manifests or a "
+        "Hugging Face audiofolder",
         description=f"Export every fold of a prepared corpus. {LAYOUT_HELP}. For s3prl-emotion, pass "
-                    "<root>/<CORPUS>/Audios as the emotion downstream's datarc.root and OUTDIR as its "
-                    "datarc.meta_data.",
+        "<root>/<CORPUS>/Audios as the emotion downstream's datarc.root and OUTDIR as its "
+        "datarc.meta_data. lhotse needs the optional dependency: pip install 's3prl-emo[lhotse]'.",
     )
     export.add_argument("corpus_dir", metavar="DIR", type=Path, help="a Primary or Secondary folder")
-    export.add_argument("--format", required=True, choices=sorted(EXPORTERS), default=argparse.SUPPRESS,
-                        help="output format")
-    export.add_argument("--out", required=True, type=Path, metavar="OUTDIR", default=argparse.SUPPRESS,
-                        help="folder to create")
-    export.add_argument("--overwrite", action="store_true", help="replace OUTDIR if it exists")
+    export.add_argument(
+        "--format", required=True, choices=sorted(EXPORTERS), default=argparse.SUPPRESS, help="output format"
+    )
+    export.add_argument(
+        "--out", required=True, type=Path, metavar="OUTDIR", default=argparse.SUPPRESS, help="folder to create"
+    )
+    export.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace OUTDIR if it is empty or an earlier output of export-splits (never the corpus, "
+        "or a folder holding it or other files)",
+    )
+    export.add_argument(
+        "--audio",
+        choices=AUDIO_MODES,
+        default=None,
+        help="audiofolder only: link each split's audio to the corpus's files, or copy it [default: link]",
+    )
     export.set_defaults(run=run_export_splits)
 
 
@@ -95,7 +122,12 @@ def run_check_splits(args: argparse.Namespace) -> int:
 
 
 def run_export_splits(args: argparse.Namespace) -> int:
-    summary = EXPORTERS[args.format](args.corpus_dir, args.out, overwrite=args.overwrite)
+    options = {}
+    if args.audio is not None:
+        if args.format != "audiofolder":
+            raise InvalidInputError(f"--audio applies to --format audiofolder only, not {args.format}")
+        options["audio"] = args.audio
+    summary = EXPORTERS[args.format](args.corpus_dir, args.out, overwrite=args.overwrite, **options)
     left = sum(summary.left_out.values())
     extra = f"; {left} utterance(s) left out (label outside neu/hap/ang/sad)" if summary.left_out else ""
     folds = ", ".join(map(str, summary.folds))
