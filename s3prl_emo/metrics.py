@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
+from scipy.special import rel_entr
 from sklearn.metrics import f1_score, precision_recall_fscore_support
 
 from .errors import InvalidInputError
@@ -32,12 +33,13 @@ def _check_scores(probs: np.ndarray, soft_labels: np.ndarray) -> tuple[np.ndarra
     return probs, soft_labels
 
 
-def binarize(values: np.ndarray, threshold: float | None = None) -> np.ndarray:
+def binarize(values: np.ndarray, threshold: float | np.ndarray | None = None) -> np.ndarray:
     """Multi-hot matrix: value > threshold (default 1/C), compared in float32.
 
     The package's one binarisation rule, for losses, metrics, prediction files and reports
     alike. EMO-SUPERB compares float32 tensors with 1/C, which torch casts to float32, so a
     value equal to 1/C is not above it even where float64 would say 0.2000000030 > 0.2.
+    ``threshold`` may also hold one value per class (C,), as ``tune_thresholds`` returns.
 
     Examples:
         >>> binarize(np.array([[0.2, 0.2, 0.2, 0.2, 0.2], [0.6, 0.1, 0.1, 0.1, 0.1]])).astype(int).tolist()
@@ -46,7 +48,11 @@ def binarize(values: np.ndarray, threshold: float | None = None) -> np.ndarray:
     values = np.asarray(values, dtype=np.float32)
     if values.ndim != 2 or values.shape[1] < 2:
         raise InvalidInputError(f"binarize: expected an (N, C>=2) matrix, got shape {values.shape}")
-    cut = np.float32(1.0 / values.shape[1] if threshold is None else threshold)
+    cut = np.asarray(1.0 / values.shape[1] if threshold is None else threshold, dtype=np.float32)
+    if cut.shape not in ((), (values.shape[1],)):
+        raise InvalidInputError(
+            f"binarize: threshold of shape {cut.shape}; expected one number or one per class ({values.shape[1]},)"
+        )
     return values > cut
 
 
@@ -106,8 +112,10 @@ def score(
             per-batch average, to compare with published numbers.
 
     Returns:
-        ``macro_f1`` (whole split), ``micro_f1``, ``weighted_f1``, ``samples_f1`` and
-        ``precision/<class>``, ``recall/<class>``, ``f1/<class>``, ``support/<class>``.
+        ``macro_f1`` (whole split), ``micro_f1``, ``weighted_f1``, ``samples_f1``,
+        ``js_divergence`` (``js_divergence``: how far the predicted distributions are from the
+        soft labels, no threshold involved) and ``precision/<class>``, ``recall/<class>``,
+        ``f1/<class>``, ``support/<class>``.
     """
     probs, soft_labels = _check_scores(probs, soft_labels)
     if len(classes) != probs.shape[1]:
@@ -119,6 +127,7 @@ def score(
         "micro_f1": float(f1_score(truth, pred, average="micro", zero_division=0)),
         "weighted_f1": float(np.average(f1, weights=support)) if support.sum() else 0.0,
         "samples_f1": float(f1_score(truth, pred, average="samples", zero_division=0)),
+        "js_divergence": js_divergence(probs, soft_labels),
     }
     for j, name in enumerate(classes):
         out[f"precision/{name}"] = float(precision[j])
@@ -130,6 +139,98 @@ def score(
             probs, soft_labels, reduction="batch_mean", batch_size=batch_size
         )
     return out
+
+
+def tune_thresholds(probs: np.ndarray, soft_labels: np.ndarray) -> np.ndarray:
+    """Per-class thresholds that maximise each class's F1 on these (dev) predictions.
+
+    The reference stays binarised by the 1/C rule; only the prediction's cut moves. Class c
+    is predicted when its probability > t_c (float32, as ``binarize``), and t_c is searched
+    over 0, 1/C and every distinct value class c takes in ``probs`` (each value itself, so
+    every distinct set of predicted utterances is reachable). Ties in F1 go to the candidate
+    closest to 1/C (the larger one if two are equally close), so a class that F1 cannot
+    tell apart, e.g. one never on in the reference, keeps the 1/C rule.
+
+    Choose on dev and apply to test (``macro_f1_at_thresholds``): scored on the utterances it
+    was chosen on, the result is optimistic by construction.
+
+    Args:
+        probs: (N, C) predicted probabilities (dev).
+        soft_labels: (N, C) reference distributions (dev).
+
+    Returns:
+        (C,) float64 array of thresholds, each exactly representable in float32.
+
+    Examples:
+        >>> probs = np.array([[0.6, 0.4], [0.45, 0.55], [0.3, 0.7]])
+        >>> tune_thresholds(probs, np.array([[0.9, 0.1], [0.8, 0.2], [0.1, 0.9]])).round(2).tolist()
+        [0.3, 0.55]
+    """
+    probs, soft_labels = _check_scores(probs, soft_labels)
+    truth, values = binarize(soft_labels), probs.astype(np.float32)
+    default = np.float32(1.0 / probs.shape[1])
+    thresholds = np.empty(probs.shape[1])
+    for c in range(probs.shape[1]):
+        on = truth[:, c]
+        candidates = np.unique(np.concatenate([values[:, c], np.array([0.0, default], dtype=np.float32)]))
+        predicted = len(values) - np.searchsorted(np.sort(values[:, c]), candidates, side="right")
+        tp = on.sum() - np.searchsorted(np.sort(values[on, c]), candidates, side="right")
+        denominator = predicted + on.sum()  # 2TP + FP + FN
+        f1 = np.divide(2 * tp, denominator, out=np.zeros(len(candidates)), where=denominator > 0)
+        best = np.flatnonzero(f1 == f1.max())
+        distance = np.abs(candidates[best].astype(float) - float(default))
+        thresholds[c] = candidates[best[distance == distance.min()][-1]]
+    return thresholds
+
+
+def macro_f1_at_thresholds(probs: np.ndarray, soft_labels: np.ndarray, thresholds: np.ndarray) -> float:
+    """Macro-F1 (zero_division=0) with per-class prediction thresholds; the reference keeps the 1/C rule.
+
+    Args:
+        probs: (N, C) predicted probabilities.
+        soft_labels: (N, C) reference distributions, binarised at 1/C.
+        thresholds: (C,) prediction thresholds, e.g. ``tune_thresholds`` on dev.
+
+    Examples:
+        >>> probs, labels = np.array([[0.7, 0.3], [0.2, 0.8]]), np.array([[0.9, 0.1], [0.6, 0.4]])
+        >>> macro_f1_at_thresholds(probs, labels, np.array([0.1, 0.9]))  # class 2: never on, F1 0
+        0.5
+    """
+    probs, soft_labels = _check_scores(probs, soft_labels)
+    thresholds = np.asarray(thresholds, dtype=float)
+    if thresholds.shape != (probs.shape[1],) or not np.isfinite(thresholds).all():
+        raise InvalidInputError(
+            f"macro_f1_at_thresholds: thresholds of shape {thresholds.shape}; expected {probs.shape[1]} finite values"
+        )
+    return float(f1_score(binarize(soft_labels), binarize(probs, thresholds), average="macro", zero_division=0))
+
+
+def js_divergence(probs: np.ndarray, soft_labels: np.ndarray) -> float:
+    """Mean Jensen-Shannon divergence, in bits, between predicted distributions and soft labels.
+
+    JS(p, q) = (KL(p || m) + KL(q || m)) / 2 with m = (p + q) / 2 and log base 2, so each
+    utterance's value lies in [0, 1] (0: identical distributions). It is the divergence,
+    the square of ``scipy.spatial.distance.jensenshannon(p, q, base=2)``, not that distance.
+    Rows are normalised to sum to 1 first, as scipy does. Unlike F1 it needs no threshold:
+    it scores the whole distribution that soft-label training aims at.
+
+    Args:
+        probs: (N, C) predicted probabilities.
+        soft_labels: (N, C) reference distributions.
+
+    Examples:
+        >>> js_divergence(np.array([[1.0, 0.0], [0.5, 0.5]]), np.array([[0.0, 1.0], [0.5, 0.5]]))
+        0.5
+    """
+    probs, soft_labels = _check_scores(probs, soft_labels)
+    for name, values in (("probabilities", probs), ("soft labels", soft_labels)):
+        if (values.sum(axis=1) <= 0).any():
+            raise InvalidInputError(f"js_divergence: a row of the {name} sums to 0; expected distributions")
+    p = probs / probs.sum(axis=1, keepdims=True)
+    q = soft_labels / soft_labels.sum(axis=1, keepdims=True)
+    m = (p + q) / 2
+    per_utterance = (rel_entr(p, m).sum(axis=1) + rel_entr(q, m).sum(axis=1)) / (2 * np.log(2))
+    return float(np.clip(per_utterance, 0.0, 1.0).mean())
 
 
 def prior_baseline(train_labels: np.ndarray, n: int) -> np.ndarray:

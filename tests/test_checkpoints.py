@@ -245,3 +245,29 @@ def test_weights_that_do_not_fit_are_named(fbank_checkpoint):
         EmotionRecognizer.from_checkpoint(path)
     with pytest.raises(InvalidInputError, match="expected a file path, got None"):
         load_checkpoint(None)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        [0.2] * 5,
+        {"model": 1, "thresholds": [0.2] * 5},
+        {"model": "abc", "thresholds": [0.2] * 4},
+        {"model": "abc", "thresholds": [0.2, 0.2, 0.2, 0.2, float("nan")]},
+        {"model": "abc", "thresholds": [0.2, 0.2, 0.2, 0.2, "0.2"]},
+        {"model": "abc", "thresholds": [0.2, 0.2, 0.2, 0.2, 7.0]},
+    ],
+)
+def test_edited_dev_thresholds_are_refused(value):
+    from s3prl_emo.downstream.expert import _checked_dev_thresholds
+
+    with pytest.raises(InvalidInputError, match="extra state 'dev_thresholds'"):
+        _checked_dev_thresholds(value, 5)
+
+
+def test_dev_thresholds_are_optional():
+    from s3prl_emo.downstream.expert import _checked_dev_thresholds
+
+    assert _checked_dev_thresholds(None, 5) is None  # checkpoints written before they were kept
+    kept = {"model": "abc", "thresholds": [0.1, 0.2, 0.3, 0.4, 0.5]}
+    assert _checked_dev_thresholds(kept, 5) == kept

@@ -1,9 +1,18 @@
 import numpy as np
 import pytest
+from scipy.spatial.distance import jensenshannon
 from sklearn.metrics import f1_score
 
 from s3prl_emo.errors import InvalidInputError
-from s3prl_emo.metrics import multilabel_macro_f1, prior_baseline, score
+from s3prl_emo.metrics import (
+    binarize,
+    js_divergence,
+    macro_f1_at_thresholds,
+    multilabel_macro_f1,
+    prior_baseline,
+    score,
+    tune_thresholds,
+)
 
 CLASSES = ["angry", "sad", "neutral", "happy", "fear"]
 
@@ -83,3 +92,86 @@ def test_logits_and_shape_mismatches_are_rejected():
 def test_prior_baseline_repeats_the_train_mean():
     train = np.array([[0.8, 0.2], [0.4, 0.6]])
     assert prior_baseline(train, 3) == pytest.approx(np.array([[0.6, 0.4]] * 3))
+
+
+# -- figures beside the headline: JS divergence and dev-tuned thresholds --------------------------
+
+
+def direct_js_bits(p, q):
+    """Mean over rows of (KL(p||m) + KL(q||m)) / 2 in bits, 0 log 0 = 0."""
+    m = (p + q) / 2
+
+    def kl(a, b):
+        return np.sum(np.where(a > 0, a * np.log2(np.where(a > 0, a, 1.0) / b), 0.0), axis=1)
+
+    return float(np.mean((kl(p, m) + kl(q, m)) / 2))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_js_divergence_is_the_mean_divergence_in_bits(seed):
+    probs, labels = random_case(seed)
+    labels[::4] = np.eye(5)[np.arange(len(labels[::4])) % 5]  # one-hot rows: zeros in the sum
+    got = js_divergence(probs, labels)
+    assert got == pytest.approx(direct_js_bits(probs, labels), abs=1e-12)
+    assert got == pytest.approx(np.mean(jensenshannon(probs, labels, base=2, axis=1) ** 2), abs=1e-12)
+    assert score(probs, labels, CLASSES)["js_divergence"] == got
+
+
+def test_js_divergence_bounds():
+    p = np.array([[0.2, 0.3, 0.5], [1.0, 0.0, 0.0]])
+    assert js_divergence(p, p) == 0.0
+    assert js_divergence(np.array([[1.0, 0.0]]), np.array([[0.0, 1.0]])) == pytest.approx(1.0)
+    with pytest.raises(InvalidInputError, match="sums to 0"):
+        js_divergence(np.zeros((1, 3)), np.full((1, 3), 1 / 3))
+
+
+def brute_force_thresholds(probs, labels):
+    """Every candidate (0, 1/C and each distinct value) scored with scikit-learn; ties to the closest to 1/C, then
+    the larger."""
+    c = probs.shape[1]
+    default = float(np.float32(1 / c))
+    truth = labels.astype(np.float32) > np.float32(1 / c)
+    chosen = []
+    for j in range(c):
+        values = probs[:, j].astype(np.float32)
+        best = None
+        for t in sorted(set(values.tolist()) | {0.0, default}):
+            f1 = f1_score(truth[:, j], values > np.float32(t), zero_division=0)
+            key = (f1, -abs(t - default), t)
+            if best is None or key > best[0]:
+                best = (key, t)
+        chosen.append(best[1])
+    return np.array(chosen)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_tuned_thresholds_equal_a_brute_force_search(seed):
+    probs, labels = random_case(seed, n=50)
+    if seed % 2:
+        probs = np.round(probs, 1)  # many tied values
+    if seed >= 4:
+        labels[:, 2] = 0.0  # a class never on in the reference: F1 is 0 everywhere, 1/C kept
+        labels /= labels.sum(axis=1, keepdims=True)
+    thresholds = tune_thresholds(probs, labels)
+    assert thresholds.tolist() == brute_force_thresholds(probs, labels).tolist()
+    if seed >= 4:
+        assert thresholds[2] == np.float32(1 / 5)
+    tuned = macro_f1_at_thresholds(probs, labels, thresholds)
+    truth, values = labels.astype(np.float32) > np.float32(0.2), probs.astype(np.float32)
+    per_class = [f1_score(truth[:, j], values[:, j] > np.float32(thresholds[j]), zero_division=0) for j in range(5)]
+    assert tuned == pytest.approx(np.mean(per_class), abs=1e-12)
+    assert tuned >= multilabel_macro_f1(probs, labels)  # 1/C is a candidate: tuning never loses on its own data
+
+
+def test_thresholds_at_one_over_c_give_the_headline_macro_f1():
+    probs, labels = random_case(9)
+    assert macro_f1_at_thresholds(probs, labels, np.full(5, 0.2)) == multilabel_macro_f1(probs, labels)
+    with pytest.raises(InvalidInputError, match="expected 5 finite values"):
+        macro_f1_at_thresholds(probs, labels, np.full(4, 0.2))
+
+
+def test_binarize_takes_one_threshold_per_class():
+    values = np.array([[0.3, 0.3, 0.4], [0.1, 0.6, 0.3]])
+    assert binarize(values, np.array([0.2, 0.5, 0.35])).tolist() == [[True, False, True], [False, True, False]]
+    with pytest.raises(InvalidInputError, match="one per class"):
+        binarize(values, np.array([0.2, 0.5]))

@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 import soundfile as sf
 import torch
@@ -43,6 +44,65 @@ def test_train_writes_checkpoints_predictions_and_metrics(fbank_exp):
         assert name.endswith(".wav") and set(labels.split(";")) <= {"angry", "sad", "neutral", "happy", "fear"}
 
 
+def read_split(expdir, split):
+    """A metrics file, and the probabilities and soft labels of what it scored, from the files alone."""
+    metrics = json.loads((expdir / f"{split}_fold1_metrics.json").read_text())
+    table = pd.read_csv(expdir / f"{split}_fold1_probs.csv")
+    classes = list(table.columns[1:])
+    labels = pd.read_csv(metrics["label_file"]).set_index("FileName").loc[table["FileName"], classes]
+    return metrics, table[classes].to_numpy(float), labels.to_numpy(float), classes
+
+
+def numpy_thresholds(probs, labels):
+    """Each class's F1-best cut over 0, 1/C and its values (float32, value > cut); ties: closest to 1/C, larger."""
+    cut = np.float32(1 / probs.shape[1])
+    truth, values = labels.astype(np.float32) > cut, probs.astype(np.float32)
+    chosen = []
+    for j in range(probs.shape[1]):
+        candidates = np.unique(np.append(values[:, j], np.float32([0.0, cut])))
+        pred = values[None, :, j] > candidates[:, None]
+        tp, on = (pred & truth[:, j]).sum(axis=1), truth[:, j].sum()
+        denominator = pred.sum(axis=1) + on
+        f1 = np.where(denominator > 0, 2 * tp / np.maximum(denominator, 1), 0.0)
+        best = candidates[f1 == f1.max()]
+        distance = np.abs(best.astype(float) - float(cut))
+        chosen.append(best[distance == distance.min()].max())
+    return np.array(chosen, dtype=np.float32)
+
+
+def numpy_macro_f1(probs, labels, thresholds):
+    truth = labels.astype(np.float32) > np.float32(1 / probs.shape[1])
+    pred = probs.astype(np.float32) > thresholds
+    tp, fp, fn = (truth & pred).sum(0), (~truth & pred).sum(0), (truth & ~pred).sum(0)
+    return float(np.mean(np.where(tp > 0, 2 * tp / np.maximum(2 * tp + fp + fn, 1), 0.0)))
+
+
+def numpy_js_bits(p, q):
+    p, q = p / p.sum(axis=1, keepdims=True), q / q.sum(axis=1, keepdims=True)
+    m = (p + q) / 2
+    kl = [np.sum(np.where(a > 0, a * np.log2(np.where(a > 0, a, 1.0) / m), 0.0), axis=1) for a in (p, q)]
+    return float(np.mean((kl[0] + kl[1]) / 2))
+
+
+def check_secondary_figures(expdir):
+    """dev and test metrics files against a direct computation from their _probs.csv and the label file."""
+    dev, dev_probs, dev_labels, classes = read_split(expdir, "dev")
+    thresholds = numpy_thresholds(dev_probs, dev_labels)
+    test, test_probs, test_labels, _ = read_split(expdir, "test")
+    for metrics, probs, labels in ((dev, dev_probs, dev_labels), (test, test_probs, test_labels)):
+        assert metrics["js_divergence"] == pytest.approx(numpy_js_bits(probs, labels), abs=1e-5)
+        assert metrics["macro_f1_tuned_thresholds"] == pytest.approx(numpy_macro_f1(probs, labels, thresholds))
+        assert [metrics[f"tuned_threshold/{c}"] for c in classes] == pytest.approx(thresholds, abs=1e-6)
+    assert dev["tuned_thresholds_from"].startswith("dev (this split")
+    assert test["tuned_thresholds_from"] == "dev, evaluated with the same model"
+    assert dev["macro_f1_tuned_thresholds"] >= dev["macro_f1"]  # 1/C is a candidate
+
+
+def test_training_scores_test_with_thresholds_chosen_on_dev_at_the_same_step(fbank_exp):
+    assert json.loads((fbank_exp / "test_fold1_metrics.json").read_text())["step"] == 20
+    check_secondary_figures(fbank_exp)
+
+
 def test_evaluate_dev_best_with_weights_only_loading(fbank_exp):
     for path in fbank_exp.glob("test_fold1_*"):
         path.unlink()
@@ -53,6 +113,22 @@ def test_evaluate_dev_best_with_weights_only_loading(fbank_exp):
     probs = np.loadtxt(fbank_exp / "test_fold1_probs.csv", delimiter=",", skiprows=1, usecols=range(1, 6))
     assert probs.sum(axis=1) == pytest.approx(np.ones(12), abs=1e-4)
     assert json.loads((fbank_exp / "test_fold1_metrics.json").read_text())["split"] == "test"
+
+
+def test_evaluate_applies_the_thresholds_its_checkpoint_carries(fbank_exp, tmp_path):
+    ckpt = fbank_exp / "dev-best.ckpt"
+    run_downstream("-m", "evaluate", "-e", str(ckpt), "-t", "dev", "--device", "cpu")
+    run_downstream("-m", "evaluate", "-e", str(ckpt), "-t", "test", "--device", "cpu")  # another process
+    check_secondary_figures(fbank_exp)  # dev-best's thresholds are those chosen anew on its dev predictions
+    # A checkpoint without them (as written before they were kept): null, and why.
+    state = torch.load(ckpt, map_location="cpu", weights_only=False)
+    del state["Downstream"]["_extra_state"]["dev_thresholds"]
+    torch.save(state, tmp_path / "older.ckpt")
+    run_downstream("-m", "evaluate", "-e", str(tmp_path / "older.ckpt"), "--device", "cpu")
+    metrics, probs, labels, _ = read_split(fbank_exp, "test")
+    assert metrics["macro_f1_tuned_thresholds"] is None and metrics["tuned_threshold/fear"] is None
+    assert metrics["tuned_thresholds_from"].startswith("none: no dev evaluation of this model")
+    assert metrics["js_divergence"] == pytest.approx(numpy_js_bits(probs, labels), abs=1e-5)
 
 
 def test_resume_continues_to_the_new_total(fbank_exp):

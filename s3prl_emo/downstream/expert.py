@@ -8,6 +8,7 @@ The runner builds it as ``DownstreamExpert(upstream_dim=, upstream_rate=, **conf
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -26,9 +27,10 @@ from ..data.audio import load_audio
 from ..data.partitions import corpus_key, fold_violations
 from ..errors import CorpusLayoutError, InvalidInputError
 from ..loss import ClassBalancedCrossEntropy, SoftCrossEntropy
-from ..metrics import binarize, score
+from ..metrics import binarize, macro_f1_at_thresholds, score, tune_thresholds
 from ..runtime import runlock
 from ..runtime.atomic import write_text_atomically
+from ..runtime.guards import finite_number
 from .dataset import AudioStore, EmotionDataset, FoldData, Normalizer, check_audio, load_fold, normalisation_stats
 from .model import EmotionHead
 from .settings import CHOICES, check_expert_config
@@ -96,6 +98,7 @@ class DownstreamExpert(nn.Module):
         self.head = EmotionHead(upstream_dim, len(self.classes), downstream_expert.get("modelrc", {}))
         self.objective = _build_loss(downstream_expert.get("loss", {}), self.datasets["train"].labels)
         self.register_buffer("best_score", torch.full((1,), math.inf))  # lowest dev loss so far
+        self.dev_thresholds: dict | None = None  # chosen on the last dev evaluation, see _tuned_threshold_scores
         _fit_schedule(kwargs.get("runner"))
         logger.info(
             "%s: fold %s of %s, %s",
@@ -126,6 +129,7 @@ class DownstreamExpert(nn.Module):
             "wav_std": self.normalize.std,
             "fold": self.fold,
             "max_duration_s": float(self.datarc["max_duration_s"]),
+            "dev_thresholds": self.dev_thresholds,
         }
 
     def set_extra_state(self, state: dict) -> None:
@@ -134,6 +138,7 @@ class DownstreamExpert(nn.Module):
                 f"checkpoint classes {state['classes']} differ from the corpus classes {list(self.classes)}"
             )
         self.normalize.mean, self.normalize.std = state["wav_mean"], state["wav_std"]
+        self.dev_thresholds = _checked_dev_thresholds(state.get("dev_thresholds"), len(self.classes))
 
     # Used by the runner's ``-m inference -t FILE``.
     def load_audio(self, path) -> torch.Tensor:
@@ -202,6 +207,8 @@ class DownstreamExpert(nn.Module):
             "loss_batch_mean": losses["batch"],
             **score(probs, labels, self.classes, batch_size=batch),
         }
+        if split != "train":
+            scores.update(self._tuned_threshold_scores(split, probs, labels))
         prefix = f"{NAME}-{self.fold}/{split}"
         for key in ("loss", "loss_batch_mean", "macro_f1", "macro_f1_batch_mean", "micro_f1", "weighted_f1"):
             logger.add_scalar(f"{prefix}-{key}", scores[key], global_step=global_step)
@@ -220,6 +227,44 @@ class DownstreamExpert(nn.Module):
         if split != "train":
             self._dump(split, records["names"], probs, labels, {**scores, "step": global_step})
         return save_names
+
+    def _tuned_threshold_scores(self, split: str, probs: np.ndarray, labels: np.ndarray) -> dict:
+        """``macro_f1_tuned_thresholds``: macro-F1 with per-class thresholds chosen on dev.
+
+        A dev evaluation chooses them (``metrics.tune_thresholds``) and scores dev with them:
+        in-sample, so optimistic. They are kept with a digest of the head's weights and travel
+        in checkpoints; a test evaluation of the same model (the runner evaluates dev before
+        test, and a checkpoint saved at an evaluation step carries that step's choice) applies
+        them. Otherwise, e.g. a checkpoint written before thresholds were kept, the figure is
+        null and ``tuned_thresholds_from`` says why.
+        """
+        model = self._head_digest()
+        if split == "dev":
+            self.dev_thresholds = {"model": model, "thresholds": [float(t) for t in tune_thresholds(probs, labels)]}
+            source = "dev (this split: chosen and scored on the same utterances, an optimistic figure)"
+        elif self.dev_thresholds is not None and self.dev_thresholds["model"] == model:
+            source = "dev, evaluated with the same model"
+        else:
+            return {
+                "macro_f1_tuned_thresholds": None,
+                "tuned_thresholds_from": "none: no dev evaluation of this model (evaluate dev first with the same "
+                "runner, or a checkpoint saved at an evaluation step)",
+                **{f"tuned_threshold/{c}": None for c in self.classes},
+            }
+        thresholds = np.asarray(self.dev_thresholds["thresholds"])
+        return {
+            "macro_f1_tuned_thresholds": macro_f1_at_thresholds(probs, labels, thresholds),
+            "tuned_thresholds_from": source,
+            **{f"tuned_threshold/{c}": float(t) for c, t in zip(self.classes, thresholds, strict=True)},
+        }
+
+    def _head_digest(self) -> str:
+        """Identifies the head's weights: every training step changes them."""
+        digest = hashlib.sha256()
+        for name, tensor in self.head.state_dict().items():
+            digest.update(name.encode())
+            digest.update(tensor.detach().cpu().float().numpy().tobytes())
+        return digest.hexdigest()
 
     def _dump(self, split: str, names: list[str], probs: np.ndarray, labels: np.ndarray, scores: dict) -> None:
         stem = self.expdir / f"{split}_{self.fold}"
@@ -302,6 +347,22 @@ def _label_lines(names: list[str], values: np.ndarray, classes: tuple[str, ...],
         lines.append(f"{name} {';'.join(chosen)}\n")
     return "".join(lines)
 
+
+
+def _checked_dev_thresholds(value: object, n_classes: int) -> dict | None:
+    """A checkpoint's ``dev_thresholds`` (absent in older ones), checked like the rest of its extra state."""
+    if value is None:
+        return None
+    where = "checkpoint extra state 'dev_thresholds'"
+    if (
+        not isinstance(value, dict)
+        or not isinstance(value.get("model"), str)
+        or not isinstance(value.get("thresholds"), list)
+        or len(value["thresholds"]) != n_classes
+    ):
+        raise InvalidInputError(f"{where}: expected {{'model': str, 'thresholds': [{n_classes} numbers]}}")
+    thresholds = [finite_number(t, where=f"{where}.thresholds", low=0.0, high=1.0) for t in value["thresholds"]]
+    return {"model": value["model"], "thresholds": thresholds}
 
 
 def _remove_partial_files(expdir: Path) -> None:
