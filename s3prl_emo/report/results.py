@@ -219,6 +219,12 @@ def choose_grid(dev: Mapping[str, float]) -> str | None:
     return max(finite, key=finite.get) if finite else None
 
 
+def _skip(problems: list[str], problem: str) -> None:
+    """Record an input that is not used, and say so at once."""
+    problems.append(problem)
+    logger.warning("%s", problem)
+
+
 def _spec_problem(spec: RunSpec) -> str | None:
     """Why a plan entry cannot name a run folder or a leaderboard row, or None."""
     for name in ("upstream", "condition"):
@@ -256,7 +262,7 @@ def _plan_entries(results: Path, problems: list[str]) -> list[RunSpec]:
         if problem is None and spec.key in seen:
             problem = f"the same run folder {spec.key} as run {seen[spec.key]}; counted once"
         if problem is not None:
-            problems.append(f"{where}: {problem}; skipped")
+            _skip(problems, f"{where}: {problem}; skipped")
             continue
         seen[spec.key] = number
         runs.append(spec)
@@ -274,7 +280,7 @@ def _read_result(results: Path, spec: RunSpec, problems: list[str]) -> dict | No
             return None
         return check_result(read_json(path), spec, where=str(shown))
     except InvalidInputError as err:
-        problems.append(f"{err}; skipped")
+        _skip(problems, f"{err}; skipped")
         return None
 
 
@@ -286,9 +292,10 @@ def _consistent(records: list[tuple[RunSpec, dict]], problems: list[str], result
         shape = (record["classes"], len(record["layer_weights"] or []))
         first = reference.setdefault((spec.upstream, spec.condition), shape)
         if shape != first:
-            problems.append(
+            _skip(
+                problems,
                 f"{results / spec.key / RESULT_FILE}: classes {shape[0]} and {shape[1]} layer weight(s) differ from "
-                f"the {first[0]} and {first[1]} of the other runs of {spec.upstream} / {spec.condition}; skipped"
+                f"the {first[0]} and {first[1]} of the other runs of {spec.upstream} / {spec.condition}; skipped",
             )
             continue
         kept.append((spec, record))
@@ -332,6 +339,4 @@ def load_sweep(results: Path) -> Sweep:
                 sorted(options[grid], key=lambda r: r["fold"]),
                 dev,
             )
-    for problem in problems:
-        logger.warning("%s", problem)
     return Sweep(cells, upstreams, conditions, len(runs), len(records), problems)

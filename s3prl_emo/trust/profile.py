@@ -54,8 +54,8 @@ def _lookup(report: dict, keys: tuple[str, ...], where: str) -> tuple[str, objec
             snrs = {}
             for name in node:
                 try:
-                    snrs[name] = finite_number(float(name), where=f"{where}: {'.'.join(walked)} key")
-                except ValueError:
+                    snrs[name] = finite_number(float(name), where=name)
+                except ValueError:  # not a number, or NaN / infinite
                     raise InvalidInputError(f"{where}: {'.'.join(walked)} key {name!r} is not an SNR in dB") from None
             key = max(snrs, key=snrs.get)
         walked.append(key)
