@@ -228,13 +228,15 @@ def test_bad_plan_entries_are_named_and_skipped(results, tmp_path, caplog):
         {**good, "grid": ["lr"]},
         {**good, "surprise": 1},
         good,  # the same run twice
+        {**good, "upstream": "u" * 100_000},
     ]
     (results / PLAN_FILE).write_text(json.dumps(plan))
     out = tmp_path / "report"
     assert main(["report", str(results), "--out", str(out)]) == 0
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
-    assert [w.split(": ", 2)[1] for w in warnings] == [f"run {k}" for k in range(3, 9)]
+    assert [w.split(": ", 2)[1] for w in warnings] == [f"run {k}" for k in range(3, 10)]
     assert "not a fold number" in warnings[1] and "counted once" in warnings[5]
+    assert len(warnings[6]) < 600 and warnings[6].endswith("characters; skipped")  # a huge value is not repeated whole
     assert pd.read_csv(out / "leaderboard.csv").loc[0, "IEMOCAP expected"] == 2
 
 

@@ -33,7 +33,9 @@ UNIT_SCORES = ("macro_f1", "micro_f1", "weighted_f1", "samples_f1", "macro_f1_ba
 UNIT_PREFIXES = ("f1/", "precision/", "recall/")
 COUNT_PREFIXES = ("support/",)
 LOSSES = ("loss", "loss_batch_mean")
-MAX_COUNT = 2**53  # a count beyond this is no count of test utterances (and not exact in float64)
+MAX_COUNT = 2**40  # a count beyond this is no count of test utterances (and sums of them fit in int64)
+MAX_NAME = 255  # characters of an upstream, condition or class name (a file name's length)
+MAX_PROBLEM = 500  # characters of a problem as logged and shown: a value quoted in it may be huge
 
 
 @dataclass
@@ -169,10 +171,12 @@ def check_result(data: object, spec: RunSpec, *, where: str) -> dict:
     if (
         not isinstance(classes, list)
         or not classes
-        or not all(isinstance(c, str) and c for c in classes)
+        or not all(isinstance(c, str) and 0 < len(c) <= MAX_NAME for c in classes)
         or len(set(classes)) < len(classes)
     ):
-        raise InvalidInputError(f"{where}: classes {classes!r} is not a list of distinct class names")
+        raise InvalidInputError(
+            f"{where}: classes {classes!r} is not a list of distinct class names of 1 to {MAX_NAME} characters"
+        )
     dev = check_scores(data.get("dev"), where=f"{where}: dev", required=["macro_f1"])
     test = check_scores(data.get("test"), where=f"{where}: test", required=["macro_f1", *(f"f1/{c}" for c in classes)])
     weights = data.get("layer_weights")
@@ -221,6 +225,9 @@ def choose_grid(dev: Mapping[str, float]) -> str | None:
 
 def _skip(problems: list[str], problem: str) -> None:
     """Record an input that is not used, and say so at once."""
+    if len(problem) > MAX_PROBLEM:  # keep the file (start) and the verdict (end)
+        half = MAX_PROBLEM // 2
+        problem = f"{problem[:half]} ...[{len(problem) - 2 * half} characters]... {problem[-half:]}"
     problems.append(problem)
     logger.warning("%s", problem)
 
@@ -229,8 +236,8 @@ def _spec_problem(spec: RunSpec) -> str | None:
     """Why a plan entry cannot name a run folder or a leaderboard row, or None."""
     for name in ("upstream", "condition"):
         value = getattr(spec, name)
-        if not isinstance(value, str) or not value.strip():
-            return f"{name} {value!r} is not a name"
+        if not isinstance(value, str) or not value.strip() or len(value) > MAX_NAME:
+            return f"{name} {value!r} is not a name of 1 to {MAX_NAME} characters"
     if isinstance(spec.fold, bool) or not isinstance(spec.fold, int) or spec.fold < 1:
         return f"fold {spec.fold!r} is not a fold number"
     if not isinstance(spec.grid, dict) or not all(
