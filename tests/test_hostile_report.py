@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from s3prl_emo.cli import main
-from s3prl_emo.guards import OUTPUT_MARKER
+from s3prl_emo.runtime.guards import OUTPUT_MARKER
 from s3prl_emo.sweep.plan import PLAN_FILE, RESULT_FILE, RunSpec, write_json_atomic, write_plan
 from s3prl_emo.trust.profile import profile
 

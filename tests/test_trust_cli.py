@@ -12,7 +12,7 @@ import torch
 from fairlearn.metrics import demographic_parity_difference, equalized_odds_difference
 
 from s3prl_emo.cli import main
-from s3prl_emo.guards import OUTPUT_MARKER
+from s3prl_emo.runtime.guards import OUTPUT_MARKER
 
 pytestmark = pytest.mark.slow
 

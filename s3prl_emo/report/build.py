@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..guards import claim_output_dir, spreadsheet_safe, staged_output
+from ..runtime.guards import claim_output_dir, spreadsheet_safe, staged_output
 from . import charts
 from .results import Sweep, load_sweep
 from .tables import display_table, leaderboard, to_html, to_markdown

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import CorpusLayoutError, InvalidInputError
-from ..guards import finite_number, read_json, resolve_inside
+from ..runtime.guards import finite_number, read_json, resolve_inside
 from ..sweep.plan import PLAN_FILE, RESULT_FILE, RunSpec
 
 logger = logging.getLogger(__name__)

@@ -8,7 +8,7 @@ import math
 
 import pandas as pd
 
-from ..guards import markdown_safe
+from ..runtime.guards import markdown_safe
 from .published import published_table
 from .results import Sweep
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 
 from ..errors import InvalidInputError
-from ..guards import finite_number
+from ..runtime.guards import finite_number
 
 # axis -> (where the raw figure is in trust.json, what it is, how it is scaled)
 AXES = {
