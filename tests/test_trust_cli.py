@@ -12,6 +12,7 @@ import torch
 from fairlearn.metrics import demographic_parity_difference, equalized_odds_difference
 
 from s3prl_emo.cli import main
+from s3prl_emo.runtime.guards import OUTPUT_MARKER
 
 pytestmark = pytest.mark.slow
 
@@ -104,6 +105,7 @@ def test_trust_writes_every_axis_and_matches_independent_computations(trust_dir,
     assert cal["brier"] == pytest.approx(np.mean(np.sum((probs - soft) ** 2, axis=1)), abs=1e-6)
     for png in ("profile.png", "reliability.png"):
         assert (trust_dir / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert json.loads((trust_dir / OUTPUT_MARKER).read_text()) == {"command": "trust"}  # a rerun may replace it
 
 
 def test_corpus_without_gender_skips_fairness_and_privacy(trained, synth_copy, tmp_path, trust_dir, monkeypatch):
@@ -137,5 +139,6 @@ def test_bad_input_is_one_error_before_any_output(trained, tmp_path, caplog):
     assert main(["trust", "-e", str(trained), "--axes", "fairness,loudness", "--out", str(out)]) == 2
     assert main(["trust", "-e", str(tmp_path / "missing.ckpt"), "--out", str(out)]) == 2
     assert main(["trust-compare", str(tmp_path), "--out", str(out)]) == 2
-    assert not out.exists()
+    assert main(["trust", "-e", str(trained), "--out", str(trained.parent)]) == 2  # would replace the experiment
+    assert not out.exists() and trained.is_file()
     assert "loudness" in caplog.text and "missing.ckpt" in caplog.text

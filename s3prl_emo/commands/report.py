@@ -14,12 +14,18 @@ def register(subparsers) -> None:
             "Reads RESULTS (written by s3prl-emo sweep) and writes OUT/leaderboard.{md,csv,html}, "
             "OUT/charts/*.png and OUT/index.html (readable offline). Per (upstream, condition) the grid "
             "point with the best mean dev macro-F1 is reported; incomplete sweeps are marked, never "
-            "averaged over missing folds."
+            "averaged over missing folds. A plan entry or result.json that leads outside RESULTS or holds "
+            "anything but valid figures is named in a warning and in index.html, and skipped."
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("results", type=Path, help="the sweep's RESULTS folder")
-    parser.add_argument("--out", type=Path, help="report folder (default: RESULTS/report)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="report folder (default: RESULTS/report): new, empty or an earlier report; never RESULTS or a folder "
+        "holding it",
+    )
     parser.add_argument(
         "--with-published", action="store_true", help="add the paper's Table 3 rows (and FBANK) with the difference"
     )
@@ -30,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     from ..report.build import write_report
 
     index = write_report(args.results, args.out or args.results / "report", with_published=args.with_published)
-    print((index.parent / "leaderboard.md").read_text())
+    print((index.parent / "leaderboard.md").read_text(encoding="utf-8"))
     charts = len(list((index.parent / "charts").glob("*.png")))
     print(f"{charts} chart(s), leaderboard.{{md,csv,html}}; open {index}")
     return 0

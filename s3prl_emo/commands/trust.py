@@ -26,7 +26,11 @@ def register(subparsers) -> None:
     parser.add_argument("--device", default="cpu", help="torch device")
     parser.add_argument("--root", default=None, help="corpus root, when the corpus has moved since training")
     parser.add_argument("--batch-size", type=int, default=8, help="utterances per forward pass")
-    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument(
+        "--out",
+        required=True,
+        help="output folder: new, empty or an earlier trust output; never the checkpoint's folder or the corpus",
+    )
     parser.set_defaults(run=run)
 
 

@@ -13,7 +13,9 @@ def register(subparsers) -> None:
         "OUT/compare.csv and OUT/compare.md.",
     )
     parser.add_argument("dirs", nargs="+", help="output folders of `s3prl-emo trust`")
-    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument(
+        "--out", required=True, help="output folder: new, empty or an earlier comparison; never one of the DIRs"
+    )
     parser.set_defaults(run=run)
 
 

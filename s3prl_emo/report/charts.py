@@ -1,5 +1,10 @@
 """Matplotlib figures of a sweep (PNG, headless): radar of conditions (paper's Fig. C1), layer
-weights (Fig. 3), per-class F1 bars and reference-vs-predicted co-occurrence matrices."""
+weights (Fig. 3), per-class F1 bars and reference-vs-predicted co-occurrence matrices.
+
+Names of upstreams, conditions and classes come from the user's folders and are drawn as
+plain text (``PLAIN_TEXT``): matplotlib would otherwise parse ``$...$`` as mathtext (and fail
+on an unknown command) or hand the text to LaTeX when a matplotlibrc asks for ``usetex``.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ import numpy as np  # noqa: E402
 from .results import Cell, Sweep  # noqa: E402
 
 DPI = 110
+PLAIN_TEXT = {"text.parse_math": False, "text.usetex": False}
 
 
 def _save(fig, path: Path) -> Path:
@@ -23,6 +29,7 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
+@plt.rc_context(PLAIN_TEXT)
 def conditions_chart(sweep: Sweep, path: Path) -> Path:
     """A radar of test macro-F1 per condition, one polygon per upstream (bars below 3 conditions,
     where a radar has no area). Incomplete cells are drawn from their finished folds and hatched
@@ -68,6 +75,7 @@ def _label(sweep: Sweep, upstream: str) -> str:
     return f"{upstream} (incomplete)" if incomplete else upstream
 
 
+@plt.rc_context(PLAIN_TEXT)
 def layer_weights_chart(cell: Cell, path: Path) -> Path | None:
     """Softmax of the Featurizer weights of each fold's dev-best, mean ± std over folds."""
     weights = cell.layer_weights()
@@ -84,6 +92,7 @@ def layer_weights_chart(cell: Cell, path: Path) -> Path | None:
     return _save(fig, path)
 
 
+@plt.rc_context(PLAIN_TEXT)
 def per_class_f1_chart(cell: Cell, path: Path) -> Path:
     mean, std = cell.per_class_f1()
     fig, ax = plt.subplots(figsize=(6, 3.2))
@@ -95,6 +104,7 @@ def per_class_f1_chart(cell: Cell, path: Path) -> Path:
     return _save(fig, path)
 
 
+@plt.rc_context(PLAIN_TEXT)
 def cooccurrence_chart(cell: Cell, path: Path) -> Path:
     """Counts of test utterances with reference class i (row) on and predicted class j (column) on."""
     counts = cell.cooccurrence()

@@ -8,6 +8,7 @@ import math
 
 import pandas as pd
 
+from ..runtime.guards import markdown_safe
 from .published import published_table
 from .results import Sweep
 
@@ -104,10 +105,11 @@ def display_table(board: pd.DataFrame, conditions: list[str]) -> pd.DataFrame:
 
 
 def to_markdown(table: pd.DataFrame) -> str:
+    """A Markdown table; names (from the user's folders) are escaped so that they stay text."""
     columns = [c for c in table.columns if c != "source"]
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines = ["| " + " | ".join(map(markdown_safe, columns)) + " |", "|" + "---|" * len(columns)]
     for _, row in table.iterrows():
-        cells = [str(row[c]) for c in columns]
+        cells = [markdown_safe(str(row[c])) for c in columns]
         if row["source"] != MEASURED:
             cells[0] = f"*{cells[0]}*"
         lines.append("| " + " | ".join(cells) + " |")
@@ -121,7 +123,7 @@ def to_html(table: pd.DataFrame) -> str:
     body = []
     for _, row in table.iterrows():
         cells = "".join(f"<td>{html.escape(str(row[c]))}</td>" for c in columns)
-        body.append(f'<tr class="{row["source"]}">{cells}</tr>')
+        body.append(f'<tr class="{html.escape(str(row["source"]))}">{cells}</tr>')
     return (
         f'<table id="leaderboard">\n<thead><tr>{head}</tr></thead>\n<tbody>\n'
         + "\n".join(body)

@@ -10,12 +10,13 @@ rules live here, once each, and every reader and writer calls them:
   (``resolve_inside``);
 - an output folder is new, empty, or a previous output of the same command, and never an
   input or a folder that holds one (``claim_output_dir``, ``staged_output``);
-- a figure read from a results folder, store or checkpoint is a finite number in its range
-  (``finite_number``), or the file is named and refused;
+- a JSON file read from a results folder is a regular file of bounded size (``read_json``),
+  and a figure in it is a finite number in its range (``finite_number``), or the file is
+  named and refused;
 - a lock or marker file is created only if nothing, not even a symbolic link, is at its
   path (``create_exclusive``);
 - text that another program interprets is checked or neutralised for it
-  (``spreadsheet_safe``, ``kaldi_safe``).
+  (``spreadsheet_safe``, ``markdown_safe``, ``kaldi_safe``).
 """
 
 from __future__ import annotations
@@ -250,6 +251,45 @@ def finite_number(value: object, *, where: str, low: float = -math.inf, high: fl
     return number
 
 
+MAX_JSON_BYTES = 16 * 2**20
+"""The largest JSON file ``read_json`` reads: results, reports and plans are kilobytes."""
+
+
+def read_json(path: Pathlike, *, max_bytes: int = MAX_JSON_BYTES) -> object:
+    """The parsed content of ``path``, a regular file of at most ``max_bytes`` holding JSON.
+
+    A file named by a results folder may be a folder, a FIFO that never ends, gigabytes, not
+    UTF-8, or JSON nested deeply enough to exhaust the parser's stack; each is named here,
+    not a crash or a hang. What the JSON holds is the caller's to check (``finite_number``).
+
+    Raises:
+        InvalidInputError: naming ``path`` and what is wrong with it.
+
+    Examples:
+        >>> import tempfile
+        >>> path = Path(tempfile.mkdtemp()) / "result.json"
+        >>> _ = path.write_text('{"macro_f1": 0.5}')
+        >>> read_json(path)
+        {'macro_f1': 0.5}
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidInputError(f"{path}: not a regular file")
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise InvalidInputError(f"{path}: {size} bytes, more than the {max_bytes} a JSON file here may hold")
+    try:
+        return json.loads(path.read_bytes()[: max_bytes + 1].decode("utf-8"))
+    except UnicodeDecodeError as err:
+        raise InvalidInputError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from err
+    except RecursionError as err:
+        raise InvalidInputError(f"{path}: JSON nested too deeply to read") from err
+    except ValueError as err:
+        raise InvalidInputError(f"{path}: not valid JSON ({err})") from err
+    except OSError as err:
+        raise InvalidInputError(f"{path}: unreadable ({err.strerror})") from err
+
+
 # -- text other programs interpret -------------------------------------------------------------
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -266,6 +306,25 @@ def spreadsheet_safe(text: str) -> str:
         ("'=HYPERLINK(1)", 'Ses01F_001.wav')
     """
     return f"'{text}" if text.startswith(_FORMULA_START) else text
+
+
+_MARKDOWN_SPECIAL = str.maketrans(
+    {c: f"\\{c}" for c in "\\`[]|"} | {"<": "&lt;", ">": "&gt;", "&": "&amp;", "\n": " ", "\r": " "}
+)
+
+
+def markdown_safe(text: str) -> str:
+    """``text`` shown as itself in a Markdown table cell, whatever the renderer.
+
+    A name read from a user's folder could close the cell (``|``), end the row (a line
+    break), become a link (``[x](javascript:...)``), code or raw HTML (``<script>``,
+    which many renderers pass through): those characters are escaped.
+
+    Examples:
+        >>> print(markdown_safe("<b>a|b</b> [x](y)"))
+        &lt;b&gt;a\\|b&lt;/b&gt; \\[x\\](y)
+    """
+    return text.translate(_MARKDOWN_SPECIAL)
 
 
 def kaldi_safe(token: str, *, what: str) -> str:

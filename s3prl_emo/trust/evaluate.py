@@ -1,6 +1,11 @@
 """``trust``: every axis of one checkpoint on its own fold's test split, into trust.json
 and profile.png. An axis that cannot run is skipped with its reason; one that fails is
-named in ``failed`` and the others are still written."""
+named in ``failed`` and the others are still written.
+
+OUT is claimed before the checkpoint is read (``guards.claim_output_dir``): new, empty or an
+earlier trust output, never the checkpoint's folder, the corpus or a folder holding them.
+Everything is written into a staging folder that replaces OUT only when complete.
+"""
 
 from __future__ import annotations
 
@@ -23,6 +28,7 @@ from ..inference.recognizer import EmotionRecognizer
 from ..metrics import multilabel_macro_f1
 from ..runtime.atomic import write_text_atomically
 from ..runtime.checkpoints import load_checkpoint
+from ..runtime.guards import claim_output_dir, spreadsheet_safe, staged_output
 from . import model_io
 from .calibration import calibration
 from .fairness import fairness
@@ -33,6 +39,8 @@ from .safety import safety
 from .sustainability import sustainability
 
 logger = logging.getLogger(__name__)
+
+COMMAND = "trust"
 
 AXES = ("fairness", "privacy", "safety", "sustainability", "calibration")
 
@@ -121,10 +129,12 @@ def run_trust(
     ckpt, out_dir = Path(ckpt), Path(out_dir)
     if not ckpt.is_file():
         raise InvalidInputError(f"-e {ckpt}: no such checkpoint")
-    if out_dir.exists() and not out_dir.is_dir():
-        raise InvalidInputError(f"--out {out_dir}: exists and is not a folder")
+    inputs = [p for p in (ckpt, upstream_ckpt, root) if p is not None]
+    claim_output_dir(out_dir, command=COMMAND, inputs=inputs)
     state = load_checkpoint(ckpt)
     fold = _fold_of(state, ckpt, root)
+    inputs += [fold.label_file, fold.audio_dir]
+    claim_output_dir(out_dir, command=COMMAND, inputs=inputs)  # the corpus the checkpoint names, too
     model = EmotionRecognizer.from_checkpoint(ckpt, upstream_ckpt, device=device)
     model.eval().requires_grad_(False)  # attacks take gradients of the inputs only
     classes = list(model.classes)
@@ -151,7 +161,6 @@ def run_trust(
         return model_io.logits(model, batch)
 
     probs = {split: model_io.predict_probs(model, wavs[split], batch_size, desc=split) for split in ("dev", "test")}
-    out_dir.mkdir(parents=True, exist_ok=True)
     report: dict = {
         "checkpoint": str(ckpt),
         "label_file": str(fold.label_file),
@@ -198,20 +207,24 @@ def run_trust(
     report["skipped"] = skipped
     report["failed"] = failed
     report["profile"] = profile(report)
-    if "calibration" in report:
-        reliability_diagram(probs["test"], labels["test"], classes, out_dir / "reliability.png")
-    radar({ckpt.parent.name or str(ckpt): report["profile"]}, out_dir / "profile.png")
-    _write_predictions(out_dir / "test_probs.csv", frames["test"], probs["test"], classes)
-    write_json(out_dir / "trust.json", report)
+    with staged_output(out_dir, command=COMMAND, inputs=inputs) as stage:
+        if "calibration" in report:
+            reliability_diagram(probs["test"], labels["test"], classes, stage / "reliability.png")
+        radar({ckpt.parent.name or str(ckpt): report["profile"]}, stage / "profile.png")
+        _write_predictions(stage / "test_probs.csv", frames["test"], probs["test"], classes)
+        write_json(stage / "trust.json", report)
     return report
 
 
 def _write_predictions(path: Path, frame, probs: np.ndarray, classes: list[str]) -> None:
-    """The test probabilities every figure was computed from, to check them independently."""
+    """The test probabilities every figure was computed from, to check them independently.
+
+    Names from the label file that a spreadsheet would run as a formula get a leading ``'``.
+    """
     keep = [c for c in ("FileName", "SpkrID", "Gender") if c in frame.columns]
-    table = frame[keep].copy()
+    table = frame[keep].map(lambda v: spreadsheet_safe(v) if isinstance(v, str) else v)
     for j, name in enumerate(classes):
-        table[name] = probs[:, j]
+        table[spreadsheet_safe(name)] = probs[:, j]
     write_text_atomically(path, table.to_csv(index=False))
 
 

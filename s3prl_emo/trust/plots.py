@@ -1,4 +1,7 @@
-"""Figures of a trust report: the reliability diagram and the radar of scaled axes (Agg)."""
+"""Figures of a trust report: the reliability diagram and the radar of scaled axes (Agg).
+
+Class names and model names are drawn as plain text (``PLAIN_TEXT``, never mathtext or LaTeX).
+"""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from ..metrics import binarize  # noqa: E402
+from ..report.charts import PLAIN_TEXT  # noqa: E402
 from .calibration import N_BINS, reliability_bins  # noqa: E402
 
 
@@ -24,6 +28,7 @@ def _save(fig, path: Path) -> None:
     os.replace(tmp, path)
 
 
+@plt.rc_context(PLAIN_TEXT)
 def reliability_diagram(
     probs: np.ndarray, soft_labels: np.ndarray, classes: Sequence[str], path: Path, n_bins: int = N_BINS
 ) -> None:
@@ -55,6 +60,7 @@ def reliability_diagram(
     _save(fig, path)
 
 
+@plt.rc_context(PLAIN_TEXT)
 def radar(profiles: dict[str, dict], path: Path, title: str = "Trust profile (outward is better)") -> None:
     """Overlay the scaled axes of one or more profiles (``name -> profile()``); a missing
     axis is drawn at the centre and marked n/a."""

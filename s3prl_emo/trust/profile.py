@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import math
 
+from ..errors import InvalidInputError
+from ..runtime.guards import finite_number
+
 # axis -> (where the raw figure is in trust.json, what it is, how it is scaled)
 AXES = {
     "performance": ("performance.macro_f1", "test macro-F1", "value (higher is better)"),
@@ -28,24 +31,68 @@ def _clip(value: float) -> float:
     return min(1.0, max(0.0, value))
 
 
-def _raw(report: dict, axis: str) -> float | None:
-    try:
-        if axis == "performance":
-            return (report.get("performance") or report["calibration"])["macro_f1"]
-        if axis == "fairness":
-            return report["fairness"]["macro"]["equalized_odds_difference"]
-        if axis == "privacy":
-            return report["privacy"]["uar"]
-        if axis == "safety":
-            fgsm = report["safety"]["fgsm"]
-            return fgsm[max(fgsm, key=float)]["success_rate"]
-        if axis == "sustainability":
-            return report["sustainability"]["macs_6s"] / 1e9
-        if axis == "calibration":
-            return report["calibration"]["ece_macro"]
-    except (KeyError, TypeError, ValueError):
-        return None
+HIGHEST_SNR = "<highest SNR>"
+# axis -> the keys that lead to its raw figure in trust.json (alternatives in order), its range
+FIGURES: dict[str, tuple[tuple[tuple[str, ...], ...], float, float]] = {
+    "performance": ((("performance", "macro_f1"), ("calibration", "macro_f1")), 0.0, 1.0),
+    "fairness": ((("fairness", "macro", "equalized_odds_difference"),), 0.0, 1.0),
+    "privacy": ((("privacy", "uar"),), 0.0, 1.0),
+    "safety": ((("safety", "fgsm", HIGHEST_SNR, "success_rate"),), 0.0, 1.0),
+    "sustainability": ((("sustainability", "macs_6s"),), 0.0, math.inf),
+    "calibration": ((("calibration", "ece_macro"),), 0.0, 1.0),
+}
+
+
+def _lookup(report: dict, keys: tuple[str, ...], where: str) -> tuple[str, object]:
+    """The dotted key and the value at ``keys`` (None when a key is absent or null)."""
+    node: object = report
+    walked: list[str] = []
+    for key in keys:
+        if not isinstance(node, dict):
+            raise InvalidInputError(f"{where}: {'.'.join(walked)} is {type(node).__name__}, not an object")
+        if key == HIGHEST_SNR and node:
+            snrs = {}
+            for name in node:
+                try:
+                    snrs[name] = finite_number(float(name), where=name)
+                except ValueError:  # not a number, or NaN / infinite
+                    raise InvalidInputError(f"{where}: {'.'.join(walked)} key {name!r} is not an SNR in dB") from None
+            key = max(snrs, key=snrs.get)
+        walked.append(key)
+        if node.get(key) is None:
+            return ".".join(walked), None
+        node = node[key]
+    return ".".join(walked), node
+
+
+def figure(report: dict, axis: str, *, where: str = "trust.json") -> float | None:
+    """The raw figure of ``axis`` in a trust report: None if absent, else a finite number in range.
+
+    Raises:
+        InvalidInputError: the figure (or an object on its way) is there but not what it should
+            be: a string, NaN, out of its range; naming ``where`` and the key.
+
+    Examples:
+        >>> figure({"privacy": {"uar": 0.75}}, "privacy")
+        0.75
+        >>> figure({"privacy": {"uar": "0.75"}}, "privacy")
+        Traceback (most recent call last):
+        ...
+        s3prl_emo.errors.InvalidInputError: trust.json: privacy.uar: '0.75' is not a number
+    """
+    alternatives, low, high = FIGURES[axis]
+    for keys in alternatives:
+        key, value = _lookup(report, keys, where)
+        if value is not None:
+            number = finite_number(value, where=f"{where}: {key}", low=low, high=high)
+            return number / 1e9 if axis == "sustainability" else number
     return None
+
+
+def check_report(report: dict, *, where: str) -> None:
+    """Refuse a trust report whose profile figures are not all absent or valid (``figure``)."""
+    for axis in AXES:
+        figure(report, axis, where=where)
 
 
 def _scale(axis: str, value: float) -> float:
@@ -61,10 +108,17 @@ def _scale(axis: str, value: float) -> float:
 
 
 def profile(report: dict) -> dict:
-    """``{axis: {raw, scaled, source, meaning, scaling}}``; axes without a figure have scaled None."""
+    """``{axis: {raw, scaled, source, meaning, scaling}}``; axes without a valid figure have scaled None.
+
+    A figure that is not a finite number in its range (a NaN of a failed computation) is
+    not scored: it is n/a, never clipped into a score. ``check_report`` refuses such a report.
+    """
     out = {}
     for axis, (source, meaning, scaling) in AXES.items():
-        raw = _raw(report, axis)
+        try:
+            raw = figure(report, axis)
+        except InvalidInputError:
+            raw = None
         out[axis] = {
             "raw": raw,
             "scaled": None if raw is None else _scale(axis, raw),
