@@ -420,6 +420,8 @@ def check_upstreams(upstreams: list[str], upstream_ckpts: dict[str, str]) -> Non
             raise InvalidInputError(
                 f"--upstreams {name}: reads a local weights file; name it with --upstream-ckpt {name}=PATH"
             )
+        if name not in LOCAL_FILE_UPSTREAMS and ckpt is not None:
+            raise InvalidInputError(f"--upstream-ckpt {name}={ckpt}: upstream {name} reads no local weights file")
         try:
             upstream_spec(argparse.Namespace(upstream=name), ckpt, where=f"--upstreams {name}")
         except InvalidInputError as err:
@@ -508,9 +510,15 @@ def run_folder(results: Pathlike, spec: RunSpec) -> Path:
         True
     """
     base = Path(results).resolve()
-    folder = resolve_inside(base, spec.key, what=f"{results}: run {spec.key}")
-    if folder != base / spec.key:
-        raise InvalidInputError(f"{results}: run folder {spec.key} is reached through a symbolic link; refused")
+    try:
+        folder = resolve_inside(base, spec.key, what=f"{results}: run {spec.key}")
+    except InvalidInputError:
+        folder = None
+    if folder != base / spec.key:  # the key has no '..' (RunSpec checks its names): only a link leads elsewhere
+        target = (base / spec.key).resolve()
+        raise InvalidInputError(
+            f"{results}: run folder {spec.key} is reached through a symbolic link (to {target}); refused"
+        )
     return folder
 
 

@@ -63,7 +63,7 @@ def check_slurm_settings(settings: dict, *, source: str) -> dict:
         InvalidInputError: naming ``source`` (the file or the flags), the key and the value.
 
     Examples:
-        >>> check_slurm_settings({"partition": "gpu", "gpus_per_run": 1, "mem_gb": 16}, source="flags")["partition"]
+        >>> check_slurm_settings({**DEFAULTS, "partition": "gpu", "gpus_per_run": 1}, source="flags")["partition"]
         'gpu'
     """
     for key, low in _COUNTS.items():
