@@ -306,6 +306,12 @@ def test_status_names_a_malformed_state_file(results, capsys, text, problem):
     assert line.startswith("fbank/SYNTH/default/fold1  unreadable") and f"{state}: " in line and problem in line
 
 
+def test_status_does_not_wait_on_a_pipe_planted_as_a_state_file(results, capsys):
+    os.mkfifo(results / "fbank/SYNTH/default/fold1" / STATE_FILE)
+    assert sweep("--status", "--out", results) == 0
+    assert "fold1  unreadable" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize(
     ("text", "problem"),
     [("", "not valid JSON"), ("[1]", "not list"), ('{"test": {"macro_f1": Infinity}}', "non-finite number Infinity")],

@@ -158,6 +158,8 @@ class RunSpec:
         grid = data.get("grid", {})
         if not all(isinstance(k, str) and isinstance(v, str) for k, v in grid.items()):
             raise InvalidInputError(f"{where}: grid {grid!r} is not a mapping of names to values")
+        for key in grid:
+            _check_grid_key(key, where=f"{where}: grid")
         if data.get("trainer", "runner") not in TRAINERS:
             raise InvalidInputError(f"{where}: trainer {data['trainer']!r} is not one of {', '.join(TRAINERS)}")
         spec = cls(**data)
@@ -340,11 +342,7 @@ def parse_grid(specs: list[str]) -> list[dict[str, str]]:
         choices = [v.strip() for v in values.split(",") if v.strip()]
         if not sep or not key or not choices:
             raise InvalidInputError(f"--grid {spec!r}: expected KEY=V1,V2,... such as optimizer.lr=1e-3,1e-4")
-        if not all(part.isidentifier() for part in key.split(".")):
-            raise InvalidInputError(f"--grid {spec!r}: {key!r} is not a config key such as optimizer.lr")
-        clash = sorted(r for r in RESERVED_KEYS if r == f"config.{key}" or r.startswith(f"config.{key}."))
-        if clash:
-            raise InvalidInputError(f"--grid {spec!r}: {clash[0]} is set by the sweep itself")
+        _check_grid_key(key, where=f"--grid {spec!r}")
         for other, _ in axes:
             if _overlaps(key, other):
                 raise InvalidInputError(
@@ -356,6 +354,15 @@ def parse_grid(specs: list[str]) -> list[dict[str, str]]:
     points = [dict(zip([k for k, _ in axes], v, strict=True)) for v in itertools.product(*(v for _, v in axes))]
     _refuse_shared_folders("--grid", [(str(p), grid_name(p)) for p in points])
     return points
+
+
+def _check_grid_key(key: str, *, where: str) -> None:
+    """A grid key is a dotted config path that the sweep does not set itself."""
+    if not all(part.isidentifier() for part in key.split(".")):
+        raise InvalidInputError(f"{where}: {key!r} is not a config key such as optimizer.lr")
+    clash = sorted(r for r in RESERVED_KEYS if r == f"config.{key}" or r.startswith(f"config.{key}."))
+    if clash:
+        raise InvalidInputError(f"{where}: {clash[0]} is set by the sweep itself")
 
 
 def _refuse_shared_folders(flag: str, named: list[tuple[str, str]]) -> None:
@@ -530,11 +537,13 @@ def read_json_object(path: Path) -> dict:
     """A JSON object read back from RESULTS: a regular file in its folder, finite numbers only.
 
     Raises:
-        InvalidInputError: naming the file: a link out of its folder, unreadable, not JSON,
-            ``NaN``/``Infinity``, or not an object.
+        InvalidInputError: naming the file: a link out of its folder, not a regular file,
+            unreadable, not JSON, ``NaN``/``Infinity``, or not an object.
     """
     path = Path(path)
     resolve_inside(path.parent, path.name, what=str(path))
+    if not path.is_file():  # a folder, or a pipe that would block the reader
+        raise InvalidInputError(f"{path}: not a regular file")
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
