@@ -29,11 +29,11 @@ from pathlib import Path
 
 import yaml
 
-from ..atomic import write_text_atomically
+from ..data.layout import Pathlike, label_files
 from ..errors import CorpusLayoutError, InvalidInputError
-from ..guards import claim_output_dir, refuse_override_keys, resolve_inside, s3prl_override
-from ..layout import Pathlike, label_files
-from ..resources import resource_dir
+from ..runtime.atomic import write_text_atomically
+from ..runtime.guards import claim_output_dir, refuse_override_keys, resolve_inside, s3prl_override
+from ..runtime.resources import resource_dir
 
 PLAN_FILE = "sweep.json"
 RUN_FILE = "run.json"
@@ -414,7 +414,7 @@ def check_upstreams(upstreams: list[str], upstream_ckpts: dict[str, str]) -> Non
     Raises:
         InvalidInputError: naming the upstream and why.
     """
-    from ..checkpoints import LOCAL_FILE_UPSTREAMS, upstream_spec
+    from ..runtime.checkpoints import LOCAL_FILE_UPSTREAMS, upstream_spec
 
     known = hub_upstreams()
     for name in upstreams:

@@ -22,7 +22,7 @@ from pathlib import Path
 import yaml
 
 from ..errors import InvalidInputError
-from ..guards import finite_number
+from ..runtime.guards import finite_number
 from .local import LOG_FILE, open_log, worker_command
 from .state import DONE, FAILED, RunState, run_state, summary
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InvalidInputError
-from ..runlock import process_alive
+from ..runtime.runlock import process_alive
 from .plan import RESULT_FILE, RunSpec, plan_entries, read_json_object, run_folder
 from .worker import STATE_FILE, read_state
 

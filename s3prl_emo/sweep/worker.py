@@ -29,12 +29,12 @@ import pandas as pd
 import yaml
 
 from .. import __version__
-from ..atomic import write_text_atomically
 from ..errors import CorpusLayoutError, InvalidInputError
-from ..guards import create_exclusive, finite_number, s3prl_override
 from ..metrics import binarize
-from ..runlock import process_alive
-from ..runner_guard import run_downstream
+from ..runtime.atomic import write_text_atomically
+from ..runtime.guards import create_exclusive, finite_number, s3prl_override
+from ..runtime.runlock import process_alive
+from ..runtime.runner_guard import run_downstream
 from .plan import RESULT_FILE, RUN_CONFIG, RunSpec, check_upstreams, read_json_object, read_run, write_json_atomic
 
 STATE_FILE = "state.json"
@@ -159,7 +159,7 @@ def _train(spec: RunSpec, run_dir: Path, device: str) -> None:
 
 def _layer_weights(ckpt: Path) -> list[float] | None:
     """The Featurizer's raw layer weights in dev-best (None for single-layer upstreams such as fbank)."""
-    from ..inference import load_checkpoint
+    from ..inference.recognizer import load_checkpoint
 
     weights = load_checkpoint(ckpt).get("Featurizer", {}).get("weights")
     return None if weights is None else [float(w) for w in weights.flatten()]
