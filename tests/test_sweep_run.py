@@ -1,5 +1,6 @@
 """A real sweep on the built-in corpus: fbank and a tiny WavLM x 5 folds with the local launcher,
-killed mid-way and resumed, then its report opened in headless Chromium."""
+killed mid-way and resumed, then its report opened in headless Chromium. The data root's folder
+name is code that S3PRL would run if it were spliced into ``-o``: it must stay a name."""
 
 import json
 import os
@@ -22,6 +23,16 @@ SMALL = (
 )
 RUNS = 10  # 2 upstreams x 5 folds
 RESULTS_GLOB = "*/SYNTH/default/fold*/result.json"
+PAYLOAD = "x,,args.seed=__import__('pathlib').Path('PWNED').touch() or 1,,args.y="  # creates PWNED if run
+
+
+@pytest.fixture(scope="module")
+def hostile_root(synth_root, tmp_path_factory):
+    """The corpus under a data root named PAYLOAD; the sweeps run in its parent, where PWNED would appear."""
+    root = tmp_path_factory.mktemp("hostile") / PAYLOAD
+    root.mkdir()
+    (root / "SYNTH").symlink_to(synth_root / "SYNTH")
+    return root
 
 
 def _sweep_command(out, root, tiny_wavlm) -> list[str]:
@@ -33,12 +44,13 @@ def _sweep_command(out, root, tiny_wavlm) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def swept(synth_root, tiny_wavlm, tmp_path_factory):
+def swept(hostile_root, tiny_wavlm, tmp_path_factory):
     """First invocation killed (SIGKILL, whole process group) once two runs are done; then two more."""
     out = tmp_path_factory.mktemp("sweep") / "results"
-    command = _sweep_command(out, synth_root, tiny_wavlm)
+    command = _sweep_command(out, hostile_root, tiny_wavlm)
+    cwd = hostile_root.parent
     with open(out.parent / "first.log", "w") as log:
-        first = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        first = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=cwd)
         deadline = time.monotonic() + 1200
         while len(list(out.glob(RESULTS_GLOB))) < 2:
             if first.poll() is not None or time.monotonic() > deadline:
@@ -48,9 +60,16 @@ def swept(synth_root, tiny_wavlm, tmp_path_factory):
         os.killpg(first.pid, signal.SIGKILL)
         first.wait()
     before = {p: p.stat().st_mtime_ns for p in out.glob(RESULTS_GLOB)}
-    second = subprocess.run(command, capture_output=True, text=True)
-    third = subprocess.run(command, capture_output=True, text=True)
+    second = subprocess.run(command, capture_output=True, text=True, cwd=cwd)
+    third = subprocess.run(command, capture_output=True, text=True, cwd=cwd)
     return out, before, second, third
+
+
+def test_a_data_root_named_as_code_stays_a_name(swept, hostile_root):
+    out = swept[0]
+    assert not (hostile_root.parent / "PWNED").exists()
+    config = (out / "fbank/SYNTH/default/fold1/config.yaml").read_text()
+    assert "__import__" in config  # the root, as data, in the run's config
 
 
 def test_killed_sweep_completes_the_rest_without_redoing_finished_runs(swept):
@@ -127,16 +146,17 @@ def test_report_opens_in_headless_chromium(swept, tmp_path):
     assert "Incomplete" not in (report / "index.html").read_text()
 
 
-def test_fast_trainer_runs_share_one_feature_store(synth_root, tiny_wavlm, tmp_path):
+def test_fast_trainer_runs_share_one_feature_store(hostile_root, tiny_wavlm, tmp_path):
     """`--trainer fast`: each run is `s3prl-emo train`; the second fold reads the first one's store."""
     out = tmp_path / "results"
     command = [
         sys.executable, "-m", "s3prl_emo.cli", "sweep", "--upstreams", "wavlm_local", "--trainer", "fast",
         "--upstream-ckpt", f"wavlm_local={tiny_wavlm}", "--conditions", "SYNTH", "--folds", "1,2",
-        "--root", str(synth_root), "--out", str(out), "-o", SMALL,
+        "--root", str(hostile_root), "--out", str(out), "-o", SMALL,
     ]  # fmt: skip
-    done = subprocess.run(command, capture_output=True, text=True)
+    done = subprocess.run(command, capture_output=True, text=True, cwd=hostile_root.parent)
     assert done.returncode == 0, done.stderr[-3000:]
+    assert not (hostile_root.parent / "PWNED").exists()
     runs = [out / "wavlm_local" / "SYNTH" / "default" / f"fold{k}" for k in (1, 2)]
     results = [json.loads((run / "result.json").read_text()) for run in runs]
     assert [r["fold"] for r in results] == [1, 2]

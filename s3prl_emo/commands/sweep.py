@@ -33,8 +33,16 @@ def register(subparsers) -> None:
     )
     parser.add_argument("--folds", default="all", help="'all' (each condition's own folds) or e.g. 1,2")
     parser.add_argument("--root", help="the data root holding <CORPUS>/<Primary|Secondary>/ (datarc.root)")
-    parser.add_argument("--out", required=True, type=Path, help="the RESULTS folder")
-    parser.add_argument("-o", "--override", default="", help="passed to every run as run_downstream.py -o takes it")
+    parser.add_argument(
+        "--out", required=True, type=Path, help="the RESULTS folder: new, empty, or an earlier sweep's (resumed)"
+    )
+    parser.add_argument(
+        "-o",
+        "--override",
+        default="",
+        help="run_downstream.py's -o for every run (KEY=VALUE,,...); values are read as Python literals or text, "
+        "never run; what the sweep sets itself (args.expdir, datarc.root, datarc.test_fold, ...) is refused",
+    )
     parser.add_argument(
         "--grid", action="append", default=[], metavar="KEY=V1,V2", help="e.g. optimizer.lr=1e-3,1e-4 (repeatable)"
     )
@@ -64,7 +72,7 @@ def _split(text: str | None, flag: str) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     from ..sweep import plan
-    from ..sweep.state import DONE, RUNNING, format_states, run_state, summary, sweep_states
+    from ..sweep.state import DONE, RUNNING, UNREADABLE, format_states, run_state, summary, sweep_states
     from ..sweep.worker import fast_trainer_available
 
     if args.status:
@@ -80,16 +88,19 @@ def run(args: argparse.Namespace) -> int:
     if args.root is None:
         raise InvalidInputError("--root is required")
     upstreams = _split(args.upstreams, "--upstreams")
+    upstream_ckpts = plan.parse_upstream_ckpts(args.upstream_ckpt, upstreams)
+    plan.claim_results(args.out, args.root)
     runs = plan.build_plan(
         upstreams,
         _split(args.conditions, "--conditions"),
         args.root,
         folds=plan.parse_folds(args.folds),
         grid=plan.parse_grid(args.grid),
-        upstream_ckpts=plan.parse_upstream_ckpts(args.upstream_ckpt, upstreams),
+        upstream_ckpts=upstream_ckpts,
         overrides=args.override,
         trainer=args.trainer,
     )
+    plan.check_upstreams(upstreams, upstream_ckpts)  # imports S3PRL's hub: after the cheaper checks
     settings = None
     if args.launcher == "slurm":
         from ..sweep.slurm import read_slurm_config
@@ -103,14 +114,14 @@ def run(args: argparse.Namespace) -> int:
         }
         settings = read_slurm_config(args.slurm_config, flags)
     if args.dry_run:
-        states = [run_state(spec, args.out / spec.key) for spec in runs]
+        states = [run_state(spec, plan.run_folder(args.out, spec)) for spec in runs]
         for state in states:
             verb = (
                 "done"
                 if state.state == DONE
                 else f"would run ({state.state}{': ' + state.detail if state.detail else ''})"
             )
-            print(f"{state.spec.key}  {verb}")
+            print(f"{state.name}  {verb}")
         print(summary(states))
         return 0
 
@@ -119,7 +130,10 @@ def run(args: argparse.Namespace) -> int:
     busy = [s for s in states if s.state == RUNNING]
     for state in busy:
         logger.warning("%s is running %s; left alone", state.spec.key, state.detail)
-    pending = [s for s in states if s.state not in (DONE, RUNNING)]
+    for state in states:
+        if state.state == UNREADABLE:
+            logger.warning("%s: %s", state.name, state.detail)
+    pending = [s for s in states if s.state not in (DONE, RUNNING) and s.folder is not None]
     if not pending:
         print(f"nothing to do: {sum(s.state == DONE for s in states)} of {len(states)} runs are done ({args.out})")
         return 0

@@ -134,7 +134,9 @@ def resolve_inside(root: Pathlike, path: Pathlike, *, what: str) -> Path:
     return target
 
 
-def claim_output_dir(out: Pathlike, *, command: str, inputs: Iterable[Pathlike] = ()) -> Path:
+def claim_output_dir(
+    out: Pathlike, *, command: str, inputs: Iterable[Pathlike] = (), own_files: Iterable[str] = ()
+) -> Path:
     """Check, before any work, that ``out`` may become ``command``'s output folder.
 
     It may if it does not exist, is an empty folder, or holds a previous output of the same
@@ -145,6 +147,8 @@ def claim_output_dir(out: Pathlike, *, command: str, inputs: Iterable[Pathlike] 
         out: the output folder the user named.
         command: the command's name, e.g. ``"report"``.
         inputs: the paths the command reads.
+        own_files: names of files that also mark an earlier output of ``command`` when the
+            folder has no ``OUTPUT_MARKER`` (a sweep's ``sweep.json``); links do not count.
 
     Returns:
         ``out`` as a ``Path``.
@@ -169,7 +173,8 @@ def claim_output_dir(out: Pathlike, *, command: str, inputs: Iterable[Pathlike] 
                 f"--out {out}: would replace the input {source}; choose a folder that does not hold the input"
             )
     if out.is_dir() and any(out.iterdir()):
-        if _marker_command(out) != command:
+        own = any((out / name).is_file() and not (out / name).is_symlink() for name in own_files)
+        if _marker_command(out) != command and not own:
             raise InvalidInputError(
                 f"--out {out}: the folder holds files that are not an earlier output of `s3prl-emo {command}`; "
                 "choose a new or empty folder"

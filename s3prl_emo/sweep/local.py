@@ -13,6 +13,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from ..errors import InvalidInputError
 from .state import FAILED, RunState, summary
 
 logger = logging.getLogger(__name__)
@@ -42,6 +43,16 @@ def worker_command(run_dir: Path) -> list[str]:
     return [sys.executable, "-m", "s3prl_emo.sweep.worker", str(run_dir)]
 
 
+def open_log(run_dir: Path):
+    """``run_dir/run.log`` for appending; a symbolic link there is refused (``O_NOFOLLOW``), never followed."""
+    path = run_dir / LOG_FILE
+    try:
+        handle = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    except OSError as err:
+        raise InvalidInputError(f"{path}: cannot be opened as the run's log ({err.strerror}); remove it") from err
+    return os.fdopen(handle, "a", encoding="utf-8")
+
+
 def run_local(pending: list[RunState], *, jobs: int = 1, gpus: list[str] | None = None) -> int:
     """Run the pending runs, ``jobs`` at a time; return how many failed.
 
@@ -69,7 +80,14 @@ def run_local(pending: list[RunState], *, jobs: int = 1, gpus: list[str] | None 
                     env["CUDA_VISIBLE_DEVICES"] = gpus[slot % len(gpus)]
                 # N CPU-bound workers share the cores rather than each taking them all
                 env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // max(1, jobs))))
-                log = open(item.folder / LOG_FILE, "a")  # noqa: SIM115 (closed when the worker ends)
+                try:
+                    log = open_log(item.folder)  # closed when the worker ends
+                except InvalidInputError as err:
+                    finished.append(RunState(item.spec, item.folder, FAILED, str(err)))
+                    free_slots.append(slot)
+                    tqdm.write(f"FAILED {item.spec.key}: {err}")
+                    bar.update(1)
+                    continue
                 process = subprocess.Popen(worker_command(item.folder), stdout=log, stderr=subprocess.STDOUT, env=env)
                 running[process] = (item, log)
                 busy_slots[process] = slot

@@ -14,6 +14,7 @@ Resources come from a small YAML file (``--slurm-config``) and flags, flags winn
 from __future__ import annotations
 
 import logging
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -21,7 +22,8 @@ from pathlib import Path
 import yaml
 
 from ..errors import InvalidInputError
-from .local import LOG_FILE, worker_command
+from ..runtime.guards import finite_number
+from .local import LOG_FILE, open_log, worker_command
 from .state import DONE, FAILED, RunState, run_state, summary
 
 logger = logging.getLogger(__name__)
@@ -44,6 +46,45 @@ def read_slurm_config(path: Path | None, flags: dict) -> dict:
             raise InvalidInputError(f"--slurm-config {path}: unknown key(s) {unknown}; known: {', '.join(SLURM_KEYS)}")
         settings.update(loaded)
     settings.update({k: v for k, v in flags.items() if v is not None})
+    return check_slurm_settings(settings, source=str(path) if path is not None else "flags")
+
+
+_NAME = re.compile(r"[A-Za-z0-9_.,-]+")
+_COUNTS = {"gpus_per_run": 0, "cpus_per_run": 1, "time_min": 1, "array_parallelism": 1}  # key -> smallest value
+
+
+def check_slurm_settings(settings: dict, *, source: str) -> dict:
+    """Refuse a setting of the wrong type or range, and text that would end an ``#SBATCH`` line.
+
+    submitit writes each setting as a line of the job script; a value with a line break would
+    add a line of shell to it.
+
+    Raises:
+        InvalidInputError: naming ``source`` (the file or the flags), the key and the value.
+
+    Examples:
+        >>> check_slurm_settings({**DEFAULTS, "partition": "gpu", "gpus_per_run": 1}, source="flags")["partition"]
+        'gpu'
+    """
+    for key, low in _COUNTS.items():
+        value = settings.get(key)
+        if value is None and key == "array_parallelism":
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise InvalidInputError(f"--slurm-config {source}: {key} {value!r} is not a whole number >= {low}")
+    finite_number(settings.get("mem_gb"), where=f"--slurm-config {source}: mem_gb", low=1e-3)
+    partition = settings.get("partition")
+    if partition is not None and not (isinstance(partition, str) and _NAME.fullmatch(partition)):
+        raise InvalidInputError(f"--slurm-config {source}: partition {partition!r} is not a Slurm partition name")
+    additional = settings.get("additional") or {}
+    if not isinstance(additional, dict):
+        raise InvalidInputError(f"--slurm-config {source}: additional must be a mapping of sbatch options")
+    for key, value in additional.items():
+        plain = isinstance(value, int | float | str) and not any(ch in str(value) for ch in "\n\r\0")
+        if not (isinstance(key, str) and re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]*", key)) or not plain:
+            raise InvalidInputError(
+                f"--slurm-config {source}: additional {key!r}: {value!r} is not an sbatch option and one-line value"
+            )
     return settings
 
 
@@ -56,7 +97,7 @@ class SlurmRun:
         self.run_dir = run_dir
 
     def __call__(self) -> str:
-        with open(Path(self.run_dir) / LOG_FILE, "a") as log:
+        with open_log(Path(self.run_dir)) as log:
             subprocess.run(worker_command(Path(self.run_dir)), stdout=log, stderr=subprocess.STDOUT, check=True)
         return self.run_dir
 

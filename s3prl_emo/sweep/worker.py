@@ -3,6 +3,10 @@
 ``python -m s3prl_emo.sweep.worker RUN_DIR`` (what both launchers start). Training goes
 through S3PRL's ``run_downstream`` with ``-a``, so a run interrupted earlier resumes from its
 newest ``states-*.ckpt``; the three steps share one interpreter to pay S3PRL's import once.
+
+The worker trusts nothing in the folder it is given: ``run.json`` is checked (and must
+describe this folder) before anything is written, the data root, fold and grid point reach
+S3PRL in the run's ``config.yaml``, and the ``-o`` it passes holds literals only.
 """
 
 from __future__ import annotations
@@ -22,12 +26,16 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import yaml
 
 from .. import __version__
-from ..errors import InvalidInputError
+from ..errors import CorpusLayoutError, InvalidInputError
 from ..metrics import binarize
+from ..runtime.atomic import write_text_atomically
+from ..runtime.guards import create_exclusive, finite_number, s3prl_override
+from ..runtime.runlock import process_alive
 from ..runtime.runner_guard import run_downstream
-from .plan import RESULT_FILE, RUN_FILE, RunSpec, write_json_atomic
+from .plan import RESULT_FILE, RUN_CONFIG, RunSpec, check_upstreams, read_json_object, read_run, write_json_atomic
 
 STATE_FILE = "state.json"
 TRAIN_DONE = "train.done"
@@ -71,13 +79,75 @@ def evaluate(ckpt: Path, splits: tuple[str, ...], device: str, override: str = "
         runner.evaluate()  # as from the command line: seeds fixed, scores dumped by the expert
 
 
+def read_state(path: Path) -> dict:
+    """``state.json`` checked: ``{"state": "running", "pid": N, "host": H, ...}`` or ``{"state": "failed", ...}``.
+
+    Raises:
+        InvalidInputError: naming the file and the field.
+    """
+    data = read_json_object(path)
+    state = data.get("state")
+    if state == "running":
+        pid, host = data.get("pid"), data.get("host")
+        if isinstance(pid, bool) or not isinstance(pid, int) or not 0 < pid < 2**31:
+            raise InvalidInputError(f"{path}: pid {pid!r} is not a process id")
+        if not isinstance(host, str):
+            raise InvalidInputError(f"{path}: host {host!r} is not a host name")
+    elif state == "failed":
+        if not isinstance(data.get("error", ""), str):
+            raise InvalidInputError(f"{path}: error {data['error']!r} is not a message")
+    else:
+        raise InvalidInputError(f"{path}: state {state!r} is neither 'running' nor 'failed'")
+    for key in ("started", "at"):
+        if key in data:
+            finite_number(data[key], where=f"{path}: {key}")
+    return data
+
+
+def _claim(run_dir: Path) -> None:
+    """Mark the run as running by this process: ``state.json`` created exclusively.
+
+    A state of a live process of this machine is left alone (an error); any other state
+    (failed, stale, unreadable, or a link) is removed first, never followed.
+    """
+    path = run_dir / STATE_FILE
+    if os.path.lexists(path):
+        try:
+            previous = read_state(path)
+        except InvalidInputError:
+            previous = {}
+        if (
+            previous.get("state") == "running"
+            and previous.get("host") == socket.gethostname()
+            and previous.get("pid") != os.getpid()
+            and process_alive(previous["pid"])
+        ):
+            raise InvalidInputError(f"{run_dir}: already running (pid {previous['pid']}); left alone")
+        path.unlink()
+    record = {"state": "running", "pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}
+    try:
+        handle = create_exclusive(path)
+    except FileExistsError:
+        raise InvalidInputError(f"{path}: another worker started this run at the same time; left alone") from None
+    with os.fdopen(handle, "w", encoding="utf-8") as f:
+        f.write(json.dumps(record) + "\n")
+
+
 def _train(spec: RunSpec, run_dir: Path, device: str) -> None:
     """``run_downstream.py -m train -a`` (resumes from the newest states checkpoint), or the same
     flags to ``s3prl-emo train`` with ``--trainer fast``, whose feature stores the runs of a
-    sweep share (``RESULTS/feature_cache``)."""
+    sweep share (``RESULTS/feature_cache``).
+
+    The data root, fold and grid point are in ``RUN_DIR/config.yaml``; ``-o`` carries only
+    literals (the upstream checkpoint, for resuming, and the user's overrides)."""
+    config = run_dir / RUN_CONFIG
+    write_text_atomically(config, yaml.safe_dump(spec.run_config(), sort_keys=False))
     upstream = ["-u", spec.upstream] + (["-k", spec.upstream_ckpt] if spec.upstream_ckpt else [])
-    common = ["-a", "-d", "emotion_multilabel", *upstream, "-c", spec.config, "-p", str(run_dir / "exp")]
-    common += ["--device", device, "-o", spec.override_string()]
+    common = ["-a", "-d", "emotion_multilabel", *upstream, "-c", str(config), "-p", str(run_dir / "exp")]
+    common += ["--device", device]
+    override = spec.override_string()
+    if override:
+        common += ["-o", override]
     if spec.trainer == "fast":
         if not fast_trainer_available():
             raise InvalidInputError("--trainer fast: the one-pass trainer (s3prl-emo train) is not installed")
@@ -114,26 +184,53 @@ def _package_version(name: str) -> str | None:
         return None
 
 
-def run_one(run_dir: Path) -> dict:
-    """Train (or resume) and evaluate the run in ``run_dir``; return what ``result.json`` holds."""
-    spec = RunSpec.from_json(json.loads((run_dir / RUN_FILE).read_text()))
+def _train_seconds(path: Path) -> float:
+    """The training time ``train.done`` records; a link or anything but a finite number is refused."""
+    if path.is_symlink():
+        raise InvalidInputError(f"{path}: is a symbolic link; remove it")
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+        value = float(text)
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise InvalidInputError(f"{path}: not a training time in seconds ({err}); remove it to retrain") from err
+    return finite_number(value, where=str(path), low=0)
+
+
+def _finite_everywhere(value: object, *, where: str, key: str = "") -> None:
+    """Refuse a NaN or infinity anywhere in ``value``, naming ``where`` and its key (``dev.loss``)."""
+    if isinstance(value, dict):
+        for name, item in value.items():
+            _finite_everywhere(item, where=where, key=f"{key}.{name}" if key else str(name))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _finite_everywhere(item, where=where, key=f"{key}[{index}]")
+    elif isinstance(value, float):
+        finite_number(value, where=f"{where}: {key}")
+
+
+def run_one(run_dir: Path, spec: RunSpec | None = None) -> dict:
+    """Train (or resume) and evaluate the run in ``run_dir``; return what ``result.json`` holds.
+
+    A figure that is not finite (a diverged training) fails the run, naming the figure:
+    ``result.json`` holds finite numbers only."""
+    spec = read_run(run_dir) if spec is None else spec
+    check_upstreams([spec.upstream], {spec.upstream: spec.upstream_ckpt} if spec.upstream_ckpt else {})
     expdir = run_dir / "exp"
     device = _device()
     started = time.time()
-    write_json_atomic(
-        run_dir / STATE_FILE,
-        {"state": "running", "pid": os.getpid(), "host": socket.gethostname(), "started": started},
-    )
-    if not (run_dir / TRAIN_DONE).is_file():
+    done = run_dir / TRAIN_DONE
+    if not os.path.lexists(done):
         _train(spec, run_dir, device)
-        (run_dir / TRAIN_DONE).write_text(f"{time.time() - started:.1f}\n")
+        with os.fdopen(create_exclusive(done), "w", encoding="utf-8") as f:
+            f.write(f"{time.time() - started:.1f}\n")
+    train_seconds = _train_seconds(done)
     best = expdir / "dev-best.ckpt"
     if not best.is_file():
         raise InvalidInputError(f"{expdir}: training ended without dev-best.ckpt")
-    evaluate(best, SPLITS, device, f"args.upstream_ckpt={spec.upstream_ckpt}" if spec.upstream_ckpt else "none")
-    scores = {split: json.loads((expdir / f"{split}_fold{spec.fold}_metrics.json").read_text()) for split in SPLITS}
+    ckpt = {"args.upstream_ckpt": spec.upstream_ckpt} if spec.upstream_ckpt else {}
+    evaluate(best, SPLITS, device, s3prl_override(ckpt) or "none")
+    scores = {split: read_json_object(expdir / f"{split}_fold{spec.fold}_metrics.json") for split in SPLITS}
     classes = [key.split("/", 1)[1] for key in scores["test"] if key.startswith("f1/")]
-    train_seconds = float((run_dir / TRAIN_DONE).read_text())
     result = {
         **spec.to_json(),
         "grid_name": spec.grid_name,
@@ -155,9 +252,23 @@ def run_one(run_dir: Path) -> dict:
         "device": device,
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
+    _finite_everywhere(result, where=str(run_dir / RESULT_FILE))
     write_json_atomic(run_dir / RESULT_FILE, result)
     (run_dir / STATE_FILE).unlink(missing_ok=True)
     return result
+
+
+def finished(run_dir: Path) -> bool:
+    """Whether ``result.json`` is there and readable (an unreadable one is evaluated again)."""
+    path = run_dir / RESULT_FILE
+    if not os.path.lexists(path):
+        return False
+    try:
+        read_json_object(path)
+    except InvalidInputError as err:
+        print(f"{err}; evaluating this run again", file=sys.stderr)
+        return False
+    return True
 
 
 def _raise_interrupt(signum, frame):
@@ -168,12 +279,22 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m s3prl_emo.sweep.worker", description=__doc__)
     parser.add_argument("run_dir", type=Path, help="a run folder of a sweep (holds run.json)")
     run_dir = parser.parse_args(argv).run_dir
-    if (run_dir / RESULT_FILE).is_file():
+    try:  # nothing is written in a folder whose run.json is not a run of this folder
+        spec = read_run(run_dir)
+    except (InvalidInputError, CorpusLayoutError) as err:
+        print(f"s3prl-emo sweep worker: {err}", file=sys.stderr)
+        return 2
+    if finished(run_dir):
         print(f"{run_dir}: already done")
         return 0
+    try:
+        _claim(run_dir)
+    except InvalidInputError as err:
+        print(f"s3prl-emo sweep worker: {err}", file=sys.stderr)
+        return 1
     signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
-        run_one(run_dir)
+        run_one(run_dir, spec)
     except KeyboardInterrupt:
         (run_dir / STATE_FILE).unlink(missing_ok=True)  # interrupted, not failed: the next sweep resumes it
         raise
