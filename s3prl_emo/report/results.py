@@ -232,22 +232,6 @@ def _skip(problems: list[str], problem: str) -> None:
     logger.warning("%s", problem)
 
 
-def _spec_problem(spec: RunSpec) -> str | None:
-    """Why a plan entry cannot name a run folder or a leaderboard row, or None."""
-    for name in ("upstream", "condition"):
-        value = getattr(spec, name)
-        if not isinstance(value, str) or not value.strip() or len(value) > MAX_NAME:
-            return f"{name} {value!r} is not a name of 1 to {MAX_NAME} characters"
-    if isinstance(spec.fold, bool) or not isinstance(spec.fold, int) or spec.fold < 1:
-        return f"fold {spec.fold!r} is not a fold number"
-    if not isinstance(spec.grid, dict) or not all(
-        isinstance(k, str) and isinstance(v, str | int | float) and not isinstance(v, bool)
-        for k, v in spec.grid.items()
-    ):
-        return f"grid {spec.grid!r} is not a mapping of names to values"
-    return None
-
-
 def _plan_entries(results: Path, problems: list[str]) -> list[RunSpec]:
     """The plan's runs, each checked; an entry that names no usable run folder is a problem."""
     plan = results / PLAN_FILE
@@ -260,12 +244,11 @@ def _plan_entries(results: Path, problems: list[str]) -> list[RunSpec]:
     runs, seen = [], {}
     for number, entry in enumerate(entries, 1):
         where = f"{plan}: run {number}"
-        try:
-            spec = RunSpec.from_json(entry) if isinstance(entry, dict) else None
-        except TypeError as err:
-            spec, problem = None, str(err).replace("RunSpec.__init__() ", "")
-        else:
-            problem = "not an object" if spec is None else _spec_problem(spec)
+        try:  # the sweep's own reading of a plan entry: types, names that map to a folder of their own
+            spec, problem = RunSpec.from_json(entry, where=where), None
+            spec.key  # noqa: B018  (raises for a name that maps to no folder of its own)
+        except InvalidInputError as err:
+            spec, problem = None, str(err).removeprefix(f"{where}: ")
         if problem is None and spec.key in seen:
             problem = f"the same run folder {spec.key} as run {seen[spec.key]}; counted once"
         if problem is not None:

@@ -37,6 +37,7 @@ from ..runtime.resources import resource_dir
 
 PLAN_FILE = "sweep.json"
 RUN_FILE = "run.json"
+MAX_FOLDER_NAME = 255  # bytes, the limit of common file systems
 RUN_CONFIG = "config.yaml"
 RESULT_FILE = "result.json"
 DEFAULT_GRID = "default"
@@ -195,6 +196,8 @@ def folder_name(text: str, *, what: str) -> str:
         ('CREMA-D', 'my_config')
     """
     name = _safe(text)
+    if len(name.encode()) > MAX_FOLDER_NAME:
+        raise InvalidInputError(f"{what} {text[:40]!r}... is too long for a folder name: {len(text)} characters")
     if not name or name.startswith("."):
         raise InvalidInputError(
             f"{what} {text!r} maps to the folder name {name!r}, which is not a run folder inside RESULTS; rename it"
