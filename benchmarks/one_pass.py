@@ -224,7 +224,7 @@ def compare(stock: list[dict], fast: list[dict], files: int) -> dict:
 
 
 def targets(results: dict) -> dict[str, bool]:
-    """The issue's targets: time ratios, upstream calls per file, per-fold F1 agreement."""
+    """The benchmark's targets: time ratios, upstream calls per file, per-fold F1 agreement."""
     five, one = results["five_folds"], results["single_fold"]
     return {
         "five_folds_ratio_at_least_30x": five["ratio"] >= 30,

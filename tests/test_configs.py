@@ -1,4 +1,4 @@
-"""The shipped configs carry EMO-SUPERB's recipe (facts §4) and build the expert's head."""
+"""The shipped configs carry EMO-SUPERB's released recipe (its config_*.yaml files) and build the expert's head."""
 
 import pytest
 import torch

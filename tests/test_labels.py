@@ -2,8 +2,6 @@ import numpy as np
 import pytest
 
 from s3prl_emo.data.labels import (
-    ALIASES,
-    COMMON_ALIASES,
     all_other,
     annotator_classes,
     canonical_class,
@@ -25,7 +23,7 @@ def smoothed(counts, smoothing=0.05):
     return (1 - a) * counts / counts.sum() + a / k
 
 
-def test_worked_example_of_the_facts():
+def test_worked_example_from_the_published_crema_d_labels():
     p = soft_labels(["angry"] * 4 + ["happy"] * 6, CREMA)
     assert p.round(3).tolist() == [0.386, 0.01, 0.01, 0.01, 0.01, 0.574]
 
@@ -62,12 +60,10 @@ def test_case_insensitive_and_corpus_spellings():
     assert canonical_class("other", IEMOCAP) is None
 
 
-def test_ambiguous_one_letter_codes_need_the_corpus_table():
-    # "s" is sad in MSP-IMPROV and CREMA-D but not a safe default for every corpus.
-    assert "s" not in COMMON_ALIASES or all(
-        t.get("s", COMMON_ALIASES["s"]) == COMMON_ALIASES["s"] for t in ALIASES.values()
-    )
+def test_one_letter_codes_follow_the_corpus_table():
+    # "s" is sad in the MSP and CREMA-D tables; IEMOCAP's table does not know it.
     assert canonical_class("S", CREMA, aliases="crema-d") == "sad"
+    assert canonical_class("s", IEMOCAP, aliases="iemocap") is None
 
 
 def test_no_valid_vote_is_an_error_naming_the_problem():
@@ -77,6 +73,14 @@ def test_no_valid_vote_is_an_error_naming_the_problem():
         soft_labels(["sad"], ["sad"])
     with pytest.raises(InvalidInputError, match="unknown alias table"):
         soft_labels(["sad"], CREMA, aliases="nope")
+
+
+@pytest.mark.parametrize("smoothing", [0.5, 0.7, 1.0, -0.1, float("nan")])
+def test_smoothing_that_would_take_the_label_from_the_votes_is_refused(smoothing):
+    # K = 2: at 0.5 a unanimous "sad" would get 0.5, no more than "happy".
+    with pytest.raises(InvalidInputError, match=r"smoothing must be in \[0, \(K - 1\) / K\)"):
+        soft_labels(["sad"], ["sad", "happy"], smoothing=smoothing)
+    assert soft_labels(["sad"], ["sad", "happy"], smoothing=0.49)[0] > 0.5
 
 
 def test_zero_smoothing_is_the_vote_distribution():

@@ -7,7 +7,7 @@ from s3prl_emo.loss import ClassBalancedCrossEntropy, SoftCrossEntropy, class_ba
 
 
 def reference_weights(labels, beta=None):
-    """Facts §5 written out with plain loops."""
+    """CBCE weights as EMO-SUPERB's released code computes them, written out with plain loops."""
     n, k = labels.shape
     beta = (n - 1) / n if beta is None else beta
     w = []

@@ -23,7 +23,7 @@ def random_case(seed, n=40, c=5):
 
 
 def independent_macro_f1(probs, labels):
-    """Facts §6 with explicit per-class counts."""
+    """EMO-SUPERB's evaluation (classes above 1/C, macro-F1) with explicit per-class counts."""
     c = probs.shape[1]
     pred, true = probs > 1 / c, labels > 1 / c
     f1s = []

@@ -29,7 +29,7 @@ from s3prl_emo.data.partitions import (
 from s3prl_emo.errors import InvalidInputError
 
 # The fold -> session table of the published EMO-SUPERB labels_consensus_<k>.csv files,
-# written out here independently of data_splits/ (copied from the project's facts sheet).
+# written out here independently of data_splits/ (read off EMO-SUPERB's published label files).
 PUBLISHED = """
 | IEMOCAP | 1 | 1,2,3 | 5 | 4 |
 | IEMOCAP | 2 | 1,2,5 | 4 | 3 |

@@ -253,12 +253,13 @@ def soft_labels(
     Names match case-insensitively, through ``aliases`` (a corpus key of ``ALIASES``, a
     mapping, or None for the aliases all corpora agree on). With q the vote frequencies
     and K = len(classes): p = (1 - a) q + a / K, a = smoothing K / (K - 1), so a unanimous
-    utterance gets 1 - smoothing on its class.
+    utterance gets 1 - smoothing on its class. Smoothing stays below (K - 1) / K, where that
+    class would fall to the others' share: the label would no longer favour the votes.
 
     Returns:
         float array of shape (K,), summing to 1.
     Raises:
-        InvalidInputError: no vote inside ``classes``, K < 2, or smoothing outside [0, 1).
+        InvalidInputError: no vote inside ``classes``, K < 2, or smoothing outside [0, (K - 1) / K).
     Examples:
         >>> soft_labels(["sad", ["sad", "happy"]], ["sad", "happy"], smoothing=0.0)
         array([0.66666667, 0.33333333])
@@ -271,8 +272,11 @@ def soft_labels(
     k = len(classes)
     if k < 2:
         raise InvalidInputError(f"soft_labels: need at least 2 classes, got {list(classes)}")
-    if not 0.0 <= smoothing < 1.0:
-        raise InvalidInputError(f"soft_labels: smoothing must be in [0, 1), got {smoothing}")
+    if not 0.0 <= smoothing < (k - 1) / k:
+        raise InvalidInputError(
+            f"soft_labels: smoothing must be in [0, (K - 1) / K) = [0, {(k - 1) / k:.4g}) for K = {k} classes, "
+            f"got {smoothing}; at or above it the voted classes no longer get the most mass"
+        )
     table = _alias_table(aliases)
     index = {c: i for i, c in enumerate(classes)}
     counts = np.zeros(k)

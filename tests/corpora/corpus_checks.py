@@ -1,6 +1,6 @@
 """Expected results and assertions shared by the corpus-recipe tests.
 
-Expected soft labels are computed by hand from the EMO-SUPERB rule (facts §2): every selected
+Expected soft labels are computed by hand from the EMO-SUPERB rule (paper, Sec. 3): every selected
 class is a vote, "other" is dropped, q = counts / total, p = (1 - a) q + a / K with
 a = 0.05 K / (K - 1); off-class entries are 0.05 / (K - 1). Hand-written label files are in
 ``expected/``.
@@ -48,12 +48,12 @@ def row_of(frame: pd.DataFrame, file_name: str) -> pd.Series:
 
 
 # Expected output of build_podcast (MSP-PODCAST names; BIIC tests rename them).
-PRIMARY = ("angry", "sad", "disgust", "contempt", "fear", "neutral", "surprise", "happy")  # facts §1
+PRIMARY = ("angry", "sad", "disgust", "contempt", "fear", "neutral", "surprise", "happy")  # published column order
 SECONDARY = ("angry", "frustrated", "annoyed", "disappointed", "sad", "disgust", "depressed", "contempt",
              "confused", "concerned", "fear", "neutral", "surprise", "amused", "excited", "happy")
 OFF = {8: 0.05 / 7, 16: 0.05 / 15}  # a class nobody chose gets 0.05 / (K - 1)
 
-# Hand-computed (facts §2). K = 8: p = (1 - 0.4/7) q + 0.05/7; K = 16: p = (1 - 0.8/15) q + 0.05/15.
+# Hand-computed (EMO-SUPERB's soft-label rule). K = 8: p = (1 - 0.4/7) q + 0.05/7; K = 16: p = (1 - 0.8/15) q + 0.05/15.
 EXPECTED_PRIMARY = {
     # 3 x angry (one as the code "A"), 1 x sad, 1 x "Other-bored, tired" (dropped): q = 3/4, 1/4
     "MSP-PODCAST_0001_0001.wav": {"angry": 0.714286, "sad": 0.242857},

@@ -23,7 +23,7 @@ from s3prl_emo.errors import CorpusLayoutError, InvalidInputError
 
 CLASSES = ("angry", "happy", "neutral", "sad")
 OFF = 0.05 / 3  # 0.05 / (K - 1), K = 4
-# Hand-computed (facts §2), K = 4: p = (1 - 0.2/3) q + 0.05/3.
+# Hand-computed (EMO-SUPERB's soft-label rule), K = 4: p = (1 - 0.2/3) q + 0.05/3.
 EXPECTED = {  # FileName -> (soft label, SpkrID, Gender, Session)
     "g01.wav": ({"happy": 0.716667, "neutral": 0.25}, "spkA", "Female", "s1"),  # happy x3 + neutral x1
     "g02.wav": ({"angry": 0.95}, "spkA", "Female", "s1"),  # angry, angry, other (dropped)

@@ -17,9 +17,9 @@ from s3prl_emo.data.layout import read_config, read_labels
 from s3prl_emo.errors import CorpusLayoutError, InvalidInputError
 
 CLASSES = ("angry", "frustrated", "disappointed", "sad", "fear", "neutral", "surprise", "excited", "happy",
-           "relax", "joy")  # facts §1
+           "relax", "joy")  # published column order
 OFF = 0.005  # 0.05 / (K - 1), K = 11
-# Hand-computed (facts §2), K = 11: p = 0.945 q + 0.005.
+# Hand-computed (EMO-SUPERB's soft-label rule), K = 11: p = 0.945 q + 0.005.
 EXPECTED = {  # FileName -> (soft label, SpkrID, Gender, session, EmoAct mean)
     "neutral_01_A_001.wav": ({"neutral": 0.71375, "relax": 0.24125}, "1", "Female", 1, 3.0),  # 3 : 1
     "happy_01_A_011.wav": ({"happy": 0.95}, "1", "Female", 1, 3.0),  # happy, happy, happiness
@@ -33,7 +33,7 @@ EXPECTED = {  # FileName -> (soft label, SpkrID, Gender, session, EmoAct mean)
     "neutral_22_A_007.wav": ({"neutral": 0.95}, "8", "Male", 1, 3.0),  # dialog 22 re-uses actor 8
     "neutral_22_B_008.wav": ({"relax": 0.635, "neutral": 0.32}, "43", "Female", 1, 3.0),
 }
-# fold -> session -> split, from facts §3 (the published NNIME files)
+# fold -> session -> split, from the published NNIME files
 FOLDS = {
     1: {1: "Train", 2: "Train", 3: "Train", 4: "Development", 5: "Test"},
     2: {2: "Train", 3: "Train", 4: "Train", 5: "Development", 1: "Test"},

@@ -36,7 +36,7 @@ __all__ = ["CLASSES_PRIMARY", "CLASSES_SECONDARY", "NAME", "prepare_biic_podcast
 
 CORPUS = "biic-podcast"
 NAME = "BIIC_PODCAST"
-# CLASSES_PRIMARY and CLASSES_SECONDARY are MSP-PODCAST's (EMO-SUPERB facts §1: B-PODCAST (P/S)
+# CLASSES_PRIMARY and CLASSES_SECONDARY are MSP-PODCAST's (EMO-SUPERB's published config.json files: B-PODCAST (P/S)
 # uses the PODCAST (P/S) class lists).
 RELEASE = PodcastRelease(CORPUS, NAME, "BIIC-Podcast v1.01")
 

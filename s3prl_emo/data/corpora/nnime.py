@@ -48,7 +48,7 @@ logger = logging.getLogger(__name__)
 CORPUS = "nnime"
 NAME = "NNIME"
 ANNOTATION = "Secondary"
-# Published column order (EMO-SUPERB facts §1; NNIME/Secondary/config.json).
+# Published column order (EMO-SUPERB's NNIME/Secondary/config.json).
 CLASSES = ("angry", "frustrated", "disappointed", "sad", "fear", "neutral", "surprise", "excited",
            "happy", "relax", "joy")
 DIMENSIONAL_RANGE = {"max_score": 5, "min_score": 1}  # published NNIME/Secondary/config.json

@@ -53,7 +53,7 @@ from .types import Condition, PreparedCorpus, Reading, Recipe, Utterance
 
 logger = logging.getLogger(__name__)
 
-# Class lists in published column order (EMO-SUPERB facts §1; published config.json files).
+# Class lists in published column order (EMO-SUPERB's published config.json files).
 CLASSES_PRIMARY = ("angry", "sad", "disgust", "contempt", "fear", "neutral", "surprise", "happy")
 CLASSES_SECONDARY = (
     "angry", "frustrated", "annoyed", "disappointed", "sad", "disgust", "depressed", "contempt",
