@@ -1,6 +1,6 @@
 """Expected results and assertions shared by the corpus-recipe tests.
 
-Expected soft labels are computed by hand from the EMO-SUPERB rule (paper, Sec. 3): every selected
+Expected soft labels are computed by hand from the EMO-SUPERB paper's soft-label rule: every selected
 class is a vote, "other" is dropped, q = counts / total, p = (1 - a) q + a / K with
 a = 0.05 K / (K - 1); off-class entries are 0.05 / (K - 1). Hand-written label files are in
 ``expected/``.
