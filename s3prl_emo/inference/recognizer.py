@@ -86,7 +86,15 @@ class EmotionRecognizer(nn.Module):
         The upstream comes from ``s3prl_emo.runtime.checkpoints.build_upstream``: a loader that reads
         a local weights file needs ``upstream_ckpt``; the path the checkpoint records is never read.
         """
-        state = load_checkpoint(ckpt)
+        return cls.from_state(load_checkpoint(ckpt), ckpt, upstream_ckpt, device=device)
+
+    @classmethod
+    def from_state(cls, state: dict, ckpt: Pathlike, upstream_ckpt: str | None = None, device: str = "cpu"):
+        """``from_checkpoint`` for a checkpoint the caller has loaded (``load_checkpoint``) already.
+
+        ``ckpt`` only names the file in errors. Callers that read other parts of the checkpoint
+        (the trust profile reads its fold) load it once and pass it here.
+        """
         args, config, downstream, extra = _emotion_parts(ckpt, state)
         upstream = build_upstream(args, upstream_ckpt, device="cpu")
         if "Upstream" in state:

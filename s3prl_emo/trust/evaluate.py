@@ -135,7 +135,7 @@ def run_trust(
     fold = _fold_of(state, ckpt, root)
     inputs += [fold.label_file, fold.audio_dir]
     claim_output_dir(out_dir, command=COMMAND, inputs=inputs)  # the corpus the checkpoint names, too
-    model = EmotionRecognizer.from_checkpoint(ckpt, upstream_ckpt, device=device)
+    model = EmotionRecognizer.from_state(state, ckpt, upstream_ckpt, device=device)
     model.eval().requires_grad_(False)  # attacks take gradients of the inputs only
     classes = list(model.classes)
     if tuple(classes) != tuple(fold.classes):
