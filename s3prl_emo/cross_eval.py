@@ -247,14 +247,17 @@ def restrict_rows(values: np.ndarray, columns: Sequence[Sequence[int]]) -> np.nd
     return np.divide(kept, totals, out=uniform, where=totals > 0)
 
 
-def cross_scores(probs: np.ndarray, soft_labels: np.ndarray, match: ClassMatch) -> tuple[dict, np.ndarray, np.ndarray]:
+def cross_scores(
+    probs: np.ndarray, soft_labels: np.ndarray, match: ClassMatch, *, batch_size: int | None = None
+) -> tuple[dict, np.ndarray, np.ndarray]:
     """Scores of model probabilities (N, model classes) against target soft labels
     (N, target classes) over the shared classes, with the restricted matrices.
 
     Returns:
         ``(scores, probs_shared, labels_shared)``: ``metrics.score`` of the restricted,
         renormalised matrices (binarised at 1/C', C' = ``len(match.shared)``), plus
-        ``threshold`` and ``num_no_shared_truth`` (utterances with no shared class on).
+        ``threshold`` and ``num_no_shared_truth`` (utterances with no shared class on); with
+        ``batch_size``, also EMO-SUPERB's per-batch average ``macro_f1_batch_mean``.
 
     Examples:
         >>> m = match_classes(["angry", "sad", "happy"], ["angry", "sad", "surprise"])
@@ -272,7 +275,7 @@ def cross_scores(probs: np.ndarray, soft_labels: np.ndarray, match: ClassMatch) 
         if _kept_in_place(match.target_columns, soft_labels.shape[1])
         else restrict_rows(soft_labels, match.target_columns)
     )
-    scores = score(probs_shared, labels_shared, match.shared)
+    scores = score(probs_shared, labels_shared, match.shared, batch_size=batch_size)
     scores["threshold"] = 1.0 / len(match.shared)
     scores["num_no_shared_truth"] = int((~binarize(labels_shared).any(axis=1)).sum())
     return scores, probs_shared, labels_shared
@@ -489,7 +492,7 @@ def evaluate(
     else:
         probs = upstream_probabilities(recognizer, target.paths, batch_size=batch, desc=desc)
         features = "upstream"
-    scores, probs_shared, labels_shared = cross_scores(probs, target.labels, match)
+    scores, probs_shared, labels_shared = cross_scores(probs, target.labels, match, batch_size=batch)
     meta = {
         "checkpoint": str(Path(ckpt).resolve()),
         "model_corpus": model.corpus,
