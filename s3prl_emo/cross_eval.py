@@ -473,7 +473,8 @@ def evaluate(
     from .checkpoints import load_checkpoint
     from .inference import EmotionRecognizer
 
-    model = model_info(ckpt, load_checkpoint(ckpt))
+    state = load_checkpoint(ckpt)
+    model = model_info(ckpt, state)
     target = load_target(condition, root, model)
     match = match_classes(model.classes, target.classes, class_map, only=only, map_source=map_source)
     if batch_size is not None and (isinstance(batch_size, bool) or batch_size < 1):
@@ -485,7 +486,7 @@ def evaluate(
     if use_store:
         from .stored_inference import run_store
 
-        store = run_store(ckpt, recognizer)
+        store = run_store(ckpt, recognizer, state)
     if store is not None:
         probs = store.probabilities(target.paths, batch_size=batch, device=device, desc=desc)
         features = f"feature store {store.root}"

@@ -164,9 +164,10 @@ def check_store_meta(meta: dict, expected: dict, folder_key: str) -> str | None:
     return None
 
 
-def run_store(ckpt: Pathlike, recognizer) -> RunStore | None:
+def run_store(ckpt: Pathlike, recognizer, state: dict | None = None) -> RunStore | None:
     """The feature store the run of ``ckpt`` trained on (``EXP/one_pass.json``), if it
-    describes this checkpoint's upstream; None for a run without one."""
+    describes this checkpoint's upstream; None for a run without one. ``state`` is the
+    checkpoint, when the caller has loaded it already."""
     report_file = Path(ckpt).resolve().parent / REPORT_FILE
     if not report_file.is_file():
         return None
@@ -182,7 +183,7 @@ def run_store(ckpt: Pathlike, recognizer) -> RunStore | None:
     if store is None:
         logger.warning("%s: the run's feature store %s is gone; running the upstream", report_file, store_path)
         return None
-    state = load_checkpoint(ckpt)
+    state = state if state is not None else load_checkpoint(ckpt)
     args, config, extra = state["Args"], state["Config"], state["Downstream"]["_extra_state"]
     with torch.no_grad():
         probe = recognizer.upstream([torch.zeros(16_000, device=next(recognizer.head.parameters()).device)])
