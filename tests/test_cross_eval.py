@@ -14,9 +14,9 @@ import pytest
 from sklearn.metrics import f1_score
 
 from s3prl_emo.cli import main
-from s3prl_emo.cross_eval import match_classes, restrict_rows
+from s3prl_emo.data.layout import read_config, read_labels
 from s3prl_emo.errors import InvalidInputError
-from s3prl_emo.layout import read_config, read_labels
+from s3prl_emo.inference.cross_eval import match_classes, restrict_rows
 
 MODEL_CLASSES = ["angry", "sad", "neutral", "happy", "fear"]
 B_CLASSES = "angry,happy,sad,neutral,surprise"
@@ -148,8 +148,8 @@ def test_cross_eval_scores_the_four_shared_classes(exp, targets):
             for m in (truth.loc[probs.index], probs)), zero_division=0)) < 1e-6  # fmt: skip
 
     # the probabilities are the model's, in the expert's batches, restricted and renormalised
-    from s3prl_emo.audio import load_audio
-    from s3prl_emo.inference import EmotionRecognizer
+    from s3prl_emo.data.audio import load_audio
+    from s3prl_emo.inference.recognizer import EmotionRecognizer
 
     model = EmotionRecognizer.from_checkpoint(exp / "dev-best.ckpt")
     first = list(probs.index[:32])  # the first batch (eval_batch_size 32), in label-file order
@@ -260,7 +260,7 @@ def one_pass_exp(repo_root, synth_root, tmp_path_factory):
 
 @pytest.mark.slow
 def test_a_one_pass_run_is_scored_from_its_feature_store(one_pass_exp, targets, tmp_path, caplog):
-    from s3prl_emo.feature_store import FeatureStore
+    from s3prl_emo.training.feature_store import FeatureStore
 
     root, conditions = targets
     store_root = Path(json.loads((one_pass_exp / "one_pass.json").read_text())["store"])

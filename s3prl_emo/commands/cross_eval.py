@@ -50,7 +50,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..cross_eval import METRICS_FILE, cross_evaluate, default_out
+    from ..inference.cross_eval import METRICS_FILE, cross_evaluate, default_out
     from ..metrics import format_table
     from ..sweep.plan import resolve_condition
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ..data.synth import CLASSES, NAME, make_synthetic_corpus
 from ..errors import InvalidInputError
-from ..synth import CLASSES, NAME, make_synthetic_corpus
 
 
 def register(subparsers) -> None:
