@@ -84,3 +84,64 @@ def test_emotions_are_carried_by_acoustics_not_by_a_marker(tmp_path):
     brightness = {e: np.median([f[1] for f in v]) for e, v in by_emotion.items()}
     assert energy["angry"] > energy["sad"] + 6
     assert brightness["angry"] > brightness["sad"]
+
+
+def tree_digest(folder):
+    """SHA-256 over (relative path, SHA-256 of the bytes) of every file, in path order."""
+    h = hashlib.sha256()
+    for path in sorted(folder.rglob("*")):
+        if path.is_file():
+            h.update(path.relative_to(folder).as_posix().encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+    return h.hexdigest()
+
+
+# tree_digest of SYNTH/ and of SYNTH/Primary/ as written by the synthesiser before it learned
+# --name and --classes (`s3prl-emo synth --out X`, and seed=7, utterances_per_speaker=6 as the
+# tests' shared fixture): the built-in corpus, its audio, labels and splits must not change.
+DEFAULT_CORPUS_DIGEST = "894b98dbda6dc3cb7e3f0ab7e1d02c97dc2f21bd317187a998ab5d2d676b846c"
+DEFAULT_LABELS_DIGEST = "26064aa11e94bdf23c6f07c2ef19efb8775f1a96a2736f75631a181c6979c80a"
+FIXTURE_CORPUS_DIGEST = "b7e9bab9df3c5fa3d7cb359dbb4da6f787083e2847fd8c368aad51d00bc00e5a"
+
+
+def test_default_invocation_writes_the_same_bytes_as_before(tmp_path):
+    from s3prl_emo.cli import main
+
+    assert main(["synth", "--out", str(tmp_path)]) == 0
+    assert tree_digest(tmp_path / "SYNTH" / "Primary") == DEFAULT_LABELS_DIGEST
+    assert tree_digest(tmp_path / "SYNTH") == DEFAULT_CORPUS_DIGEST
+
+
+def test_the_shared_fixture_corpus_is_unchanged(synth_root):
+    assert tree_digest(synth_root / "SYNTH") == FIXTURE_CORPUS_DIGEST
+
+
+def test_a_second_corpus_has_its_name_classes_and_other_speakers(synth_root, tmp_path):
+    from s3prl_emo.cli import main
+
+    classes = ("angry", "happy", "sad", "neutral", "surprise")
+    argv = ["synth", "--out", str(tmp_path), "--name", "SYNTH_B", "--classes", ",".join(classes), "--seed", "7",
+            "--utterances-per-speaker", "6"]  # fmt: skip
+    assert main(argv) == 0
+    corpus = tmp_path / "SYNTH_B"
+    config = read_config(corpus / "Primary")
+    assert config.classes == classes and config.description.startswith("SYNTH_B corpus")
+    frame = read_labels(corpus / "Primary" / "labels_consensus_1.csv", config.classes)
+    base = read_labels(synth_root / "SYNTH" / "Primary" / "labels_consensus_1.csv", CLASSES)
+    assert len(frame) == len(base) == 60
+    assert set(frame["SpkrID"]).isdisjoint(base["SpkrID"]) and all(s.endswith("_SYNTH_B") for s in frame["SpkrID"])
+    # same seed, but other voices: no file of the second corpus equals one of the first
+    first = {hashlib.sha256(p.read_bytes()).digest() for p in (synth_root / "SYNTH" / "Audios").iterdir()}
+    assert first.isdisjoint(hashlib.sha256(p.read_bytes()).digest() for p in (corpus / "Audios").iterdir())
+    truth = json.loads((corpus / "acted_emotions.json").read_text())
+    assert {t["acted"] for t in truth.values()} <= set(classes) and "surprise" in {t["acted"] for t in truth.values()}
+    assert check_splits(corpus / "Primary").violations == []
+
+
+def test_unvoiced_classes_and_unsafe_names_are_refused_before_writing(tmp_path, caplog):
+    from s3prl_emo.cli import main
+
+    assert main(["synth", "--out", str(tmp_path), "--classes", "angry,joy"]) == 2
+    assert "'joy'" in caplog.text and "surprise" in caplog.text
+    assert main(["synth", "--out", str(tmp_path), "--name", "../up"]) == 2
+    assert main(["synth", "--out", str(tmp_path), "--classes", "angry,angry"]) == 2
+    assert list(tmp_path.iterdir()) == []

@@ -1,25 +1,45 @@
-"""``s3prl-emo synth``: write the built-in synthetic corpus."""
+"""``s3prl-emo synth``: write the built-in synthetic corpus, or another one for cross-corpus tests."""
 
 from __future__ import annotations
 
 import argparse
 
-from ..data.synth import make_synthetic_corpus
+from ..data.synth import CLASSES, NAME, make_synthetic_corpus
+from ..errors import InvalidInputError
 
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "synth",
         help="write the built-in synthetic emotional-speech corpus (EMO-SUPERB layout)",
-        description="Writes OUT/SYNTH/Audios and OUT/SYNTH/Primary/{config.json,labels_consensus_1..5.csv}.",
+        description=(
+            "Writes OUT/NAME/Audios and OUT/NAME/Primary/{config.json,labels_consensus_1..5.csv}. "
+            "Another --name gives a second corpus with other speakers; --classes picks the emotions "
+            "(e.g. angry,happy,sad,neutral,surprise for a partly different class set)."
+        ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--out", required=True, help="root folder; the corpus goes to OUT/SYNTH")
+    parser.add_argument("--out", required=True, help="root folder; the corpus goes to OUT/NAME")
     parser.add_argument("--seed", type=int, default=0, help="random seed (same seed, same corpus)")
+    parser.add_argument("--name", default=NAME, help="corpus name: its folder, and part of its speaker ids")
+    parser.add_argument(
+        "--classes",
+        default=",".join(CLASSES),
+        help="comma-separated emotions, in column order (angry, sad, neutral, happy, fear, surprise, disgust)",
+    )
+    parser.add_argument("--utterances-per-speaker", type=int, default=30, help="10 speakers in 5 sessions")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    corpus = make_synthetic_corpus(args.out, seed=args.seed)
+    if args.utterances_per_speaker < 1:
+        raise InvalidInputError(f"--utterances-per-speaker {args.utterances_per_speaker}: expected at least 1")
+    corpus = make_synthetic_corpus(
+        args.out,
+        seed=args.seed,
+        name=args.name,
+        classes=[c for c in args.classes.split(",") if c.strip()],
+        utterances_per_speaker=args.utterances_per_speaker,
+    )
     print(corpus)
     return 0

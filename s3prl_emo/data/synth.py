@@ -7,11 +7,19 @@ loudness; each emotion moves pitch level and range, energy, tempo, spectral tilt
 breathiness (the cues listeners and SSL models use), scaled by a per-utterance intensity.
 Annotators confuse emotions the way people do (low-intensity angry is heard as neutral,
 fear as sad, ...), and their votes become soft labels by ``s3prl_emo.data.labels``.
+
+A second corpus for cross-corpus tests and demos comes from the same synthesiser with
+another ``name`` (its folder, its config.json, and other speakers: voices are drawn from a
+stream seeded by the seed and the name, and speaker ids carry the name) and another
+``classes`` (any emotions of ``STYLES``, e.g. with ``surprise`` in place of ``fear``).
 """
 
 from __future__ import annotations
 
 import json
+import re
+import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +27,7 @@ import numpy as np
 import soundfile as sf
 from tqdm import tqdm
 
+from ..errors import InvalidInputError
 from ..runtime.atomic import staged_dir
 from .labels import soft_labels
 from .layout import CorpusConfig, Pathlike, label_frame, labels_path, write_config, write_labels
@@ -28,6 +37,9 @@ NAME = "SYNTH"
 CLASSES = ("angry", "sad", "neutral", "happy", "fear")
 # How often each emotion is acted: imbalanced on purpose, fear is the rare class.
 PRIOR = np.array([0.20, 0.18, 0.34, 0.22, 0.06])
+# Emotions a corpus may ask for beyond CLASSES, with how often each is acted (on PRIOR's scale;
+# a corpus's priors are renormalised over its classes).
+EXTRA_PRIOR = {"surprise": 0.10, "disgust": 0.08}
 NOISE_FLOOR = 3e-3
 
 
@@ -50,15 +62,21 @@ STYLES = {
     "happy": Style(1.30, 0.35, 4.0, 1.15, -9.0, 0.02, 0.00),
     "sad": Style(0.85, 0.03, -7.0, 0.70, -17.0, 0.06, 0.00),
     "fear": Style(1.45, 0.12, -3.0, 1.35, -11.0, 0.12, 0.06),
+    "surprise": Style(1.40, 0.45, 5.0, 1.10, -8.0, 0.05, 0.02),
+    "disgust": Style(0.92, 0.10, 2.0, 0.80, -10.0, 0.09, 0.04),
 }
 
-# Who hears what: row = acted emotion, columns = CLASSES, plus "other" (dropped later).
+# Who hears what: row = acted emotion, columns = CONFUSION_COLUMNS ("other" is dropped later).
+# A corpus uses the columns of its own classes plus "other".
+CONFUSION_COLUMNS = (*CLASSES, "other", "surprise", "disgust")
 CONFUSION = {
-    "angry": [0.00, 0.02, 0.18, 0.12, 0.03, 0.05],
-    "sad": [0.02, 0.00, 0.25, 0.01, 0.08, 0.04],
-    "neutral": [0.05, 0.10, 0.00, 0.10, 0.02, 0.03],
-    "happy": [0.06, 0.01, 0.20, 0.00, 0.02, 0.04],
-    "fear": [0.06, 0.20, 0.10, 0.02, 0.00, 0.05],
+    "angry": [0.00, 0.02, 0.18, 0.12, 0.03, 0.05, 0.03, 0.06],
+    "sad": [0.02, 0.00, 0.25, 0.01, 0.08, 0.04, 0.00, 0.02],
+    "neutral": [0.05, 0.10, 0.00, 0.10, 0.02, 0.03, 0.02, 0.02],
+    "happy": [0.06, 0.01, 0.20, 0.00, 0.02, 0.04, 0.10, 0.00],
+    "fear": [0.06, 0.20, 0.10, 0.02, 0.00, 0.05, 0.10, 0.01],
+    "surprise": [0.04, 0.01, 0.12, 0.18, 0.08, 0.04, 0.00, 0.01],
+    "disgust": [0.15, 0.06, 0.15, 0.01, 0.02, 0.06, 0.01, 0.00],
 }
 
 VOWELS = {  # F1, F2, F3 in Hz for an adult male; females scale them up
@@ -80,13 +98,14 @@ class Speaker:
     gain_db: float
 
 
-def _speakers(rng: np.random.Generator, n_sessions: int) -> list[Speaker]:
+def _speakers(rng: np.random.Generator, n_sessions: int, tag: str = "") -> list[Speaker]:
+    """One female and one male speaker per session; ``tag`` ends each id (another corpus's name)."""
     speakers = []
     for session in range(1, n_sessions + 1):
         for gender, f0, scale in (("F", 215.0, 1.17), ("M", 118.0, 1.0)):
             speakers.append(
                 Speaker(
-                    speaker_id=f"Ses{session:02d}{gender}",
+                    speaker_id=f"Ses{session:02d}{gender}{tag}",
                     gender={"F": "Female", "M": "Male"}[gender],
                     session=session,
                     f0=f0 * rng.uniform(0.88, 1.12),
@@ -143,13 +162,14 @@ def _syllable(speaker: Speaker, f0_base: float, mix, length: float, rate: int, r
     return (voiced + noise) * window
 
 
-def _votes(emotion: str, intensity: float, rng: np.random.Generator) -> list[str]:
-    names = [*CLASSES, "other"]
-    confusion = np.array(CONFUSION[emotion]) * (1.6 - intensity)
-    confusion[CLASSES.index(emotion)] = 0.0
+def _votes(emotion: str, intensity: float, rng: np.random.Generator, classes: tuple[str, ...] = CLASSES) -> list[str]:
+    names = [*classes, "other"]
+    heard = dict(zip(CONFUSION_COLUMNS, CONFUSION[emotion], strict=True))
+    confusion = np.array([heard[name] for name in names]) * (1.6 - intensity)
+    confusion[classes.index(emotion)] = 0.0
     p_correct = max(1.0 - confusion.sum(), 0.2)
     probs = confusion.copy()
-    probs[CLASSES.index(emotion)] = p_correct
+    probs[classes.index(emotion)] = p_correct
     probs /= probs.sum()
     n_annotators = int(rng.integers(3, 11))
     votes = list(rng.choice(names, size=n_annotators, p=probs))
@@ -163,42 +183,79 @@ def _duration(rng: np.random.Generator) -> float:
     return float(np.clip(np.exp(rng.normal(np.log(3.0), 0.75)), 0.4, 13.0))
 
 
+def check_corpus_spec(name: str, classes: Sequence[str]) -> tuple[str, tuple[str, ...]]:
+    """The corpus name and class tuple of a synthetic corpus, or an error naming the bad value.
+
+    A name becomes a folder and part of every file name: letters, digits, ``_`` and ``-``,
+    starting with a letter or digit. Classes are emotions the synthesiser can voice
+    (``STYLES``), lower case, at least two, each once.
+
+    Examples:
+        >>> check_corpus_spec("SYNTH_B", ["angry", "Happy", " sad ", "neutral", "surprise"])
+        ('SYNTH_B', ('angry', 'happy', 'sad', 'neutral', 'surprise'))
+    """
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}", name):
+        raise InvalidInputError(
+            f"synth --name {name!r}: expected letters, digits, '_' or '-' (at most 64, starting with a letter or digit)"
+        )
+    cleaned = tuple(str(c).strip().lower() for c in classes)
+    unknown = [c for c in cleaned if c not in STYLES]
+    if unknown:
+        raise InvalidInputError(f"synth --classes: no voicing for {unknown}; expected some of {sorted(STYLES)}")
+    if len(cleaned) < 2 or len(set(cleaned)) != len(cleaned):
+        raise InvalidInputError(f"synth --classes {list(cleaned)}: expected at least 2 distinct emotions")
+    return name, cleaned
+
+
 def make_synthetic_corpus(
-    out_dir: Pathlike, *, seed: int = 0, n_sessions: int = 5, utterances_per_speaker: int = 30
+    out_dir: Pathlike,
+    *,
+    seed: int = 0,
+    n_sessions: int = 5,
+    utterances_per_speaker: int = 30,
+    name: str = NAME,
+    classes: Sequence[str] = CLASSES,
 ) -> Path:
-    """Write ``out_dir/SYNTH`` (Audios, Primary/config.json, labels_consensus_1..5.csv).
+    """Write ``out_dir/<name>`` (Audios, Primary/config.json, labels_consensus_1..5.csv).
 
     Deterministic for a seed. Roughly one file in six is written at 44.1 kHz, one in
-    eight in stereo. Returns the corpus folder.
+    eight in stereo. The default name and classes give the built-in corpus, unchanged;
+    another ``name`` gives other speakers (ids ending in ``_<name>``, voices drawn from a
+    stream seeded by ``seed`` and the name) and ``classes`` the emotions acted and voted
+    for, in column order. Returns the corpus folder.
     """
-    rng = np.random.default_rng(seed)
-    speakers = _speakers(rng, n_sessions)
+    name, classes = check_corpus_spec(name, classes)
+    built_in = name == NAME
+    rng = np.random.default_rng(seed if built_in else [seed, zlib.crc32(name.encode())])
+    speakers = _speakers(rng, n_sessions, tag="" if built_in else f"_{name}")
+    acted = dict(zip(CLASSES, PRIOR, strict=True)) | EXTRA_PRIOR
+    prior = PRIOR if classes == CLASSES else np.array([acted[c] for c in classes]) / sum(acted[c] for c in classes)
     rows = []
-    final = Path(out_dir) / NAME
+    final = Path(out_dir) / name
     with staged_dir(final, overwrite=True) as stage:
         audio_dir = stage / "Audios"
         audio_dir.mkdir()
         jobs = [(s, i) for s in speakers for i in range(utterances_per_speaker)]
         for speaker, index in tqdm(jobs, desc="synthesise"):
-            emotion = CLASSES[rng.choice(len(CLASSES), p=PRIOR)]
+            emotion = classes[rng.choice(len(classes), p=prior)]
             intensity = float(rng.uniform(0.4, 1.0))
             rate = 44_100 if rng.random() < 1 / 6 else 16_000
             wav = synthesize(speaker, emotion, intensity, _duration(rng), rate, rng)
             if rng.random() < 1 / 8:
                 wav = np.stack([wav, 0.8 * wav], axis=1)
-            name = f"{speaker.speaker_id}_u{index:03d}.wav"
-            sf.write(audio_dir / name, wav, rate, subtype="PCM_16")
-            rows.append((name, speaker, emotion, _votes(emotion, intensity, rng)))
+            file_name = f"{speaker.speaker_id}_u{index:03d}.wav"
+            sf.write(audio_dir / file_name, wav, rate, subtype="PCM_16")
+            rows.append((file_name, speaker, emotion, _votes(emotion, intensity, rng, classes)))
         names = [r[0] for r in rows]
-        labels = np.stack([soft_labels(r[3], CLASSES) for r in rows])
+        labels = np.stack([soft_labels(r[3], classes) for r in rows])
         label_dir = stage / "Primary"
         label_dir.mkdir()
-        write_config(CorpusConfig(CLASSES, description=f"{NAME} corpus - {len(CLASSES)} classes, synthetic"), label_dir)
+        write_config(CorpusConfig(classes, description=f"{name} corpus - {len(classes)} classes, synthetic"), label_dir)
         for fold in fold_table("synth"):
             frame = label_frame(
                 names,
                 labels,
-                CLASSES,
+                classes,
                 assign_splits("synth", fold, names),
                 speakers=[r[1].speaker_id for r in rows],
                 genders=[r[1].gender for r in rows],
