@@ -22,7 +22,7 @@ from .checkpoints import build_upstream, load_checkpoint
 from .downstream.dataset import Normalizer
 from .downstream.model import EmotionHead
 from .errors import InvalidInputError
-from .layout import Pathlike
+from .layout import Pathlike, check_class_names
 
 __all__ = ["EmotionRecognizer", "check_sample_rate", "load_checkpoint", "waveform_16k"]
 
@@ -44,6 +44,7 @@ def _emotion_parts(ckpt: Pathlike, state: dict) -> tuple[argparse.Namespace, dic
     classes = extra.get("classes")
     if not isinstance(classes, list | tuple) or len(classes) < 2 or not all(isinstance(c, str) for c in classes):
         raise InvalidInputError(f"{ckpt}: extra state 'classes' must list at least 2 class names, got {classes!r}")
+    check_class_names(classes, where=f"{ckpt}: extra state 'classes'")
     for key, positive in (("wav_mean", False), ("wav_std", True), ("max_duration_s", True)):
         value = extra.get(key)
         if not isinstance(value, int | float) or not math.isfinite(value) or (positive and value <= 0):

@@ -19,7 +19,8 @@ import numpy as np
 import soundfile as sf
 from tqdm import tqdm
 
-from .atomic import staged_dir
+from .errors import InvalidInputError
+from .guards import staged_output
 from .labels import soft_labels
 from .layout import CorpusConfig, Pathlike, label_frame, labels_path, write_config, write_labels
 from .partitions import assign_splits, fold_table
@@ -170,12 +171,27 @@ def make_synthetic_corpus(
 
     Deterministic for a seed. Roughly one file in six is written at 44.1 kHz, one in
     eight in stereo. Returns the corpus folder.
+
+    ``out_dir/SYNTH`` is staged and gets the marker of ``s3prl-emo synth``; an existing one is
+    replaced only if it is such an earlier output or empty (``guards.staged_output``), so a
+    folder of other content is never removed.
+
+    Raises:
+        InvalidInputError: a count or the seed is not a whole number in range, or
+            ``out_dir/SYNTH`` cannot be this command's output.
     """
+    for flag, value, low in (
+        ("--seed", seed, 0),
+        ("n_sessions", n_sessions, 1),
+        ("utterances_per_speaker", utterances_per_speaker, 1),
+    ):
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
+            raise InvalidInputError(f"{flag} {value!r}: expected a whole number >= {low}")
     rng = np.random.default_rng(seed)
     speakers = _speakers(rng, n_sessions)
     rows = []
     final = Path(out_dir) / NAME
-    with staged_dir(final, overwrite=True) as stage:
+    with staged_output(final, command="synth") as stage:
         audio_dir = stage / "Audios"
         audio_dir.mkdir()
         jobs = [(s, i) for s in speakers for i in range(utterances_per_speaker)]

@@ -21,5 +21,9 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.seed < 0:
+        from ..errors import InvalidInputError
+
+        raise InvalidInputError(f"--seed {args.seed}: expected a whole number >= 0")
     run_demo(args.workdir, seed=args.seed)
     return 0

@@ -20,6 +20,10 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.seed < 0:
+        from ..errors import InvalidInputError
+
+        raise InvalidInputError(f"--seed {args.seed}: expected a whole number >= 0")
     corpus = make_synthetic_corpus(args.out, seed=args.seed)
     print(corpus)
     return 0

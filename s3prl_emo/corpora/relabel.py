@@ -21,6 +21,7 @@ already is the distribution EMO-SUPERB trains on.
 
 from __future__ import annotations
 
+import csv
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ import pandas as pd
 
 from ..errors import CorpusLayoutError, InvalidInputError
 from ..layout import SUM_TOLERANCE, Pathlike
+from .raw import refuse_repeated_columns
 from .types import Condition, Utterance
 
 logger = logging.getLogger(__name__)
@@ -53,9 +55,13 @@ class RelabelTable:
 
 def _header(path: Path) -> list[str]:
     try:
-        return [str(c) for c in pd.read_csv(path, nrows=0).columns]
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            raw = [cell.strip() for cell in next(csv.reader(handle), [])]
+        header = [str(c) for c in pd.read_csv(path, nrows=0).columns]
+    except (OSError, csv.Error, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
         raise InvalidInputError(f"{path}: not a readable CSV ({err})") from err
+    refuse_repeated_columns(raw, path, "relabel")  # pandas would rename the second one "<name>.1"
+    return header
 
 
 def _form(header: Sequence[str]) -> str:
@@ -89,6 +95,7 @@ def read_relabel(path: Pathlike, classes: Sequence[str]) -> RelabelTable:
     path = Path(path)
     if not path.is_file():
         raise CorpusLayoutError(f"{path}: no such relabel file")
+    _header(path)  # refuses a repeated column before pandas renames it
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
