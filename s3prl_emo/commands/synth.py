@@ -14,7 +14,12 @@ def register(subparsers) -> None:
         description="Writes OUT/SYNTH/Audios and OUT/SYNTH/Primary/{config.json,labels_consensus_1..5.csv}.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--out", required=True, help="root folder; the corpus goes to OUT/SYNTH")
+    parser.add_argument(
+        "--out",
+        required=True,
+        help="root folder; the corpus goes to OUT/SYNTH, which is replaced only if it is empty or an earlier "
+        "output of s3prl-emo synth",
+    )
     parser.add_argument("--seed", type=int, default=0, help="random seed (same seed, same corpus)")
     parser.set_defaults(run=run)
 
