@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -128,6 +129,10 @@ class EmotionRecognizer(nn.Module):
         return dict(zip(self.classes, torch.softmax(logits, dim=-1)[0].tolist(), strict=True))
 
     def predict_file(self, path: Pathlike) -> dict[str, float]:
+        """Class probabilities of one audio file (a FIFO or device is refused, never opened)."""
+        from .predict import refuse_special_file
+
+        refuse_special_file(Path(path))
         return self.predict(load_audio(path, self.max_duration_s), 16_000)
 
     @torch.no_grad()

@@ -71,8 +71,17 @@ def audio_extensions() -> set[str]:
     return suffixes | {".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".opus"}
 
 
-def _refuse_special(path: Path, given: Path) -> None:
-    """A path that exists but is not a regular file (FIFO, socket, device) blocks or never ends."""
+def refuse_special_file(path: Path, given: Path | None = None) -> None:
+    """Refuse a path that exists but is not a regular file or folder (FIFO, socket, device):
+    reading it would block or never end. A missing path passes (it is reported when read).
+
+    Raises:
+        InvalidInputError: naming the path (and the folder ``given`` that held it).
+
+    Examples:
+        >>> refuse_special_file(Path("/no/such/file.wav"))
+    """
+    given = path if given is None else given
     try:
         mode = path.stat().st_mode
     except OSError:
@@ -98,11 +107,11 @@ def expand_inputs(inputs: Iterable[Pathlike]) -> list[Path]:
     suffixes = audio_extensions()
     out: list[Path] = []
     for item in map(Path, inputs):
-        _refuse_special(item, item)
+        refuse_special_file(item, item)
         if item.is_dir():
             found = sorted(p for p in item.rglob("*") if p.suffix.lower() in suffixes and not p.is_dir())
             for path in found:
-                _refuse_special(path, item)
+                refuse_special_file(path, item)
             found = [p for p in found if p.is_file()]  # dangling links are skipped like other non-audio
             if not found:
                 raise InvalidInputError(

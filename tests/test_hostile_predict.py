@@ -186,3 +186,50 @@ def test_torch_hub_entry_reads_checkpoints_weights_only(repo_root, tmp_path):
     with pytest.raises(InvalidInputError, match=str(ckpt)):
         torch.hub.load(str(repo_root), "emotion_multilabel", ckpt=str(ckpt), source="local")
     assert not ran.exists()
+
+
+@pytest.mark.parametrize("device", ["gpu", "cuda:99"])
+def test_device_must_exist(inputs, device, caplog):
+    ckpt, audio = inputs
+    code, message = _predict(ckpt, str(audio), "--device", device, caplog=caplog)
+    assert code == 2 and message.startswith(f"--device {device!r}:")
+
+
+def test_csv_header_and_text_cells_are_neutralised_numbers_are_not(tmp_path):
+    """Class names come from a checkpoint: a formula in one is neutralised in the CSV header too."""
+    from s3prl_emo.predict import FilePrediction, write_output
+
+    classes = ["=1+1", "sad"]
+    results = [
+        FilePrediction("@x.wav", {"=1+1": 0.75, "sad": 0.25}, windows=1, duration_s=1.0),
+        FilePrediction("-y.wav", error="-y.wav: empty file (0 bytes)"),
+    ]
+    out = tmp_path / "p.csv"
+    write_output(results, classes, out)
+    lines = out.read_text().splitlines()
+    assert lines == [
+        "file,windows,duration_s,'=1+1,sad,labels,error",
+        "'@x.wav,1,1.0,0.750000,0.250000,'=1+1,",
+        "'-y.wav,0,0.0,,,,'-y.wav: empty file (0 bytes)",
+    ]
+
+
+def test_the_hub_models_predict_file_refuses_a_fifo(tmp_path):
+    from s3prl_emo.inference import EmotionRecognizer
+
+    fifo = tmp_path / "stream.wav"
+    os.mkfifo(fifo)
+    model = EmotionRecognizer.__new__(EmotionRecognizer)  # no weights needed: refused before reading
+    raised: list[BaseException] = []
+
+    def call() -> None:
+        try:
+            model.predict_file(fifo)
+        except BaseException as err:  # handed to the test thread
+            raised.append(err)
+
+    worker = threading.Thread(target=call, daemon=True)
+    worker.start()
+    worker.join(60)
+    assert not worker.is_alive(), "predict_file blocked on a FIFO"
+    assert isinstance(raised[0], InvalidInputError) and "not a regular file" in str(raised[0])

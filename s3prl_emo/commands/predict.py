@@ -43,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
     if args.window_s is not None:
         check_window_s(args.window_s)
     check_batch_size(args.batch_size)
+    check_device(args.device)
     for flag, path in (("--ckpt", args.ckpt), ("--upstream-ckpt", args.upstream_ckpt)):
         if path is not None:
             require_regular_file(Path(path), flag)
@@ -76,3 +77,17 @@ def require_regular_file(path: Path, flag: str) -> Path:
         kind = "a folder" if path.is_dir() else "not a regular file (a FIFO, socket or device)"
         raise InvalidInputError(f"{flag} {shown}: {kind}; expected a checkpoint file")
     return path
+
+
+def check_device(device: str) -> None:
+    """``--device`` names a device torch knows and this machine has (``cpu``, ``cuda``, ``cuda:1``)."""
+    import torch
+
+    from ..errors import InvalidInputError
+
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, ValueError) as err:
+        raise InvalidInputError(f"--device {device!r}: not a torch device ({err})") from err
+    if parsed.type == "cuda" and (not torch.cuda.is_available() or (parsed.index or 0) >= torch.cuda.device_count()):
+        raise InvalidInputError(f"--device {device!r}: no such CUDA device on this machine")

@@ -53,6 +53,15 @@ class RelabelTable:
     renormalised: dict[str, float] = field(default_factory=dict)  # file name -> original sum
 
 
+def _relabel_file(path: Pathlike) -> Path:
+    path = Path(path)
+    if path.exists() and not path.is_file():
+        raise InvalidInputError(f"{path}: not a regular file (a folder, FIFO or device); expected the relabel file")
+    if not path.is_file():
+        raise CorpusLayoutError(f"{path}: no such relabel file")
+    return path
+
+
 def _header(path: Path) -> list[str]:
     try:
         with open(path, newline="", encoding="utf-8-sig") as handle:
@@ -76,9 +85,7 @@ def _class_columns(header: Sequence[str]) -> set[str]:
 
 def relabel_target(path: Pathlike, conditions: Sequence[Condition]) -> Condition:
     """The condition whose class set the relabel file's header lists."""
-    path = Path(path)
-    if not path.is_file():
-        raise CorpusLayoutError(f"{path}: no such relabel file")
+    path = _relabel_file(path)
     header = _class_columns(_header(path))
     for condition in conditions:
         if header == set(condition.classes):
@@ -92,9 +99,7 @@ def relabel_target(path: Pathlike, conditions: Sequence[Condition]) -> Condition
 
 def read_relabel(path: Pathlike, classes: Sequence[str]) -> RelabelTable:
     """Read a relabel file in either form (see the module docstring) for ``classes``."""
-    path = Path(path)
-    if not path.is_file():
-        raise CorpusLayoutError(f"{path}: no such relabel file")
+    path = _relabel_file(path)
     _header(path)  # refuses a repeated column before pandas renames it
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False)
