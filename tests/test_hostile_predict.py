@@ -19,7 +19,7 @@ import torch
 
 from s3prl_emo.cli import main
 from s3prl_emo.errors import InvalidInputError
-from s3prl_emo.guards import OUTPUT_MARKER
+from s3prl_emo.runtime.guards import OUTPUT_MARKER
 
 
 @pytest.fixture
@@ -128,7 +128,7 @@ def test_synth_replaces_only_its_own_earlier_output(tmp_path, caplog):
 
 
 def test_synth_twice_replaces_its_own_output(tmp_path):
-    from s3prl_emo.synth import make_synthetic_corpus
+    from s3prl_emo.data.synth import make_synthetic_corpus
 
     first = make_synthetic_corpus(tmp_path, seed=1, utterances_per_speaker=1)
     (first / "stale.txt").write_text("from the first run")
@@ -197,7 +197,7 @@ def test_device_must_exist(inputs, device, caplog):
 
 def test_csv_header_and_text_cells_are_neutralised_numbers_are_not(tmp_path):
     """Class names come from a checkpoint: a formula in one is neutralised in the CSV header too."""
-    from s3prl_emo.predict import FilePrediction, write_output
+    from s3prl_emo.inference.predict import FilePrediction, write_output
 
     classes = ["=1+1", "sad"]
     results = [
@@ -215,7 +215,7 @@ def test_csv_header_and_text_cells_are_neutralised_numbers_are_not(tmp_path):
 
 
 def test_the_hub_models_predict_file_refuses_a_fifo(tmp_path):
-    from s3prl_emo.inference import EmotionRecognizer
+    from s3prl_emo.inference.recognizer import EmotionRecognizer
 
     fifo = tmp_path / "stream.wav"
     os.mkfifo(fifo)

@@ -35,9 +35,16 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..guards import claim_output_file, terminal_safe
-    from ..inference import EmotionRecognizer
-    from ..predict import check_batch_size, check_window_s, expand_inputs, format_table, predict_files, write_output
+    from ..inference.predict import (
+        check_batch_size,
+        check_window_s,
+        expand_inputs,
+        format_table,
+        predict_files,
+        write_output,
+    )
+    from ..inference.recognizer import EmotionRecognizer
+    from ..runtime.guards import claim_output_file, terminal_safe
 
     # Everything the user named is checked before the checkpoint is read or any audio is decoded.
     if args.window_s is not None:
@@ -68,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
 def require_regular_file(path: Path, flag: str) -> Path:
     """``path`` if it is a regular file; a FIFO or device would block the reader, a folder is no checkpoint."""
     from ..errors import CorpusLayoutError, InvalidInputError
-    from ..guards import terminal_safe
+    from ..runtime.guards import terminal_safe
 
     shown = terminal_safe(str(path))
     if not path.exists():

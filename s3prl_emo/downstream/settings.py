@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 from numbers import Real
 
+from ..data.layout import parse_fold
 from ..errors import InvalidInputError
-from ..layout import parse_fold
 
 DATARC_KEYS = frozenset(
     {

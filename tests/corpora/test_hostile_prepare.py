@@ -13,10 +13,10 @@ from corpus_checks import assert_nothing_written
 from raw_fixtures import GENERIC_CLASSES, write_csv, write_wav
 
 from s3prl_emo.cli import main
-from s3prl_emo.corpora.builder import prepare_corpus
-from s3prl_emo.corpora.types import Condition, Reading, Recipe, Utterance
+from s3prl_emo.data.corpora.builder import prepare_corpus
+from s3prl_emo.data.corpora.types import Condition, Reading, Recipe, Utterance
 from s3prl_emo.errors import InvalidInputError
-from s3prl_emo.guards import OUTPUT_MARKER
+from s3prl_emo.runtime.guards import OUTPUT_MARKER
 
 Raw = tuple[Path, Path, Path]  # audio folder, votes.csv, meta.csv
 
