@@ -286,7 +286,7 @@ def test_synth_onto_a_file_exits_2_with_one_line(tmp_path):
         text=True,
     )
     assert result.returncode == 2
-    assert "SYNTH is a file, not a folder" in result.stderr and "Traceback" not in result.stderr
+    assert "SYNTH: is a file, not a folder" in result.stderr and "Traceback" not in result.stderr
     assert not list((tmp_path / "out").glob(".SYNTH.*"))
 
 

@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -100,3 +101,34 @@ def test_torch_hub_predict_files_matches_the_cli(ckpt, audio, repo_root, tmp_pat
     assert [float(row[c]) for c in CLASSES] == pytest.approx(
         [by_name["d30s.wav"].probabilities[c] for c in CLASSES], abs=1e-5
     )
+
+
+FORMULAS = ["=HYPERLINK(1).wav", "+1.wav", "-2.wav", "@SUM(1).wav", "\tx.wav", "a,\nb.wav"]
+
+
+def test_csv_neutralises_formulas_keeps_names_and_probabilities(ckpt, tmp_path, monkeypatch, capsys):
+    """Relative names that a spreadsheet would run get a leading ' in the CSV only; numbers are unchanged."""
+    for name in FORMULAS:
+        sf.write(tmp_path / name, _tone(1.0, 16_000), 16_000)
+    (tmp_path / "empty.wav").write_bytes(b"")
+    sf.write(tmp_path / "no_frames.wav", np.zeros(0, dtype="float32"), 16_000)
+    monkeypatch.chdir(tmp_path)
+    names = [*FORMULAS, "empty.wav", "no_frames.wav"]
+    assert main(["predict", "-e", str(ckpt), "--out", "p.csv", "--", *names]) == 1
+    printed = capsys.readouterr().out
+    assert main(["predict", "-e", str(ckpt), "--out", "p.json", "--format", "json", "--", *names]) == 1
+    table = pd.read_csv("p.csv", keep_default_na=False, dtype=str)
+    shown = ["'" + n if n[0] in "=+-@\t" else n for n in FORMULAS]
+    assert list(table["file"]) == [*shown, "empty.wav", "no_frames.wav"]  # "a,\nb.wav" round-trips, quoted
+    entries = json.loads(Path("p.json").read_text())
+    assert [e["file"] for e in entries] == names  # JSON keeps every name as it is
+    for entry, (_, row) in zip(entries[: len(FORMULAS)], table.iterrows(), strict=False):
+        assert [float(row[c]) for c in CLASSES] == pytest.approx([entry["probabilities"][c] for c in CLASSES], abs=1e-6)
+    errors = dict(zip(table["file"], table["error"], strict=True))
+    assert errors["empty.wav"] == "empty.wav: empty file (0 bytes)"
+    assert errors["no_frames.wav"].startswith("no_frames.wav: ")
+    # the printed table has one line per file: the newline and tab are shown escaped
+    lines = printed.splitlines()
+    assert len(lines) == 1 + len(names) + 1 and lines[-1] == "wrote p.csv"  # header, files, "wrote"
+    assert any(line.startswith("a,\\nb.wav") for line in lines)
+    assert any(line.startswith("\\tx.wav") for line in lines)

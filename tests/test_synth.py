@@ -9,6 +9,7 @@ from s3prl_emo.data.audit import check_splits
 from s3prl_emo.data.labels import soft_labels
 from s3prl_emo.data.layout import read_config, read_labels
 from s3prl_emo.data.synth import CLASSES, make_synthetic_corpus
+from s3prl_emo.runtime.guards import OUTPUT_MARKER
 
 
 def digest(folder):
@@ -87,10 +88,11 @@ def test_emotions_are_carried_by_acoustics_not_by_a_marker(tmp_path):
 
 
 def tree_digest(folder):
-    """SHA-256 over (relative path, SHA-256 of the bytes) of every file, in path order."""
+    """SHA-256 over (relative path, SHA-256 of the bytes) of every file, in path order; the
+    output marker (which command wrote the folder) is not part of the corpus."""
     h = hashlib.sha256()
     for path in sorted(folder.rglob("*")):
-        if path.is_file():
+        if path.is_file() and path.name != OUTPUT_MARKER:
             h.update(path.relative_to(folder).as_posix().encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
     return h.hexdigest()
 

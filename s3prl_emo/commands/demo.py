@@ -15,11 +15,17 @@ def register(subparsers) -> None:
         "next to the prior baseline (the train split's mean soft label for every utterance).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--workdir", default="demo", help="where data/ and exp/ go")
+    parser.add_argument(
+        "--workdir", default="demo", help="where data/ and exp/ go: a new or empty folder, or an earlier demo's"
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic corpus")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.seed < 0:
+        from ..errors import InvalidInputError
+
+        raise InvalidInputError(f"--seed {args.seed}: expected a whole number >= 0")
     run_demo(args.workdir, seed=args.seed)
     return 0

@@ -35,22 +35,66 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..inference.predict import format_table, predict_files, write_output
+    from ..inference.predict import (
+        check_batch_size,
+        check_window_s,
+        expand_inputs,
+        format_table,
+        predict_files,
+        write_output,
+    )
     from ..inference.recognizer import EmotionRecognizer
+    from ..runtime.guards import claim_output_file, terminal_safe
 
-    if args.window_s is not None and args.window_s <= 0:
-        from ..errors import InvalidInputError
-
-        raise InvalidInputError(f"--window-s {args.window_s}: expected a positive number of seconds")
+    # Everything the user named is checked before the checkpoint is read or any audio is decoded.
+    if args.window_s is not None:
+        check_window_s(args.window_s)
+    check_batch_size(args.batch_size)
+    check_device(args.device)
+    for flag, path in (("--ckpt", args.ckpt), ("--upstream-ckpt", args.upstream_ckpt)):
+        if path is not None:
+            require_regular_file(Path(path), flag)
+    files = expand_inputs(args.audio)
+    if args.out:
+        inputs = [*files, args.ckpt, *([args.upstream_ckpt] if args.upstream_ckpt else [])]
+        claim_output_file(args.out, inputs=inputs)
     recognizer = EmotionRecognizer.from_checkpoint(args.ckpt, upstream_ckpt=args.upstream_ckpt, device=args.device)
-    results = predict_files(recognizer, args.audio, window_s=args.window_s, batch_size=args.batch_size)
+    results = predict_files(recognizer, files, window_s=args.window_s, batch_size=args.batch_size)
     print(format_table(results, recognizer.classes))
     if args.out:
         write_output(results, recognizer.classes, args.out, args.format)
-        print(f"wrote {args.out}")
+        print(f"wrote {terminal_safe(str(args.out))}")
     failed = [r for r in results if r.error]
     for r in failed:
-        logger.error("%s", r.error)
+        logger.error("%s", terminal_safe(r.error))
     if failed:
         logger.error("%d of %d file(s) could not be labelled", len(failed), len(results))
     return 1 if failed else 0
+
+
+def require_regular_file(path: Path, flag: str) -> Path:
+    """``path`` if it is a regular file; a FIFO or device would block the reader, a folder is no checkpoint."""
+    from ..errors import CorpusLayoutError, InvalidInputError
+    from ..runtime.guards import terminal_safe
+
+    shown = terminal_safe(str(path))
+    if not path.exists():
+        raise CorpusLayoutError(f"{flag} {shown}: no such file")
+    if not path.is_file():
+        kind = "a folder" if path.is_dir() else "not a regular file (a FIFO, socket or device)"
+        raise InvalidInputError(f"{flag} {shown}: {kind}; expected a checkpoint file")
+    return path
+
+
+def check_device(device: str) -> None:
+    """``--device`` names a device torch knows and this machine has (``cpu``, ``cuda``, ``cuda:1``)."""
+    import torch
+
+    from ..errors import InvalidInputError
+
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, ValueError) as err:
+        raise InvalidInputError(f"--device {device!r}: not a torch device ({err})") from err
+    if parsed.type == "cuda" and (not torch.cuda.is_available() or (parsed.index or 0) >= torch.cuda.device_count()):
+        raise InvalidInputError(f"--device {device!r}: no such CUDA device on this machine")

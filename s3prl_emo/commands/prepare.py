@@ -14,8 +14,9 @@ import re
 from collections.abc import Callable
 
 from ..data.corpora import CORPORA, PREPARE
-from ..data.corpora.generic import DEFAULT_FOLDS, DEFAULT_NAME, DEFAULT_SEED
-from ..data.corpora.writer import AUDIO_MODES
+from ..data.corpora.builder import check_smoothing
+from ..data.corpora.generic import DEFAULT_FOLDS, DEFAULT_NAME, DEFAULT_SEED, check_name
+from ..data.corpora.writer import AUDIO_MODES, claim_corpus_dir
 from ..data.labels import DEFAULT_SMOOTHING
 
 logger = logging.getLogger(__name__)
@@ -64,7 +65,9 @@ def register(subparsers) -> None:
                               "chatGPT/output_*.csv as they are (see s3prl_emo.data.corpora.relabel)")
         sub.add_argument("--smoothing", type=float, default=DEFAULT_SMOOTHING,
                          help="label smoothing (default: %(default)s)")
-        sub.add_argument("--overwrite", action="store_true", help="replace an existing OUTPUT_DIR/<CORPUS>")
+        sub.add_argument("--overwrite", action="store_true",
+                         help="replace OUTPUT_DIR/<CORPUS> if it is an earlier output of s3prl-emo prepare "
+                              "(never a folder of other content, nor one that holds the inputs)")
         if corpus in EXTRA_OPTIONS:
             EXTRA_OPTIONS[corpus](sub)
         sub.set_defaults(run=run, prepare=prepare)
@@ -73,6 +76,12 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     options = {k: v for k, v in vars(args).items() if k not in ("command", "corpus", "run", "prepare")}
     corpus_dir, output_dir = options.pop("corpus_dir"), options.pop("output_dir")
+    # The flags and the output folder are checked before the release is read.
+    check_smoothing(options["smoothing"])
+    module = CORPORA[args.corpus]
+    name = check_name(options["name"]) if args.corpus == "generic" else module.NAME
+    inputs = [corpus_dir, *(options[k] for k in ("votes", "meta", "relabel") if options.get(k))]
+    claim_corpus_dir(output_dir, name, inputs=inputs, overwrite=options["overwrite"])
     prepared = args.prepare(corpus_dir, output_dir, **options)
     for annotation, condition in prepared.conditions.items():
         excluded = sum(len(names) for names in condition.excluded.values())

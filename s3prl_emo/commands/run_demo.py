@@ -6,7 +6,9 @@ code path of ``run_downstream.py``, with the ``fbank`` upstream (no download nee
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import shutil
 import subprocess
 import sys
@@ -18,11 +20,14 @@ from ..data.layout import TRAIN, Pathlike, labels_path, read_config, read_labels
 from ..data.synth import NAME, make_synthetic_corpus
 from ..errors import InvalidInputError
 from ..metrics import format_table, prior_baseline, score
+from ..runtime.atomic import write_text_atomically
+from ..runtime.guards import OUTPUT_MARKER, claim_output_dir, s3prl_override
 from ..runtime.resources import resource_dir
 
 logger = logging.getLogger(__name__)
 
 FOLD = 1
+COMMAND = "demo"
 
 
 def run_downstream(*args: str) -> None:
@@ -34,17 +39,54 @@ def run_downstream(*args: str) -> None:
         raise InvalidInputError(f"S3PRL's runner failed (exit {result.returncode}): {' '.join(command)}")
 
 
+def claim_workdir(workdir: Pathlike) -> Path:
+    """``workdir`` resolved, once it is known to be the demo's own: new, empty, or an earlier demo's.
+
+    The demo replaces ``workdir/data/SYNTH`` and removes ``workdir/exp`` before training, so
+    it works only in a folder it made (``guards.claim_output_dir``, marker of ``s3prl-emo
+    demo``); its ``data`` and ``exp`` must be folders, not links to elsewhere. The marker
+    is written before anything else, so an interrupted demo's folder is still its own.
+
+    Raises:
+        InvalidInputError: naming ``--workdir`` and why it is not the demo's.
+
+    Examples:
+        >>> import tempfile
+        >>> claim_workdir(Path(tempfile.mkdtemp()) / "demo").name
+        'demo'
+    """
+    workdir = claim_output_dir(workdir, command=COMMAND, flag="--workdir")
+    if workdir.is_symlink():
+        raise InvalidInputError(f"--workdir {workdir}: is a symbolic link; name the folder itself")
+    for part in ("data", "exp"):
+        inner = workdir / part
+        if os.path.lexists(inner) and (inner.is_symlink() or not inner.is_dir()):
+            raise InvalidInputError(f"--workdir {workdir}: {part} is a link or a file, not the demo's folder")
+    workdir.mkdir(parents=True, exist_ok=True)
+    marker = workdir / OUTPUT_MARKER
+    if not os.path.lexists(marker):
+        write_text_atomically(marker, json.dumps({"command": COMMAND}) + "\n")
+    return workdir.resolve()
+
+
 def run_demo(workdir: Pathlike = "demo", *, upstream: str = "fbank", seed: int = 0) -> dict[str, float]:
     """Synthesise ``workdir/data/SYNTH``, train into ``workdir/exp``, evaluate ``dev-best.ckpt``.
 
     Returns the test scores plus ``prior_baseline_macro_f1``, the macro-F1 of predicting
     the train split's mean soft label for every test utterance.
     """
-    workdir = Path(workdir).resolve()
+    # S3PRL evaluates each -o value: the folder goes in as a Python literal, or is refused
+    # before anything is written.
+    root = f"{Path(workdir).resolve() / 'data'}/"
+    override = s3prl_override(
+        {"config.downstream_expert.datarc.root": root, "config.downstream_expert.datarc.test_fold": f"fold{FOLD}"},
+        flag="--workdir",
+    )
+    workdir = claim_workdir(workdir)
     data_root, expdir = workdir / "data", workdir / "exp"
     make_synthetic_corpus(data_root, seed=seed)
     if expdir.exists():
-        shutil.rmtree(expdir)
+        shutil.rmtree(expdir)  # inside a claimed workdir, and checked not to be a link: the demo's own
     config = resource_dir("downstream_configs") / f"{NAME}.yaml"
     run_downstream(
         "-m",
@@ -60,7 +102,7 @@ def run_demo(workdir: Pathlike = "demo", *, upstream: str = "fbank", seed: int =
         "--device",
         "cpu",
         "-o",
-        f"config.downstream_expert.datarc.root='{data_root}/',,config.downstream_expert.datarc.test_fold='fold{FOLD}'",
+        override,
     )
     run_downstream("-m", "evaluate", "-e", str(expdir / "dev-best.ckpt"), "--device", "cpu")
 

@@ -19,7 +19,12 @@ def register(subparsers) -> None:
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--out", required=True, help="root folder; the corpus goes to OUT/NAME")
+    parser.add_argument(
+        "--out",
+        required=True,
+        help="root folder; the corpus goes to OUT/NAME, which is replaced only if it is empty or an earlier "
+        "output of s3prl-emo synth",
+    )
     parser.add_argument("--seed", type=int, default=0, help="random seed (same seed, same corpus)")
     parser.add_argument("--name", default=NAME, help="corpus name: its folder, and part of its speaker ids")
     parser.add_argument(
@@ -32,6 +37,8 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.seed < 0:
+        raise InvalidInputError(f"--seed {args.seed}: expected a whole number >= 0")
     if args.utterances_per_speaker < 1:
         raise InvalidInputError(f"--utterances-per-speaker {args.utterances_per_speaker}: expected at least 1")
     corpus = make_synthetic_corpus(

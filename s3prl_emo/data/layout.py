@@ -31,6 +31,69 @@ SPLITS: tuple[str, ...] = (TRAIN, DEVELOPMENT, TEST)
 SPLIT_NAMES = {"train": TRAIN, "dev": DEVELOPMENT, "test": TEST}
 DIMENSIONAL_COLUMNS = ("EmoAct", "EmoVal", "EmoDom")
 SUM_TOLERANCE = 1e-3
+# Every column of a label file that is not a class, as ``label_frame`` writes them.
+RESERVED_COLUMNS: tuple[str, ...] = ("FileName", *DIMENSIONAL_COLUMNS, "SpkrID", "Gender", "Split_Set")
+# pandas names an empty header cell ``Unnamed: <i>``; ``read_labels`` reads the first one as FileName.
+UNNAMED_PREFIX = "Unnamed"
+# Separates the classes of one line of ``<split>_<fold>_{predict,truth}.txt`` (``FileName emo1;emo2``).
+CLASS_SEPARATOR = ";"
+
+
+def check_class_names(classes: Sequence[str], *, where: str) -> tuple[str, ...]:
+    """``classes`` if each can be a class column of a label file, else an error naming the class.
+
+    A class must be a non-empty name without surrounding spaces, control characters or
+    ``;`` (the separator of the ``FileName emo1;emo2`` files), distinct from the others, and
+    not one of ``RESERVED_COLUMNS`` (compared without case) or an ``Unnamed...`` header: a
+    class called ``Split_Set`` would overwrite the split column when the table is built.
+
+    Raises:
+        InvalidInputError: naming ``where`` and the class.
+
+    Examples:
+        >>> check_class_names(["angry", "sad"], where="--classes")
+        ('angry', 'sad')
+    """
+    names = tuple(classes)
+    reserved = {c.lower() for c in RESERVED_COLUMNS}
+    for name in names:
+        if not isinstance(name, str) or not name.strip():
+            raise InvalidInputError(f"{where}: class name {name!r} is empty or not text")
+        if name != name.strip() or not name.isprintable():
+            raise InvalidInputError(f"{where}: class name {name!r} has surrounding spaces or control characters")
+        if CLASS_SEPARATOR in name:
+            raise InvalidInputError(f"{where}: class name {name!r} contains {CLASS_SEPARATOR!r} (the class separator)")
+        if name.lower() in reserved or name.startswith(UNNAMED_PREFIX):
+            raise InvalidInputError(
+                f"{where}: class name {name!r} is a reserved column of the label file {list(RESERVED_COLUMNS)} "
+                f"(or pandas's {UNNAMED_PREFIX}...); rename the class"
+            )
+    if len(set(names)) != len(names):
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        raise InvalidInputError(f"{where}: class name(s) {repeated} appear more than once")
+    return names
+
+
+def plain_file_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a file of a prepared corpus's flat ``Audios/`` folder, or None.
+
+    The name becomes a link or file ``Audios/<name>``, a ``FileName`` cell and the first
+    word of a ``FileName emo1;emo2`` line, so it is one plain file name: no folder part
+    (``/``, ``\\``, ``..``), no white space and no control characters.
+
+    Examples:
+        >>> plain_file_name_problem("Ses01F_001.wav") is None, plain_file_name_problem("../../x.wav")
+        (True, 'contains a folder separator; expected a plain file name (Audios/ is one flat folder)')
+    """
+    if not name or name in (".", ".."):
+        return "is empty, '.' or '..'; expected a file name"
+    if "/" in name or "\\" in name:
+        return "contains a folder separator; expected a plain file name (Audios/ is one flat folder)"
+    if any(ch.isspace() for ch in name):
+        return "contains white space, which ends the name in FileName emo1;emo2 lines; rename the file"
+    if not name.isprintable():
+        return "contains control characters; rename the file"
+    return None
 
 
 @dataclass(frozen=True)
@@ -112,6 +175,7 @@ def read_config(path: Pathlike) -> CorpusConfig:
         ) from err
     if len(classes) < 2 or len(set(classes)) != len(classes):
         raise InvalidInputError(f"{path}: emo_type must list at least 2 distinct classes, got {list(classes)}")
+    check_class_names(classes, where=f"{path}: emo_type")
     return CorpusConfig(
         classes=classes,
         split_names=dict(raw.get("data_split_type", SPLIT_NAMES)),
@@ -198,7 +262,13 @@ def label_frame(
     genders: Sequence[str] | None = None,
     dimensional: dict[str, Sequence[float]] | None = None,
 ) -> pd.DataFrame:
-    """Assemble a label table in the published column order."""
+    """Assemble a label table in the published column order.
+
+    Raises:
+        InvalidInputError: a class name is a reserved column or repeated (``check_class_names``),
+            or the labels do not have one row per file and one column per class.
+    """
+    check_class_names(classes, where="label table")
     labels = np.asarray(labels, dtype=float)
     if labels.shape != (len(file_names), len(classes)):
         raise InvalidInputError(

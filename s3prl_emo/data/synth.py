@@ -28,7 +28,7 @@ import soundfile as sf
 from tqdm import tqdm
 
 from ..errors import InvalidInputError
-from ..runtime.atomic import staged_dir
+from ..runtime.guards import staged_output
 from .labels import soft_labels
 from .layout import CorpusConfig, Pathlike, label_frame, labels_path, write_config, write_labels
 from .partitions import assign_splits, fold_table
@@ -223,7 +223,22 @@ def make_synthetic_corpus(
     another ``name`` gives other speakers (ids ending in ``_<name>``, voices drawn from a
     stream seeded by ``seed`` and the name) and ``classes`` the emotions acted and voted
     for, in column order. Returns the corpus folder.
+
+    ``out_dir/<name>`` is staged and gets the marker of ``s3prl-emo synth``; an existing one is
+    replaced only if it is such an earlier output or empty (``guards.staged_output``), so a
+    folder of other content is never removed.
+
+    Raises:
+        InvalidInputError: a count or the seed is not a whole number in range, a name or class
+            the synthesiser cannot use, or ``out_dir/<name>`` cannot be this command's output.
     """
+    for flag, value, low in (
+        ("--seed", seed, 0),
+        ("n_sessions", n_sessions, 1),
+        ("utterances_per_speaker", utterances_per_speaker, 1),
+    ):
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
+            raise InvalidInputError(f"{flag} {value!r}: expected a whole number >= {low}")
     name, classes = check_corpus_spec(name, classes)
     built_in = name == NAME
     rng = np.random.default_rng(seed if built_in else [seed, zlib.crc32(name.encode())])
@@ -232,7 +247,7 @@ def make_synthetic_corpus(
     prior = PRIOR if classes == CLASSES else np.array([acted[c] for c in classes]) / sum(acted[c] for c in classes)
     rows = []
     final = Path(out_dir) / name
-    with staged_dir(final, overwrite=True) as stage:
+    with staged_output(final, command="synth") as stage:
         audio_dir = stage / "Audios"
         audio_dir.mkdir()
         jobs = [(s, i) for s in speakers for i in range(utterances_per_speaker)]

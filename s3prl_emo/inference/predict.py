@@ -6,6 +6,12 @@ the file's probabilities are the mean of its windows' (a final piece shorter tha
 through the upstream together, ``batch_size`` at a time. A file that cannot be read is
 reported with its error and the others are still labelled. Shared by ``s3prl-emo predict``
 and the torch.hub model's ``predict_files``.
+
+Inputs are checked before any work: anything that is not a regular file (a FIFO or a
+device would block or never end) is refused by name, folders included. File names are
+printed with control characters escaped (``guards.terminal_safe``), and the CSV's text
+cells get OWASP's leading ``'`` when a spreadsheet would read them as a formula
+(``guards.spreadsheet_safe``); the probabilities are written as numbers, unchanged.
 """
 
 from __future__ import annotations
@@ -13,6 +19,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
+import os
+import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,13 +32,17 @@ from tqdm import tqdm
 
 from ..data.audio import SAMPLE_RATE, load_audio, require_finite
 from ..data.layout import Pathlike
+from ..downstream.dataset import MIN_SAMPLES
 from ..errors import CorpusLayoutError, InvalidInputError
 from ..metrics import binarize
 from ..runtime.atomic import write_text_atomically
+from ..runtime.guards import spreadsheet_safe, terminal_safe
 
 MIN_TAIL_S = 1.0
+MIN_WINDOW_S = MIN_SAMPLES / SAMPLE_RATE  # a shorter window is zero-padded to this anyway
 DEFAULT_BATCH_SIZE = 8
 PROGRESS_ABOVE = 3  # files; fewer finish before a bar would say anything
+OUTPUT_COLUMNS = ("file", "windows", "duration_s", "labels", "error")  # and one column per class
 
 
 @dataclass
@@ -58,31 +71,112 @@ def audio_extensions() -> set[str]:
     return suffixes | {".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".opus"}
 
 
+def refuse_special_file(path: Path, given: Path | None = None) -> None:
+    """Refuse a path that exists but is not a regular file or folder (FIFO, socket, device):
+    reading it would block or never end. A missing path passes (it is reported when read).
+
+    Raises:
+        InvalidInputError: naming the path (and the folder ``given`` that held it).
+
+    Examples:
+        >>> refuse_special_file(Path("/no/such/file.wav"))
+    """
+    given = path if given is None else given
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return  # missing or unreachable: reported with the file's error like any unreadable file
+    if not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
+        where = "" if path == given else f" (in {terminal_safe(str(given))})"
+        raise InvalidInputError(
+            f"{terminal_safe(str(path))}{where}: not a regular file (a FIFO, socket or device); "
+            "give audio files or folders of them"
+        )
+
+
 def expand_inputs(inputs: Iterable[Pathlike]) -> list[Path]:
-    """Files as given; folders replaced by the audio files below them, sorted. A missing path
-    is kept, so that it is reported like any unreadable file."""
+    """Files as given; folders replaced by the audio files below them, sorted.
+
+    A missing path is kept, so that it is reported like any unreadable file. Anything that is
+    not a regular file (a FIFO, socket or device, given or found in a folder with an audio
+    suffix) is refused before any file is opened: reading it would block or never end.
+
+    Raises:
+        InvalidInputError: naming the path that is not a regular file, or a folder without audio.
+    """
     suffixes = audio_extensions()
     out: list[Path] = []
     for item in map(Path, inputs):
+        refuse_special_file(item, item)
         if item.is_dir():
-            found = sorted(p for p in item.rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
+            found = sorted(p for p in item.rglob("*") if p.suffix.lower() in suffixes and not p.is_dir())
+            for path in found:
+                refuse_special_file(path, item)
+            found = [p for p in found if p.is_file()]  # dangling links are skipped like other non-audio
             if not found:
-                raise InvalidInputError(f"{item}: folder holds no audio file ({', '.join(sorted(suffixes))})")
+                raise InvalidInputError(
+                    f"{terminal_safe(str(item))}: folder holds no audio file ({', '.join(sorted(suffixes))})"
+                )
             out += found
         else:
             out.append(item)
     return out
 
 
+def check_window_s(window_s: float, flag: str = "--window-s") -> float:
+    """``window_s`` as a float if it is a finite number of seconds of at least ``MIN_WINDOW_S``.
+
+    Raises:
+        InvalidInputError: naming ``flag`` and the value (NaN, inf, 0, negative, too short).
+
+    Examples:
+        >>> check_window_s(4)
+        4.0
+    """
+    if isinstance(window_s, bool) or not isinstance(window_s, int | float | np.integer | np.floating):
+        raise InvalidInputError(f"{flag} {window_s!r}: expected a number of seconds")
+    value = float(window_s)
+    if not math.isfinite(value) or value < MIN_WINDOW_S:
+        raise InvalidInputError(
+            f"{flag} {window_s!r}: expected a finite number of seconds >= {MIN_WINDOW_S:g} "
+            "(shorter windows are padded to that length)"
+        )
+    return value
+
+
+def check_batch_size(batch_size: int, flag: str = "--batch-size") -> int:
+    """``batch_size`` if it is a whole number >= 1.
+
+    Examples:
+        >>> check_batch_size(8)
+        8
+    """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer) or batch_size < 1:
+        raise InvalidInputError(f"{flag} {batch_size!r}: expected a whole number >= 1")
+    return int(batch_size)
+
+
 def split_windows(wav: np.ndarray, window_s: float) -> list[np.ndarray]:
     """Consecutive windows of ``window_s`` seconds (16 kHz); a short tail is dropped unless it is all."""
-    size = int(round(window_s * SAMPLE_RATE))
-    if size <= 0:
-        raise InvalidInputError(f"--window-s {window_s}: expected a positive number of seconds")
+    size = int(round(check_window_s(window_s) * SAMPLE_RATE))
     pieces = [wav[start : start + size] for start in range(0, len(wav), size)]
     if len(pieces) > 1 and len(pieces[-1]) < MIN_TAIL_S * SAMPLE_RATE:
         pieces.pop()
     return pieces
+
+
+def _read_error(path: Path, err: Exception) -> str:
+    """One line naming the file: why it cannot be labelled."""
+    shown = terminal_safe(str(path))
+    try:
+        if path.is_file() and path.stat().st_size == 0:
+            return f"{shown}: empty file (0 bytes)"
+        if path.is_file() and not os.access(path, os.R_OK):
+            return f"{shown}: not readable (permission denied)"
+    except OSError:
+        pass
+    message = " ".join(terminal_safe(line) for line in str(err).splitlines())
+    return message if shown in message or str(path) in str(err) else f"{shown}: {message}"
 
 
 def predict_files(
@@ -102,9 +196,11 @@ def predict_files(
         batch_size: windows per upstream call.
         progress: show a bar; default when more than a few files.
     """
-    if batch_size < 1:
-        raise InvalidInputError(f"--batch-size {batch_size}: expected at least 1")
-    window_s = float(window_s or recognizer.max_duration_s)
+    batch_size = check_batch_size(batch_size)
+    clash = sorted(set(recognizer.classes) & set(OUTPUT_COLUMNS))
+    if clash:
+        raise InvalidInputError(f"classes {clash} of the checkpoint are column names of the predict output")
+    window_s = check_window_s(recognizer.max_duration_s if window_s is None else window_s)
     files = expand_inputs(paths)
     results = [FilePrediction(str(p)) for p in files]
     sums = [np.zeros(len(recognizer.classes)) for _ in files]
@@ -120,9 +216,8 @@ def predict_files(
     for index, path in enumerate(tqdm(files, desc="predict", unit="file", disable=not show)):
         try:
             wav = require_finite(load_audio(path), path)
-        except (InvalidInputError, CorpusLayoutError, sf.LibsndfileError, RuntimeError, ValueError) as err:
-            message = str(err)
-            results[index].error = message if str(path) in message else f"{path}: {message}"
+        except (InvalidInputError, CorpusLayoutError, sf.LibsndfileError, RuntimeError, ValueError, OSError) as err:
+            results[index].error = _read_error(path, err)
             continue
         windows = split_windows(wav, window_s)
         results[index].windows = len(windows)
@@ -152,22 +247,35 @@ def as_rows(results: Sequence[FilePrediction], classes: Sequence[str]) -> list[d
 
 
 def format_table(results: Sequence[FilePrediction], classes: Sequence[str]) -> str:
-    """One line per file: windows, each class's probability, the classes above 1/C."""
-    name_width = max([len("file"), *(len(r.path) for r in results)])
-    widths = [max(5, len(c)) for c in classes]
-    head = f"{'file':<{name_width}}  windows  " + "  ".join(f"{c:>{w}}" for c, w in zip(classes, widths, strict=True))
+    """One line per file: windows, each class's probability, the classes above 1/C.
+
+    Names are shown with control characters escaped, so that each file is one line.
+    """
+    names = [terminal_safe(r.path) for r in results]
+    shown_classes = [terminal_safe(c) for c in classes]
+    name_width = max([len("file"), *(len(n) for n in names)])
+    widths = [max(5, len(c)) for c in shown_classes]
+    head = f"{'file':<{name_width}}  windows  " + "  ".join(
+        f"{c:>{w}}" for c, w in zip(shown_classes, widths, strict=True)
+    )
     lines = [head + "  labels"]
-    for r in results:
+    for name, r in zip(names, results, strict=True):
         if r.error:
-            lines.append(f"{r.path:<{name_width}}  ERROR: {r.error}")
+            lines.append(f"{name:<{name_width}}  ERROR: {terminal_safe(r.error)}")
             continue
         values = "  ".join(f"{r.probabilities[c]:>{w}.3f}" for c, w in zip(classes, widths, strict=True))
-        lines.append(f"{r.path:<{name_width}}  {r.windows:>7}  {values}  {';'.join(r.labels())}")
+        lines.append(f"{name:<{name_width}}  {r.windows:>7}  {values}  {terminal_safe(';'.join(r.labels()))}")
     return "\n".join(lines)
 
 
 def write_output(results: Sequence[FilePrediction], classes: Sequence[str], path: Path, fmt: str = "csv") -> None:
-    """CSV (one row per file) or JSON (a list of objects), written atomically."""
+    """CSV (one row per file) or JSON (a list of objects), written atomically.
+
+    The CSV is for people to open in a spreadsheet: every text cell (file, labels, error and
+    the class names in the header) goes through ``guards.spreadsheet_safe``, which prefixes
+    ``'`` to a cell starting with ``= + - @``, tab or carriage return; the csv module quotes
+    commas, quotes and newlines. Numbers are written as they are. JSON keeps every string as is.
+    """
     rows = as_rows(results, classes)
     if fmt == "json":
         for row in rows:
@@ -175,11 +283,20 @@ def write_output(results: Sequence[FilePrediction], classes: Sequence[str], path
         text = json.dumps(rows, indent=2) + "\n"
     elif fmt == "csv":
         buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else ["file"], lineterminator="\n")
-        writer.writeheader()
+        fields = list(rows[0]) if rows else [*OUTPUT_COLUMNS[:3], *classes, *OUTPUT_COLUMNS[3:]]
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow([spreadsheet_safe(str(f)) for f in fields])
         for row in rows:
-            writer.writerow({k: (f"{v:.6f}" if isinstance(v, float) and k in classes else v) for k, v in row.items()})
+            writer.writerow([_csv_cell(k, row[k], classes) for k in fields])
         text = buffer.getvalue()
     else:
         raise InvalidInputError(f"--format {fmt!r}: expected csv or json")
     write_text_atomically(path, text)
+
+
+def _csv_cell(key: str, value, classes: Sequence[str]):
+    if value is None:
+        return ""
+    if isinstance(value, float) and key in classes:
+        return f"{value:.6f}"
+    return spreadsheet_safe(value) if isinstance(value, str) else value

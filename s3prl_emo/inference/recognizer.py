@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -18,7 +19,7 @@ from s3prl.upstream.interfaces import Featurizer
 from torch.nn.utils.rnn import pad_sequence
 
 from ..data.audio import SAMPLE_RATE, load_audio, require_finite, to_mono_16k
-from ..data.layout import Pathlike
+from ..data.layout import Pathlike, check_class_names
 from ..downstream.dataset import Normalizer
 from ..downstream.model import EmotionHead
 from ..errors import InvalidInputError
@@ -44,6 +45,7 @@ def _emotion_parts(ckpt: Pathlike, state: dict) -> tuple[argparse.Namespace, dic
     classes = extra.get("classes")
     if not isinstance(classes, list | tuple) or len(classes) < 2 or not all(isinstance(c, str) for c in classes):
         raise InvalidInputError(f"{ckpt}: extra state 'classes' must list at least 2 class names, got {classes!r}")
+    check_class_names(classes, where=f"{ckpt}: extra state 'classes'")
     for key, positive in (("wav_mean", False), ("wav_std", True), ("max_duration_s", True)):
         value = extra.get(key)
         if not isinstance(value, int | float) or not math.isfinite(value) or (positive and value <= 0):
@@ -135,6 +137,10 @@ class EmotionRecognizer(nn.Module):
         return dict(zip(self.classes, torch.softmax(logits, dim=-1)[0].tolist(), strict=True))
 
     def predict_file(self, path: Pathlike) -> dict[str, float]:
+        """Class probabilities of one audio file (a FIFO or device is refused, never opened)."""
+        from .predict import refuse_special_file
+
+        refuse_special_file(Path(path))
         return self.predict(load_audio(path, self.max_duration_s), 16_000)
 
     @torch.no_grad()

@@ -15,8 +15,10 @@ rules live here, once each, and every reader and writer calls them:
   named and refused;
 - a lock or marker file is created only if nothing, not even a symbolic link, is at its
   path (``create_exclusive``);
+- an output file is new or a regular file, never a folder, an input or below a file
+  (``claim_output_file``);
 - text that another program interprets is checked or neutralised for it
-  (``spreadsheet_safe``, ``markdown_safe``, ``kaldi_safe``).
+  (``spreadsheet_safe``, ``markdown_safe``, ``kaldi_safe``, ``terminal_safe``).
 """
 
 from __future__ import annotations
@@ -135,7 +137,12 @@ def resolve_inside(root: Pathlike, path: Pathlike, *, what: str) -> Path:
 
 
 def claim_output_dir(
-    out: Pathlike, *, command: str, inputs: Iterable[Pathlike] = (), own_files: Iterable[str] = ()
+    out: Pathlike,
+    *,
+    command: str,
+    inputs: Iterable[Pathlike] = (),
+    own_files: Iterable[str] = (),
+    flag: str = "--out",
 ) -> Path:
     """Check, before any work, that ``out`` may become ``command``'s output folder.
 
@@ -149,6 +156,7 @@ def claim_output_dir(
         inputs: the paths the command reads.
         own_files: names of files that also mark an earlier output of ``command`` when the
             folder has no ``OUTPUT_MARKER`` (a sweep's ``sweep.json``); links do not count.
+        flag: the option that named ``out``, for the error.
 
     Returns:
         ``out`` as a ``Path``.
@@ -165,21 +173,61 @@ def claim_output_dir(
     out = Path(out)
     resolved = out.resolve()
     if os.path.lexists(out) and not out.is_dir():
-        raise InvalidInputError(f"--out {out}: is a file, not a folder")
+        raise InvalidInputError(f"{flag} {out}: is a file, not a folder")
+    _require_folder_above(out, flag)
     for source in inputs:
         source = Path(source).resolve()
         if resolved == source or resolved in source.parents:
             raise InvalidInputError(
-                f"--out {out}: would replace the input {source}; choose a folder that does not hold the input"
+                f"{flag} {out}: would replace the input {source}; choose a folder that does not hold the input"
             )
     if out.is_dir() and any(out.iterdir()):
         own = any((out / name).is_file() and not (out / name).is_symlink() for name in own_files)
         if _marker_command(out) != command and not own:
             raise InvalidInputError(
-                f"--out {out}: the folder holds files that are not an earlier output of `s3prl-emo {command}`; "
+                f"{flag} {out}: the folder holds files that are not an earlier output of `s3prl-emo {command}`; "
                 "choose a new or empty folder"
             )
     return out
+
+
+def claim_output_file(out: Pathlike, *, inputs: Iterable[Pathlike] = (), flag: str = "--out") -> Path:
+    """Check, before any work, that a single output file can be written at ``out``.
+
+    ``out`` may be new or an existing regular file (replaced atomically when written); it
+    may not be a folder, anything that is not a regular file (a FIFO, a device), one of
+    ``inputs``, or below a file. Found only when writing, after all the work, each of these
+    would lose that work.
+
+    Raises:
+        InvalidInputError: naming ``flag``, ``out`` and why.
+
+    Examples:
+        >>> import tempfile
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> claim_output_file(folder / "labels.csv", inputs=[folder / "a.wav"]).name
+        'labels.csv'
+    """
+    out = Path(out)
+    if out.is_dir():
+        raise InvalidInputError(f"{flag} {out}: is a folder; name a file to write")
+    if os.path.lexists(out) and out.exists() and not out.is_file():
+        raise InvalidInputError(f"{flag} {out}: is not a regular file (a FIFO, socket or device); name a file to write")
+    _require_folder_above(out, flag)
+    resolved = out.resolve()
+    for source in inputs:
+        if Path(source).resolve() == resolved:
+            raise InvalidInputError(f"{flag} {out}: is an input of this command; writing it would replace the input")
+    return out
+
+
+def _require_folder_above(out: Path, flag: str) -> None:
+    """The nearest existing folder above ``out`` is a folder (``mkdir -p`` would fail on a file)."""
+    for parent in Path(os.path.abspath(out)).parents:
+        if os.path.lexists(parent):
+            if not parent.is_dir():
+                raise InvalidInputError(f"{flag} {out}: {parent} is a file, not a folder")
+            return
 
 
 def _marker_command(folder: Path) -> str | None:
@@ -194,7 +242,9 @@ def _marker_command(folder: Path) -> str | None:
 
 
 @contextlib.contextmanager
-def staged_output(out: Pathlike, *, command: str, inputs: Iterable[Pathlike] = ()) -> Iterator[Path]:
+def staged_output(
+    out: Pathlike, *, command: str, inputs: Iterable[Pathlike] = (), flag: str = "--out"
+) -> Iterator[Path]:
     """Build ``command``'s output folder in a staging folder, then move it into place.
 
     Checks ``out`` with ``claim_output_dir``, writes the marker that lets the same command
@@ -208,7 +258,7 @@ def staged_output(out: Pathlike, *, command: str, inputs: Iterable[Pathlike] = (
         >>> sorted(p.name for p in folder.iterdir())
         ['.s3prl-emo-output.json', 'a.txt']
     """
-    out = claim_output_dir(out, command=command, inputs=inputs)
+    out = claim_output_dir(out, command=command, inputs=inputs, flag=flag)
     with staged_dir(out, overwrite=True) as stage:
         (stage / OUTPUT_MARKER).write_text(json.dumps({"command": command}) + "\n", encoding="utf-8")
         yield stage
@@ -330,6 +380,19 @@ def markdown_safe(text: str) -> str:
         &lt;b&gt;a\\|b&lt;/b&gt; \\[x\\](y)
     """
     return text.translate(_MARKDOWN_SPECIAL)
+
+
+def terminal_safe(text: str) -> str:
+    """``text`` with every non-printable character (newline, tab, escape, ...) shown as its escape.
+
+    A file name is printed in tables and log lines; a newline in it would forge a line, an
+    escape sequence would drive the terminal. Printable text, accents included, is unchanged.
+
+    Examples:
+        >>> terminal_safe("a\\nb\\x1b[2J.wav"), terminal_safe("café.wav")
+        ('a\\\\nb\\\\x1b[2J.wav', 'café.wav')
+    """
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
 
 
 def kaldi_safe(token: str, *, what: str) -> str:

@@ -18,6 +18,7 @@ written. ``prepare_corpus`` adds ``writer.write_corpus`` when ``output_dir`` is 
 from __future__ import annotations
 
 import logging
+import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -29,11 +30,11 @@ from ... import __version__
 from ...errors import InvalidInputError
 from .. import partitions
 from ..labels import ALIASES, DEFAULT_SMOOTHING, EXCLUDED_FEW_ANNOTATORS, EXCLUDED_OTHER, all_other, soft_labels
-from ..layout import DIMENSIONAL_COLUMNS, Pathlike, label_frame
+from ..layout import DIMENSIONAL_COLUMNS, Pathlike, label_frame, plain_file_name_problem
 from .raw import sha256_file
 from .relabel import RelabelTable, apply_relabel, read_relabel, relabel_target
 from .types import Condition, Partition, PreparedCondition, PreparedCorpus, Reading, Recipe, Utterance
-from .writer import write_corpus
+from .writer import claim_corpus_dir, write_corpus
 
 logger = logging.getLogger(__name__)
 
@@ -123,9 +124,14 @@ def build_corpus(reading: Reading, recipe: Recipe, *, smoothing: float = DEFAULT
     """
     utterances = reading.utterances
     corpus, name = recipe.corpus, recipe.name
+    check_smoothing(smoothing)
     if len({u.file_name for u in utterances}) != len(utterances):
         dup = Counter(u.file_name for u in utterances).most_common(1)[0][0]
         raise InvalidInputError(f"{corpus}: file name {dup!r} occurs more than once in the release")
+    for utt in utterances:
+        problem = plain_file_name_problem(utt.file_name)
+        if problem:
+            raise InvalidInputError(f"{corpus}: FileName {utt.file_name!r} (audio {utt.audio_path}) {problem}")
     alias_key = corpus if corpus in ALIASES else None
     partition = recipe.partition or published_partition(corpus)
     relabel_path = Path(relabel) if relabel is not None else None
@@ -223,11 +229,37 @@ def _manifest(
     }
 
 
+def check_smoothing(smoothing: float, flag: str = "--smoothing") -> float:
+    """``smoothing`` if it is a finite number in [0, 1), else an error naming ``flag``.
+
+    Examples:
+        >>> check_smoothing(0.05)
+        0.05
+    """
+    if isinstance(smoothing, bool) or not isinstance(smoothing, int | float | np.integer | np.floating):
+        raise InvalidInputError(f"{flag} {smoothing!r}: expected a number in [0, 1)")
+    if not math.isfinite(smoothing) or not 0.0 <= smoothing < 1.0:
+        raise InvalidInputError(f"{flag} {smoothing!r}: expected a finite number in [0, 1)")
+    return float(smoothing)
+
+
+def reading_inputs(reading: Reading, relabel: Pathlike | None = None) -> list[Path]:
+    """What a prepare run reads: the raw folder, its source files and the relabel file; the
+    output folder may hold none of them."""
+    return [Path(reading.raw_dir), *map(Path, reading.sources), *([Path(relabel)] if relabel is not None else [])]
+
+
 def prepare_corpus(reading: Reading, recipe: Recipe, output_dir: Pathlike | None = None, *,
                    audio: str = "symlink", relabel: Pathlike | None = None,
                    smoothing: float = DEFAULT_SMOOTHING, overwrite: bool = False) -> PreparedCorpus:
-    """``build_corpus``, then ``write_corpus`` to ``<output_dir>/<recipe.name>`` when given."""
+    """``build_corpus``, then ``write_corpus`` to ``<output_dir>/<recipe.name>`` when given.
+
+    The output folder is checked before the labels are built (``writer.claim_corpus_dir``).
+    """
+    inputs = reading_inputs(reading, relabel)
+    if output_dir is not None:
+        claim_corpus_dir(output_dir, recipe.name, inputs=inputs, overwrite=overwrite)
     prepared = build_corpus(reading, recipe, smoothing=smoothing, relabel=relabel)
     if output_dir is not None:
-        write_corpus(prepared, output_dir, audio=audio, overwrite=overwrite)
+        write_corpus(prepared, output_dir, audio=audio, overwrite=overwrite, inputs=inputs)
     return prepared

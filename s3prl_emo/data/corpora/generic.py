@@ -28,9 +28,9 @@ from pathlib import Path
 
 from ...errors import CorpusLayoutError, InvalidInputError
 from ..labels import DEFAULT_SMOOTHING, OTHER
-from ..layout import Pathlike
+from ..layout import Pathlike, check_class_names, plain_file_name_problem
 from .builder import balanced_partition, prepare_corpus
-from .raw import MULTI_CHOICE_SEPARATOR, VOTE_COLUMNS, Row, annotator_rows, index_audio, read_csv_rows
+from .raw import VOTE_COLUMNS, Row, annotator_rows, index_audio, read_csv_rows
 from .types import Condition, PreparedCorpus, Reading, Recipe, Utterance
 
 logger = logging.getLogger(__name__)
@@ -46,23 +46,38 @@ ANNOTATION = "Primary"
 
 
 def parse_classes(classes: str | Sequence[str]) -> tuple[str, ...]:
-    """``"angry,sad"`` or ``["angry", "sad"]`` -> ``("angry", "sad")``, checked."""
-    names = tuple(c.strip() for c in (classes.split(",") if isinstance(classes, str) else classes))
-    shown = ",".join(names)
+    """``"angry,sad"`` or ``["angry", "sad"]`` -> ``("angry", "sad")``, checked.
+
+    Votes are matched without case, so two classes that differ only by case are refused; so
+    are "other", a class holding ``,`` or ``;``, and the label file's own columns
+    (``layout.check_class_names``: ``FileName``, ``Split_Set``, ``SpkrID``, ``Gender``, ...).
+
+    Examples:
+        >>> parse_classes(" angry, sad ")
+        ('angry', 'sad')
+    """
+    if isinstance(classes, str):
+        classes = classes.split(",")
+    names = tuple(c.strip() if isinstance(c, str) else c for c in classes)
+    shown = ",".join(map(str, names))
     if len(names) < 2 or any(not n for n in names):
         raise InvalidInputError(f"--classes {shown!r}: expected at least two non-empty class names")
+    check_class_names(names, where=f"--classes {shown!r}")
+    if any("," in n for n in names):
+        raise InvalidInputError(f"--classes {shown!r}: class names cannot contain ','")
     lowered = [n.lower() for n in names]
     if len(set(lowered)) != len(lowered):
-        raise InvalidInputError(f"--classes {shown!r}: class names must be distinct")
+        same = sorted({n for n in names if lowered.count(n.lower()) > 1})
+        raise InvalidInputError(f"--classes {shown!r}: class names must be distinct without case, got {same}")
     if OTHER in lowered:
         raise InvalidInputError(f"--classes {shown!r}: {OTHER!r} cannot be a class; it marks dropped votes")
-    if any(MULTI_CHOICE_SEPARATOR in n for n in names):
-        raise InvalidInputError(f"--classes {shown!r}: class names cannot contain {MULTI_CHOICE_SEPARATOR!r}")
     return names
 
 
-def _check_name(name: str) -> str:
-    if not name or name in (".", "..") or any(c in name for c in "/\\") or name != name.strip():
+def check_name(name: str) -> str:
+    """``name`` if it is a plain folder name (the output goes to ``<output_dir>/<name>``)."""
+    if (not name or name in (".", "..") or any(c in name for c in "/\\") or name != name.strip()
+            or not name.isprintable()):
         raise InvalidInputError(f"--name {name!r}: expected a plain folder name such as {DEFAULT_NAME}")
     return name
 
@@ -125,6 +140,9 @@ def read_generic(corpus_dir: Pathlike, *, votes: Pathlike, meta: Pathlike,
     utterances = []
     for name, chosen in answers.items():
         where = f"{votes}, line {first_line[name]}"
+        problem = plain_file_name_problem(name)
+        if problem:
+            raise InvalidInputError(f"{where}: FileName {name!r} {problem}")
         if name not in audio:
             raise CorpusLayoutError(f"{where}: no audio file {name!r} under {corpus_dir}")
         if name not in meta_rows:
@@ -159,7 +177,7 @@ def prepare_generic(
 ) -> PreparedCorpus:
     """Soft labels and ``folds`` session-level folds for a user corpus; written when
     ``output_dir`` is given (``<output_dir>/<name>/Primary``)."""
-    name = _check_name(name)
+    name = check_name(name)
     class_names = parse_classes(classes)
     if isinstance(folds, bool) or not isinstance(folds, int) or folds < 3:
         raise InvalidInputError(f"--folds {folds!r}: expected an integer >= 3 (train, dev and test groups)")

@@ -54,12 +54,15 @@ def read_csv_rows(path: Pathlike, required: Sequence[str], *, what: str) -> list
     error that names the file and line. Blank lines are skipped; cells are stripped.
     """
     path = Path(path)
+    if path.exists() and not path.is_file():
+        raise InvalidInputError(f"{path}: not a regular file (a folder, FIFO or device); expected the {what} file")
     if not path.is_file():
         raise CorpusLayoutError(f"{path}: no such {what} file")
     try:
         with open(path, newline="", encoding="utf-8-sig") as handle:
             reader = csv.reader(handle)
             header = [cell.strip() for cell in next(reader, [])]
+            refuse_repeated_columns(header, path, what)
             missing = [c for c in required if c not in header]
             if missing:
                 raise InvalidInputError(
@@ -82,6 +85,26 @@ def read_csv_rows(path: Pathlike, required: Sequence[str], *, what: str) -> list
     except csv.Error as err:
         raise InvalidInputError(f"{path}: not a readable CSV file ({err})") from err
     return rows
+
+
+def refuse_repeated_columns(header: Sequence[str], path: Pathlike, what: str) -> None:
+    """Refuse a header that names a column twice: one of the two would be silently lost
+    (or, read by pandas, renamed ``emotion.1`` and never read).
+
+    Raises:
+        InvalidInputError: naming the file, line 1 and the column.
+
+    Examples:
+        >>> refuse_repeated_columns(["FileName", "annotator", "emotion"], "votes.csv", "votes")
+    """
+    seen: set[str] = set()
+    for column in header:
+        if column and column in seen:
+            raise InvalidInputError(
+                f"{path}, line 1: the {what} header names column {column!r} twice ({','.join(header)}); "
+                "keep one column of each name"
+            )
+        seen.add(column)
 
 
 def index_audio(folder: Pathlike, *, suffixes: Iterable[str] = AUDIO_SUFFIXES) -> dict[str, Path]:

@@ -21,6 +21,7 @@ already is the distribution EMO-SUPERB trains on.
 
 from __future__ import annotations
 
+import csv
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ import pandas as pd
 
 from ...errors import CorpusLayoutError, InvalidInputError
 from ..layout import SUM_TOLERANCE, Pathlike
+from .raw import refuse_repeated_columns
 from .types import Condition, Utterance
 
 logger = logging.getLogger(__name__)
@@ -51,11 +53,24 @@ class RelabelTable:
     renormalised: dict[str, float] = field(default_factory=dict)  # file name -> original sum
 
 
+def _relabel_file(path: Pathlike) -> Path:
+    path = Path(path)
+    if path.exists() and not path.is_file():
+        raise InvalidInputError(f"{path}: not a regular file (a folder, FIFO or device); expected the relabel file")
+    if not path.is_file():
+        raise CorpusLayoutError(f"{path}: no such relabel file")
+    return path
+
+
 def _header(path: Path) -> list[str]:
     try:
-        return [str(c) for c in pd.read_csv(path, nrows=0).columns]
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            raw = [cell.strip() for cell in next(csv.reader(handle), [])]
+        header = [str(c) for c in pd.read_csv(path, nrows=0).columns]
+    except (OSError, csv.Error, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
         raise InvalidInputError(f"{path}: not a readable CSV ({err})") from err
+    refuse_repeated_columns(raw, path, "relabel")  # pandas would rename the second one "<name>.1"
+    return header
 
 
 def _form(header: Sequence[str]) -> str:
@@ -70,9 +85,7 @@ def _class_columns(header: Sequence[str]) -> set[str]:
 
 def relabel_target(path: Pathlike, conditions: Sequence[Condition]) -> Condition:
     """The condition whose class set the relabel file's header lists."""
-    path = Path(path)
-    if not path.is_file():
-        raise CorpusLayoutError(f"{path}: no such relabel file")
+    path = _relabel_file(path)
     header = _class_columns(_header(path))
     for condition in conditions:
         if header == set(condition.classes):
@@ -86,9 +99,8 @@ def relabel_target(path: Pathlike, conditions: Sequence[Condition]) -> Condition
 
 def read_relabel(path: Pathlike, classes: Sequence[str]) -> RelabelTable:
     """Read a relabel file in either form (see the module docstring) for ``classes``."""
-    path = Path(path)
-    if not path.is_file():
-        raise CorpusLayoutError(f"{path}: no such relabel file")
+    path = _relabel_file(path)
+    _header(path)  # refuses a repeated column before pandas renames it
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
