@@ -44,6 +44,27 @@ def timed(fn, repeats: int) -> tuple[list[float], object]:
     return seconds, result
 
 
+def table(results: dict) -> str:
+    """The Markdown the docs show (``benchmarks/docs.py``)."""
+    s = results["settings"]
+    return "\n".join(
+        [
+            "| function | median s | runs s |",
+            "|---|---|---|",
+            *(
+                f"| `{name}` | {results[name]['median_s']:.2f} | "
+                + ", ".join(f"{t:.2f}" for t in results[name]["runs_s"])
+                + " |"
+                for name in ("bootstrap_ci", "paired_test")
+            ),
+            "",
+            f"{s['resamples']:,} resamples of {s['utterances']:,} utterances x {s['classes']} classes, "
+            f"{s['metric']}, medians of {s['repeats']} calls; interval {results['interval'][0]:.4f}-"
+            f"{results['interval'][1]:.4f}, p = {results['p_value']:.5f}.",
+        ]
+    )
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="1,000 resamples of 1,000 utterances (for a smoke run)")
@@ -71,11 +92,7 @@ def main(argv: list[str] | None = None) -> dict:
             "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS") or os.environ.get("OMP_NUM_THREADS"),
         },
     }
-    print(
-        f"{resamples} resamples of {n} utterances x {classes} classes: bootstrap_ci "
-        f"{results['bootstrap_ci']['median_s']:.2f} s (interval {interval[0]:.4f}-{interval[1]:.4f}), "
-        f"paired_test {results['paired_test']['median_s']:.2f} s (p = {p_value:.5f}); medians of {args.repeats}"
-    )
+    print(table(results))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
     return results

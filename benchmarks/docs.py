@@ -1,0 +1,63 @@
+"""Write the benchmark tables of the docs from the JSON the benchmarks wrote.
+
+Each table in ``docs/`` sits between ``<!-- begin: NAME.json -->`` and ``<!-- end: NAME.json -->``
+and is ``benchmarks/NAME.py``'s ``table(results)`` of ``benchmarks/results/NAME.json``, so
+no figure in the docs is typed by hand. After rerunning a benchmark with
+``--json benchmarks/results/NAME.json``:
+
+    python benchmarks/docs.py          # rewrite the tables in docs/
+    python benchmarks/docs.py --check  # exit 1 if a table differs from its JSON (the tests run this)
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import re
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+DOCS = HERE.parent / "docs"
+BLOCK = re.compile(r"(<!-- begin: (?P<name>[\w-]+)\.json -->\n)(?P<body>.*?)(<!-- end: (?P=name)\.json -->)", re.S)
+
+
+def render(name: str) -> str:
+    """The Markdown that ``benchmarks/<name>.py`` makes of ``benchmarks/results/<name>.json``."""
+    spec = importlib.util.spec_from_file_location(f"_benchmark_{name}", HERE / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    results = json.loads((RESULTS / f"{name}.json").read_text())
+    return module.table(results).rstrip("\n") + "\n"
+
+
+def refresh(text: str) -> str:
+    """``text`` with every benchmark block rendered anew."""
+    return BLOCK.sub(lambda m: m.group(1) + "\n" + render(m["name"]) + "\n" + m.group(4), text)
+
+
+def pages() -> list[Path]:
+    return sorted(p for p in DOCS.rglob("*.md") if BLOCK.search(p.read_text()))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--check", action="store_true", help="only compare; exit 1 on a difference")
+    args = parser.parse_args(argv)
+    stale = []
+    for page in pages():
+        text = page.read_text()
+        new = refresh(text)
+        if new != text:
+            stale.append(page)
+            if not args.check:
+                page.write_text(new)
+    for page in stale:
+        print(f"{page.relative_to(HERE.parent)}: {'differs from' if args.check else 'rewritten from'} its JSON")
+    return 1 if args.check and stale else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
