@@ -1,9 +1,12 @@
-"""The plan of a sweep: one run per (upstream, condition, fold, grid point), each in its own folder.
+"""The plan of a sweep: one run per (upstream, condition, fold, grid point[, seed]), each in its own folder.
 
 RESULTS/sweep.json                                   the plan (the arguments that made it)
 RESULTS/<upstream>/<condition>/<grid>/fold<k>/run.json    what the run trains
 RESULTS/<upstream>/<condition>/<grid>/fold<k>/exp/        S3PRL's experiment folder
 RESULTS/<upstream>/<condition>/<grid>/fold<k>/result.json written last, atomically
+
+With ``--seeds``, ``<grid>`` becomes ``<grid>+seed=<s>`` (same depth); without it the
+trainer's own seed is used and the folders are those of a sweep without a seed axis.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import yaml
@@ -50,6 +53,7 @@ class RunSpec:
     root: str = ""
     overrides: str = ""
     trainer: str = "runner"
+    seed: int | None = None  # None: the trainer's default seed (plans written before the seed axis)
 
     @property
     def grid_name(self) -> str:
@@ -57,8 +61,9 @@ class RunSpec:
 
     @property
     def key(self) -> str:
-        """``upstream/condition/grid/fold<k>``: the run's folder, relative to RESULTS."""
-        return f"{_safe(self.upstream)}/{_safe(self.condition)}/{self.grid_name}/fold{self.fold}"
+        """``upstream/condition/grid[+seed=<s>]/fold<k>``: the run's folder, relative to RESULTS."""
+        point = self.grid_name if self.seed is None else f"{self.grid_name}+seed={self.seed}"
+        return f"{_safe(self.upstream)}/{_safe(self.condition)}/{point}/fold{self.fold}"
 
     def override_string(self) -> str:
         """The ``-o`` of ``run_downstream``: data root, fold, grid point, then the user's overrides."""
@@ -153,6 +158,24 @@ def parse_grid(specs: list[str]) -> list[dict[str, str]]:
     return [dict(zip([k for k, _ in axes], values, strict=True)) for values in itertools.product(*(v for _, v in axes))]
 
 
+def parse_seeds(text: str | None) -> list[int | None]:
+    """``--seeds 1,2,3`` -> [1, 2, 3]; not given -> [None] (one run per fold, the trainer's default seed).
+
+    Examples:
+        >>> parse_seeds("3, 1,3"), parse_seeds(None)
+        ([1, 3], [None])
+    """
+    if text is None:
+        return [None]
+    try:
+        seeds = [int(part.strip()) for part in text.split(",") if part.strip()]
+    except ValueError:
+        seeds = []
+    if not seeds or min(seeds) < 0:
+        raise InvalidInputError(f"--seeds: {text!r}; expected non-negative integers such as 1,2,3")
+    return sorted(set(seeds))
+
+
 def parse_upstream_ckpts(specs: list[str], upstreams: list[str]) -> dict[str, str]:
     """``["wavlm_local=/m/tiny.pt"]`` -> {"wavlm_local": "/m/tiny.pt"}; the file must exist."""
     out = {}
@@ -178,8 +201,12 @@ def build_plan(
     upstream_ckpts: dict[str, str] | None = None,
     overrides: str = "",
     trainer: str = "runner",
+    seeds: list[int | None] | None = None,
 ) -> list[RunSpec]:
-    """Every run of the sweep, in a stable order (upstream, condition, grid point, fold)."""
+    """Every run of the sweep, in a stable order (upstream, condition, grid point, fold, seed).
+
+    ``seeds`` (``parse_seeds``): one run per seed; None or ``[None]`` is one run with the
+    trainer's default seed, in the folders of a sweep without a seed axis."""
     if not upstreams:
         raise InvalidInputError("--upstreams: give at least one upstream")
     if not Path(root).is_dir():
@@ -207,7 +234,7 @@ def build_plan(
                             trainer=trainer,
                         )
                     )
-    return runs
+    return [replace(run, seed=seed) for run in runs for seed in seeds or [None]]
 
 
 def write_json_atomic(path: Path, data: dict) -> None:
