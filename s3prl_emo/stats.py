@@ -2,7 +2,8 @@
 
 A score on one test split is a sample: another draw of utterances from the same corpus would
 give another number. ``bootstrap_ci`` puts a percentile bootstrap interval on it (Efron &
-Tibshirani, 1993), ``paired_test`` asks whether two systems scored on the same utterances
+Tibshirani, 1993; ``bootstrap_scores`` returns the resampled scores themselves, to combine
+several test sets resample by resample), ``paired_test`` asks whether two systems scored on the same utterances
 differ by approximate randomization (Noreen, 1989; Riezler & Maxwell, 2005), and ``holm``
 adjusts the p-values of several comparisons (Holm, 1979). This is test-sample variance;
 the variance over training seeds is a different quantity and needs several runs.
@@ -17,7 +18,7 @@ float32), and F1 is 2TP / (2TP + FP + FN), 0 where undefined, as in ``metrics.sc
 The random draws are part of the interface, so that a result can be reproduced by hand:
 ``rng = np.random.default_rng(seed)``, then one call per resample, in order ``r = 0 ..
 n_resamples - 1``: ``rng.integers(0, N, size=N)`` (utterance indices drawn with replacement)
-in ``bootstrap_ci``, ``rng.integers(0, 2, size=N, dtype=bool)`` (True: swap this utterance's
+in ``bootstrap_ci`` and ``bootstrap_scores``, ``rng.integers(0, 2, size=N, dtype=bool)`` (True: swap this utterance's
 two predictions) in ``paired_test``. ``scipy.stats.bootstrap`` would materialise every resampled
 data set and draw its indices in batches whose size changes the stream, so it is not used.
 """

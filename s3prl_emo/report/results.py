@@ -530,6 +530,8 @@ def _spec_problem(spec: RunSpec) -> str | None:
         for k, v in spec.grid.items()
     ):
         return f"grid {spec.grid!r} is not a mapping of names to values"
+    if spec.seed is not None and (isinstance(spec.seed, bool) or not isinstance(spec.seed, int) or spec.seed < 0):
+        return f"seed {spec.seed!r} is not a seed (a non-negative integer, or absent)"
     return None
 
 
