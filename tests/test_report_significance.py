@@ -367,3 +367,15 @@ def test_worker_passes_the_seed_to_the_trainer(monkeypatch, tmp_path):
     worker._train(spec, tmp_path, "cpu")
     worker._train(RunSpec("fbank", None, "SYNTH", "SYNTH.yaml", 1, {}, "/data"), tmp_path, "cpu")
     assert calls[0][calls[0].index("--seed") + 1] == "7" and "--seed" not in calls[1]
+
+
+def test_names_in_the_forest_plot_are_text(tmp_path):
+    hostile = "<img src=x onerror=alert(1)>&"
+    results = tmp_path / "results"
+    _build(results, seeds=(None,), upstreams=("good", hostile))
+    out = tmp_path / "report"
+    assert main(["report", str(results), "--out", str(out), "--resamples", "100"]) == 0
+    index = (out / "index.html").read_text()
+    assert "<img src=x" not in index and "&lt;img src=x onerror=alert(1)&gt;&amp;" in index
+    svg = ET.fromstring(index[index.index("<svg") : index.index("</svg>") + 6])
+    assert hostile in [t.text for t in svg.iter("text")]
