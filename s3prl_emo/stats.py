@@ -2,7 +2,8 @@
 
 A score on one test split is a sample: another draw of utterances from the same corpus would
 give another number. ``bootstrap_ci`` puts a percentile bootstrap interval on it (Efron &
-Tibshirani, 1993), ``paired_test`` asks whether two systems scored on the same utterances
+Tibshirani, 1993; ``bootstrap_scores`` returns the resampled scores themselves, to combine
+several test sets resample by resample), ``paired_test`` asks whether two systems scored on the same utterances
 differ by approximate randomization (Noreen, 1989; Riezler & Maxwell, 2005), and ``holm``
 adjusts the p-values of several comparisons (Holm, 1979). This is test-sample variance;
 the variance over training seeds is a different quantity and needs several runs.
@@ -17,7 +18,7 @@ float32), and F1 is 2TP / (2TP + FP + FN), 0 where undefined, as in ``metrics.sc
 The random draws are part of the interface, so that a result can be reproduced by hand:
 ``rng = np.random.default_rng(seed)``, then one call per resample, in order ``r = 0 ..
 n_resamples - 1``: ``rng.integers(0, N, size=N)`` (utterance indices drawn with replacement)
-in ``bootstrap_ci``, ``rng.integers(0, 2, size=N, dtype=bool)`` (True: swap this utterance's
+in ``bootstrap_ci`` and ``bootstrap_scores``, ``rng.integers(0, 2, size=N, dtype=bool)`` (True: swap this utterance's
 two predictions) in ``paired_test``. ``scipy.stats.bootstrap`` would materialise every resampled
 data set and draw its indices in batches whose size changes the stream, so it is not used.
 """
@@ -53,10 +54,10 @@ def bootstrap_ci(
     """Percentile bootstrap interval of a split's score, resampling utterances.
 
     Each resample draws N utterance indices with replacement and recomputes the metric on
-    them; the interval is the (1 - confidence)/2 and (1 + confidence)/2 quantiles of the
-    ``n_resamples`` scores (linear interpolation, ``np.quantile``'s default). Percentile
-    rather than BCa: BCa's jackknife costs N more scorings and buys little for a statistic
-    bounded in [0, 1] at test-split sizes.
+    them (``bootstrap_scores``); the interval is the (1 - confidence)/2 and (1 + confidence)/2
+    quantiles of the ``n_resamples`` scores (``percentile_interval``). Percentile rather than
+    BCa: BCa's jackknife costs N more scorings and buys little for a statistic bounded in
+    [0, 1] at test-split sizes.
 
     Args:
         truth: (N, C) soft labels (binarised by the 1/C rule).
@@ -83,11 +84,53 @@ def bootstrap_ci(
         >>> bool(low < multilabel_macro_f1(probs, truth) < high)
         True
     """
-    where = "bootstrap_ci"
+    confidence = _check_confidence("bootstrap_ci", confidence)
+    scores = bootstrap_scores(truth, probs, metric=metric, n_resamples=n_resamples, seed=seed, where="bootstrap_ci")
+    return percentile_interval(scores, confidence=confidence)
+
+
+def bootstrap_scores(
+    truth: np.ndarray,
+    probs: np.ndarray,
+    *,
+    metric: Metric = "macro_f1",
+    n_resamples: int = 2000,
+    seed: int | None = 0,
+    where: str = "bootstrap_scores",
+) -> np.ndarray:
+    """The metric on each bootstrap resample of the utterances: the distribution behind ``bootstrap_ci``.
+
+    Returned rather than summarised so that scores of several test sets can be combined
+    resample by resample before taking quantiles: the interval of an average over conditions
+    is the quantiles of the per-resample averages, each condition resampled on its own (with
+    its own ``seed``). The draws are those of ``bootstrap_ci``: the same ``seed`` gives the
+    same resamples, so ``percentile_interval(bootstrap_scores(...))`` equals ``bootstrap_ci(...)``.
+
+    Args:
+        truth: (N, C) soft labels (binarised by the 1/C rule).
+        probs: (N, C) predicted probabilities (binarised by the same rule).
+        metric: ``"macro_f1"``, ``"micro_f1"``, or a callable ``(truth_bin, pred_bin) -> float``.
+        n_resamples: how many resamples (at least 1).
+        seed: seeds ``np.random.default_rng``; resample r uses the r-th ``rng.integers(0, N, size=N)``.
+        where: the caller's name in error messages.
+
+    Returns:
+        (n_resamples,) float array, one score per resample, in the order drawn.
+
+    Raises:
+        InvalidInputError: as ``bootstrap_ci`` (no ``confidence`` here).
+
+    Examples:
+        >>> rng = np.random.default_rng(0)
+        >>> truth = rng.dirichlet(np.ones(4), size=200)
+        >>> probs = 0.6 * truth + 0.4 * rng.dirichlet(np.ones(4), size=200)
+        >>> scores = bootstrap_scores(truth, probs, n_resamples=300, seed=1)
+        >>> scores.shape, percentile_interval(scores) == bootstrap_ci(truth, probs, n_resamples=300, seed=1)
+        ((300,), True)
+    """
     truth = _check_matrix(where, "truth", truth)
     probs = _check_matrix(where, "probs", probs, like=truth)
     score = _metric(where, metric)
-    confidence = _check_confidence(where, confidence)
     n_resamples = _check_resamples(where, n_resamples)
     truth_bin, pred_bin = binarize(truth), binarize(probs)
     n = len(truth)
@@ -104,8 +147,30 @@ def bootstrap_ci(
             for row in multiplicity:
                 row[:] = np.bincount(rng.integers(0, n, size=n), minlength=n)
             scores[start:stop] = _f1(multiplicity @ indicators, score)
+    return scores
+
+
+def percentile_interval(scores: np.ndarray, *, confidence: float = 0.95) -> tuple[float, float]:
+    """The (1 - confidence)/2 and (1 + confidence)/2 quantiles of resampled scores (``np.quantile``'s default).
+
+    Args:
+        scores: (R,) finite scores, e.g. from ``bootstrap_scores`` or their mean over conditions.
+        confidence: the interval's nominal coverage, in (0, 1).
+
+    Raises:
+        InvalidInputError: ``scores`` is empty or not finite, or ``confidence`` outside (0, 1).
+
+    Examples:
+        >>> percentile_interval(np.arange(5.0), confidence=0.5)
+        (1.0, 3.0)
+    """
+    where = "percentile_interval"
+    confidence = _check_confidence(where, confidence)
+    values = np.asarray(scores, dtype=float).ravel()
+    if values.size == 0 or not np.isfinite(values).all():
+        raise InvalidInputError(f"{where}: scores are empty or not finite; expected resampled scores")
     tail = (1.0 - confidence) / 2.0
-    low, high = np.quantile(scores, [tail, 1.0 - tail])
+    low, high = np.quantile(values, [tail, 1.0 - tail])
     return float(low), float(high)
 
 

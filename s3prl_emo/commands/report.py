@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..errors import InvalidInputError
+from ..report.significance import N_RESAMPLES
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -12,10 +15,12 @@ def register(subparsers) -> None:
         help="leaderboard (Table 3 layout, md/csv/html), charts and index.html of a sweep",
         description=(
             "Reads RESULTS (written by s3prl-emo sweep) and writes OUT/leaderboard.{md,csv,html}, "
-            "OUT/charts/*.png and OUT/index.html (readable offline). Per (upstream, condition) the grid "
-            "point with the best mean dev macro-F1 is reported; incomplete sweeps are marked, never "
-            "averaged over missing folds. A plan entry or result.json that leads outside RESULTS or holds "
-            "anything but valid figures is named in a warning and in index.html, and skipped."
+            "OUT/significance.csv, OUT/charts/*.png and OUT/index.html (readable offline). Per (upstream, "
+            "condition) the grid point with the best mean dev macro-F1 is reported, with a bootstrap interval on "
+            "the pooled test utterances; per condition, paired tests against the best upstream mark the ones "
+            "tied with it. Incomplete sweeps are marked, never averaged over missing folds. A plan entry, "
+            "result.json or prediction file that leads outside RESULTS or holds anything but valid figures is "
+            "named in a warning and in index.html, and skipped."
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
@@ -29,14 +34,27 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--with-published", action="store_true", help="add the paper's Table 3 rows (and FBANK) with the difference"
     )
+    parser.add_argument(
+        "--resamples",
+        type=int,
+        default=N_RESAMPLES,
+        help="bootstrap resamples per interval and random swaps per paired test",
+    )
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..report.build import write_report
 
-    index = write_report(args.results, args.out or args.results / "report", with_published=args.with_published)
+    if args.resamples < 1:
+        raise InvalidInputError(f"--resamples {args.resamples}: expected at least 1")
+    index = write_report(
+        args.results,
+        args.out or args.results / "report",
+        with_published=args.with_published,
+        n_resamples=args.resamples,
+    )
     print((index.parent / "leaderboard.md").read_text(encoding="utf-8"))
     charts = len(list((index.parent / "charts").glob("*.png")))
-    print(f"{charts} chart(s), leaderboard.{{md,csv,html}}; open {index}")
+    print(f"{charts} chart(s), leaderboard.{{md,csv,html}}, significance.csv; open {index}")
     return 0

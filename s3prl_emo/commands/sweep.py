@@ -15,9 +15,9 @@ MAX_EXIT = 100  # the exit status counts failed runs, capped
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "sweep",
-        help="train and evaluate every (upstream, condition, fold, grid point); resumable; local or Slurm",
+        help="train and evaluate every (upstream, condition, fold, grid point[, seed]); resumable; local or Slurm",
         description=(
-            "One run per (upstream, condition, fold, grid point): train with S3PRL's run_downstream, "
+            "One run per (upstream, condition, fold, grid point[, seed]): train with S3PRL's run_downstream, "
             "evaluate dev-best on dev and test, write OUT/<upstream>/<condition>/<grid>/fold<k>/result.json. "
             "Finished runs are skipped, interrupted ones resume from their newest states checkpoint. "
             "The exit status is the number of failed runs (capped at 100)."
@@ -32,6 +32,11 @@ def register(subparsers) -> None:
         "--conditions", help="comma-separated configs of downstream_configs/ by name (IEMOCAP,CREMA-D) or YAML paths"
     )
     parser.add_argument("--folds", default="all", help="'all' (each condition's own folds) or e.g. 1,2")
+    parser.add_argument(
+        "--seeds",
+        help="training seeds, e.g. 1,2,3: one run per seed (passed as --seed), in <grid>+seed=<s>/fold<k>; "
+        "default: one run, the trainer's seed",
+    )
     parser.add_argument("--root", help="the data root holding <CORPUS>/<Primary|Secondary>/ (datarc.root)")
     parser.add_argument(
         "--out", required=True, type=Path, help="the RESULTS folder: new, empty, or an earlier sweep's (resumed)"
@@ -71,6 +76,7 @@ def _split(text: str | None, flag: str) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..runtime.guards import refuse_override_keys
     from ..sweep import plan
     from ..sweep.state import DONE, RUNNING, UNREADABLE, format_states, run_state, summary, sweep_states
     from ..sweep.worker import fast_trainer_available
@@ -90,6 +96,9 @@ def run(args: argparse.Namespace) -> int:
     upstreams = _split(args.upstreams, "--upstreams")
     upstream_ckpts = plan.parse_upstream_ckpts(args.upstream_ckpt, upstreams)
     plan.claim_results(args.out, args.root)
+    seeds = plan.parse_seeds(args.seeds)
+    if args.seeds is not None:  # S3PRL applies -o after the flags: args.seed there would give every run one seed
+        refuse_override_keys(args.override, ["args.seed"], flag="-o (with --seeds)")
     runs = plan.build_plan(
         upstreams,
         _split(args.conditions, "--conditions"),
@@ -99,6 +108,7 @@ def run(args: argparse.Namespace) -> int:
         upstream_ckpts=upstream_ckpts,
         overrides=args.override,
         trainer=args.trainer,
+        seeds=seeds,
     )
     plan.check_upstreams(upstreams, upstream_ckpts)  # imports S3PRL's hub: after the cheaper checks
     settings = None

@@ -1,8 +1,9 @@
-"""Write a sweep's report folder: leaderboard.{md,csv,html}, charts/*.png and index.html.
+"""Write a sweep's report folder: leaderboard.{md,csv,html}, significance.csv, charts/*.png and index.html.
 
-index.html has no scripts and no network references: tables inline, images as relative
-links into charts/, so the folder reads the same offline or copied elsewhere. Every name in
-it comes from the user's folders and is escaped; the inputs that were skipped are listed.
+index.html has no scripts and no network references: tables and the forest plot of the
+intervals inline (SVG), images as relative links into charts/, so the folder reads the same
+offline or copied elsewhere. Every name in it comes from the user's folders and is escaped;
+the inputs that were skipped are listed, and so is every cell without an interval, with why.
 
 OUT is claimed before any work (``guards.claim_output_dir``): new, empty, or an earlier
 report; never RESULTS nor a folder that holds it. It is built in a staging folder and moved
@@ -20,8 +21,10 @@ import pandas as pd
 
 from ..runtime.guards import claim_output_dir, spreadsheet_safe, staged_output
 from . import charts
+from .forest import forest_svg
 from .results import Sweep, load_sweep
-from .tables import display_table, leaderboard, to_html, to_markdown
+from .significance import N_RESAMPLES, Analysis, analyse
+from .tables import display_table, leaderboard, significance_table, to_html, to_markdown
 
 STYLE = """
 body { font-family: sans-serif; margin: 2em; max-width: 75em; }
@@ -31,7 +34,9 @@ td:first-child, th:first-child { text-align: left; }
 tr.published td { color: #555; font-style: italic; }
 tr.difference td { color: #777; }
 .incomplete { color: #b00; font-weight: bold; }
+td.tied { background: #eef3fb; }
 figure { display: inline-block; margin: 0.5em; }
+svg.forest { display: block; margin: 1em 0; }
 """
 
 
@@ -57,8 +62,10 @@ def _slugs(cells) -> dict[tuple[str, str], str]:
     return out
 
 
-def write_report(results: Path, out: Path, *, with_published: bool = False) -> Path:
+def write_report(results: Path, out: Path, *, with_published: bool = False, n_resamples: int = N_RESAMPLES) -> Path:
     """Build the report of RESULTS into OUT (staged, then moved into place); return index.html.
+
+    ``n_resamples``: bootstrap resamples per interval and random swaps per paired test.
 
     Raises:
         InvalidInputError: OUT cannot be the report's folder (a file, RESULTS or a folder
@@ -68,8 +75,9 @@ def write_report(results: Path, out: Path, *, with_published: bool = False) -> P
     results, out = Path(results), Path(out)
     claim_output_dir(out, command=COMMAND, inputs=[results])
     sweep = load_sweep(results)
+    analysis = analyse(sweep, n_resamples=n_resamples)
     with staged_output(out, command=COMMAND, inputs=[results]) as stage:
-        _write(sweep, stage, with_published)
+        _write(sweep, analysis, stage, with_published)
     return out / "index.html"
 
 
@@ -79,20 +87,27 @@ def _spreadsheet(board: pd.DataFrame) -> pd.DataFrame:
     return safe.map(lambda v: spreadsheet_safe(v) if isinstance(v, str) else v)
 
 
-def _write(sweep: Sweep, out: Path, with_published: bool) -> None:
-    board = leaderboard(sweep, with_published=with_published)
-    shown = display_table(board, sweep.conditions)
+def _write(sweep: Sweep, analysis: Analysis, out: Path, with_published: bool) -> None:
+    board = leaderboard(sweep, with_published=with_published, analysis=analysis)
+    shown = display_table(board, sweep, analysis)
     _spreadsheet(board).to_csv(out / "leaderboard.csv", index=False, float_format="%.5f")
-    markdown = to_markdown(shown)
+    _spreadsheet(significance_table(analysis)).to_csv(out / "significance.csv", index=False, float_format="%.5g")
+    markdown = to_markdown(shown) + f"\n{_legend(analysis)}\n"
+    if analysis.notes:
+        markdown += (
+            f"\n*{len(analysis.notes)} cell(s) or comparison(s) without an interval or test; index.html says why.*\n"
+        )
     if sweep.problems:
         markdown += f"\n*{len(sweep.problems)} input(s) skipped as unusable; index.html lists them.*\n"
     (out / "leaderboard.md").write_text(markdown, encoding="utf-8")
     table_html = to_html(shown)
-    (out / "leaderboard.html").write_text(_page("EMO-SUPERB leaderboard", table_html), encoding="utf-8")
+    legend = f"<p>{html.escape(_legend(analysis))}</p>"
+    (out / "leaderboard.html").write_text(_page("EMO-SUPERB leaderboard", table_html + legend), encoding="utf-8")
 
     figures = out / "charts"
     figures.mkdir()
-    sections = [_status(sweep), _problems(sweep), "<h2>Leaderboard: test macro-F1</h2>", table_html, _grid_note(sweep)]
+    sections = [_status(sweep), _problems(sweep), "<h2>Leaderboard: test macro-F1</h2>", table_html, legend]
+    sections += [_grid_note(sweep), _intervals(sweep, analysis)]
     radar = charts.conditions_chart(sweep, figures / "conditions.png")
     sections.append(_figure(radar, out, "test macro-F1 per condition and upstream"))
     slugs = _slugs(sweep.cells)
@@ -111,6 +126,33 @@ def _write(sweep: Sweep, out: Path, with_published: bool) -> None:
             _figure(charts.cooccurrence_chart(cell, figures / f"cooccurrence_{slug}.png"), out, "co-occurrence")
         )
     (out / "index.html").write_text(_page("EMO-SUPERB sweep report", "\n".join(sections)), encoding="utf-8")
+
+
+def _legend(analysis: Analysis) -> str:
+    """What the cells say, in words (for the Markdown and the HTML alike)."""
+    confidence = round(100 * analysis.confidence)
+    return (
+        "Cells: mean ± standard deviation over folds of test macro-F1 (number of folds; with seeds, the "
+        f"seed-to-seed standard deviation), then the pooled figure and its {confidence}% bootstrap interval: the "
+        "condition's test utterances pooled over its folds, each scored by its own fold's model, the seeds' "
+        f"probabilities averaged per utterance ({analysis.n_resamples} resamples). Bold: the condition's best "
+        "upstream (highest pooled macro-F1) and those tied with it, not significantly worse at "
+        f"{analysis.alpha:g} (paired approximate randomization, Holm-adjusted within the condition); "
+        "significance.csv holds the p-values."
+    )
+
+
+def _intervals(sweep: Sweep, analysis: Analysis) -> str:
+    """The forest plot, and why a cell has no interval or an upstream no test."""
+    parts = ["<h2>Intervals and ties</h2>"]
+    svg = forest_svg(sweep, analysis)
+    parts.append(svg or "<p>No interval: no cell has the per-utterance test predictions of all its runs.</p>")
+    if analysis.notes:
+        items = "\n".join(f"<li>{html.escape(note)}</li>" for note in analysis.notes)
+        parts.append(
+            f'<p>Without an interval or a test ({len(analysis.notes)}):</p>\n<ul class="notes">\n{items}\n</ul>'
+        )
+    return "\n".join(parts)
 
 
 def _status(sweep: Sweep) -> str:

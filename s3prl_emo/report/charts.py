@@ -75,9 +75,14 @@ def _label(sweep: Sweep, upstream: str) -> str:
     return f"{upstream} (incomplete)" if incomplete else upstream
 
 
+def _runs(cell: Cell) -> str:
+    """``5 fold(s)``, or ``5 fold(s) x 3 seeds`` with a seed axis."""
+    return f"{cell.folds} fold(s)" if cell.seeds <= 1 else f"{cell.folds} fold(s) x {cell.seeds} seeds"
+
+
 @plt.rc_context(PLAIN_TEXT)
 def layer_weights_chart(cell: Cell, path: Path) -> Path | None:
-    """Softmax of the Featurizer weights of each fold's dev-best, mean ± std over folds."""
+    """Softmax of the Featurizer weights of each run's dev-best, mean ± std over runs (folds and seeds)."""
     weights = cell.layer_weights()
     if weights is None:
         return None
@@ -88,7 +93,7 @@ def layer_weights_chart(cell: Cell, path: Path) -> Path | None:
     ax.set_ylabel("softmax weight")
     step = 1 if len(mean) <= 13 else 2
     ax.set_xticks(np.arange(0, len(mean), step))
-    ax.set_title(f"{cell.upstream} / {cell.condition}: layer weights ({cell.folds} fold(s))")
+    ax.set_title(f"{cell.upstream} / {cell.condition}: layer weights ({_runs(cell)})")
     return _save(fig, path)
 
 
@@ -98,15 +103,16 @@ def per_class_f1_chart(cell: Cell, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(6, 3.2))
     ax.bar(cell.classes, mean, yerr=std, capsize=3, color="tab:blue")
     ax.set_ylim(0, 1)
-    ax.set_ylabel("test F1 (mean ± std over folds)")
-    ax.set_title(f"{cell.upstream} / {cell.condition}: per-class F1 ({cell.folds} fold(s))")
+    ax.set_ylabel("test F1 (mean ± std over runs)")
+    ax.set_title(f"{cell.upstream} / {cell.condition}: per-class F1 ({_runs(cell)})")
     ax.tick_params(axis="x", rotation=45)
     return _save(fig, path)
 
 
 @plt.rc_context(PLAIN_TEXT)
 def cooccurrence_chart(cell: Cell, path: Path) -> Path:
-    """Counts of test utterances with reference class i (row) on and predicted class j (column) on."""
+    """Counts of test utterances with reference class i (row) on and predicted class j (column) on,
+    summed over runs (with several seeds an utterance counts once per seed)."""
     counts = cell.cooccurrence()
     shares = counts / np.maximum(counts.max(axis=1, keepdims=True), 1)
     fig, ax = plt.subplots(figsize=(5.5, 4.8))
@@ -126,6 +132,6 @@ def cooccurrence_chart(cell: Cell, path: Path) -> Path:
     ax.set_yticks(range(len(cell.classes)), cell.classes)
     ax.set_xlabel("predicted (above 1/C)")
     ax.set_ylabel("reference (above 1/C)")
-    ax.set_title(f"{cell.upstream} / {cell.condition}: co-occurrence, {cell.folds} fold(s)")
+    ax.set_title(f"{cell.upstream} / {cell.condition}: co-occurrence, {_runs(cell)}")
     fig.colorbar(image, ax=ax, label="share of the row's largest count")
     return _save(fig, path)

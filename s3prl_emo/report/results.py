@@ -4,25 +4,36 @@ The grid point of a cell is chosen by the best mean dev macro-F1 over its finish
 never by a test score. A cell knows how many folds the plan asked for, so an incomplete
 sweep is reported as such and never averaged over missing folds.
 
-Everything under RESULTS is untrusted input. A plan entry or ``result.json`` whose path
-leads outside RESULTS (``..``, a symbolic link), a file that is not JSON, a figure that is
-not a finite number in its range, a result written for another run, or classes that differ
-from the other runs of its cell: each is named in ``Sweep.problems`` (and logged) and
-skipped. It never crashes the report and never becomes one of its figures.
+A cell whose planned runs are all finished also gets its test utterances, pooled over
+folds and averaged over seeds (``Cell.pooled``, see ``pool``): the per-utterance
+probabilities and references the expert wrote into each run's ``exp/`` folder. Where they
+are missing (an experiment folder removed) the cell has no interval and ``Cell.pooled_note``
+says why.
+
+Everything under RESULTS is untrusted input. A plan entry, ``result.json`` or prediction
+file whose path leads outside RESULTS (``..``, a symbolic link), a file that is not JSON (or
+CSV), a figure that is not a finite number in its range, a result written for another run,
+or classes that differ from the other runs of its cell: each is named in ``Sweep.problems``
+(and logged) and skipped. It never crashes the report and never becomes one of its figures.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 import logging
 import math
 import os
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from ..errors import CorpusLayoutError, InvalidInputError
+from ..metrics import multilabel_macro_f1
 from ..runtime.guards import finite_number, read_json, resolve_inside
 from ..sweep.plan import PLAN_FILE, RESULT_FILE, RunSpec
 
@@ -36,6 +47,34 @@ LOSSES = ("loss", "loss_batch_mean")
 MAX_COUNT = 2**40  # a count beyond this is no count of test utterances (and sums of them fit in int64)
 MAX_NAME = 255  # characters of an upstream, condition or class name (a file name's length)
 MAX_PROBLEM = 500  # characters of a problem as logged and shown: a value quoted in it may be huge
+MAX_PREDICTION_BYTES = 512 * 2**20  # a test split's probabilities: megabytes for the largest corpora
+F1_TOLERANCE = 1e-3  # undigested predictions must give the result's test macro-F1 (probabilities have 6 decimals)
+
+
+@dataclass(frozen=True)
+class RunPredictions:
+    """One run's test split, utterance by utterance, rows sorted by file name.
+
+    ``truth`` is the reference binarised at 1/C, as the expert wrote it (``*_truth.txt``):
+    the metrics binarise soft labels by that rule, so it is all they need.
+    """
+
+    fold: int
+    seed: int | None
+    names: np.ndarray  # (N,) file names
+    truth: np.ndarray  # (N, C) bool
+    probs: np.ndarray  # (N, C) predicted probabilities
+
+
+@dataclass(frozen=True)
+class Pooled:
+    """A cell's test utterances over all its folds, seeds averaged in probability space."""
+
+    names: np.ndarray  # (N,) file names, sorted
+    truth: np.ndarray  # (N, C) bool
+    probs: np.ndarray  # (N, C) mean over seeds of each utterance's probabilities
+    folds: int
+    seeds: int
 
 
 @dataclass
@@ -48,27 +87,61 @@ class Cell:
     expected_folds: int
     results: list[dict] = field(default_factory=list)
     grid_dev: dict[str, float] = field(default_factory=dict)  # grid point -> mean dev macro-F1
+    expected_runs: int | None = None  # folds x seeds planned (None: one seed, expected_folds)
+    pooled: Pooled | None = None  # set when every planned run is finished and its predictions read
+    pooled_note: str = ""  # why ``pooled`` is None
 
     @property
-    def folds(self) -> int:
+    def runs(self) -> int:
         return len(self.results)
 
     @property
+    def folds(self) -> int:
+        """Folds with at least one finished run (with one seed: the finished runs)."""
+        return len({r["fold"] for r in self.results})
+
+    @property
+    def seeds(self) -> int:
+        """Seeds with at least one finished run."""
+        return len({r.get("seed") for r in self.results})
+
+    @property
     def complete(self) -> bool:
-        return self.folds == self.expected_folds
+        return self.runs == (self.expected_folds if self.expected_runs is None else self.expected_runs)
 
     def test_scores(self, key: str = "macro_f1") -> np.ndarray:
         return np.array([r["test"][key] for r in self.results], dtype=float)
 
     @property
     def mean(self) -> float:
+        """Mean test score over all finished runs (seeds and folds)."""
         return float(self.test_scores().mean()) if self.results else float("nan")
 
     @property
     def std(self) -> float:
-        """Sample standard deviation over folds (0 for a single fold)."""
-        scores = self.test_scores()
+        """Sample standard deviation over folds of each fold's mean over seeds (0 for a single fold)."""
+        scores = np.array(list(self._means_by("fold").values()))
         return float(scores.std(ddof=1)) if len(scores) > 1 else 0.0
+
+    @property
+    def seed_std(self) -> float:
+        """Seed-to-seed sample standard deviation of each seed's mean over folds (NaN below two seeds).
+
+        Only seeds with every finished fold count, so that a seed missing a hard fold does not
+        look like a better seed."""
+        folds = {r["fold"] for r in self.results}
+        full = [s for s in {r.get("seed") for r in self.results} if {r["fold"] for r in self._of(s)} == folds]
+        means = [float(np.mean([r["test"]["macro_f1"] for r in self._of(s)])) for s in full]
+        return float(np.std(means, ddof=1)) if len(means) > 1 else float("nan")
+
+    def _of(self, seed) -> list[dict]:
+        return [r for r in self.results if r.get("seed") == seed]
+
+    def _means_by(self, key: str) -> dict:
+        groups: dict = {}
+        for record in self.results:
+            groups.setdefault(record.get(key), []).append(record["test"]["macro_f1"])
+        return {k: float(np.mean(v)) for k, v in groups.items()}
 
     @property
     def classes(self) -> list[str]:
@@ -142,8 +215,9 @@ def check_result(data: object, spec: RunSpec, *, where: str) -> dict:
     """The fields of a ``result.json`` the report uses, checked against the run the plan puts there.
 
     Returns:
-        ``fold`` (the plan's), ``classes``, ``dev`` and ``test`` scores (``check_scores``),
-        ``layer_weights`` (finite numbers, or None) and ``cooccurrence`` (C x C counts).
+        ``fold`` and ``seed`` (the plan's), ``classes``, ``dev`` and ``test`` scores
+        (``check_scores``), ``layer_weights`` (finite numbers, or None), ``cooccurrence``
+        (C x C counts) and ``test_predictions`` (as found; ``read_predictions`` checks it).
 
     Raises:
         InvalidInputError: naming ``where`` and the first key that is wrong.
@@ -161,7 +235,7 @@ def check_result(data: object, spec: RunSpec, *, where: str) -> dict:
     """
     if not isinstance(data, dict):
         raise InvalidInputError(f"{where}: a JSON {type(data).__name__}, not a result object")
-    for name in ("upstream", "condition", "fold", "grid"):
+    for name in ("upstream", "condition", "fold", "grid", "seed"):
         if data.get(name) != getattr(spec, name):
             raise InvalidInputError(
                 f"{where}: {name} is {data.get(name)!r} but the plan puts run {spec.key} here "
@@ -198,12 +272,223 @@ def check_result(data: object, spec: RunSpec, *, where: str) -> dict:
                 raise InvalidInputError(f"{where}: cooccurrence[{i}][{j}]: {count!r} is not a count")
     return {
         "fold": spec.fold,
+        "seed": spec.seed,
         "classes": classes,
         "dev": dev,
         "test": test,
         "layer_weights": weights,
         "cooccurrence": counts,
+        "test_predictions": data.get("test_predictions"),
     }
+
+
+def _prediction_files(record: dict, spec: RunSpec, where: str) -> tuple[str, str, dict[str, str] | None]:
+    """The probabilities and truth files of a run (relative to its folder) and their digests.
+
+    ``result.json`` names them in ``test_predictions`` since the sweep records them; results
+    written before that hold no such entry, and the expert's own names are used, undigested.
+    """
+    entry = record.get("test_predictions")
+    if entry is None:
+        return f"exp/test_fold{spec.fold}_probs.csv", f"exp/test_fold{spec.fold}_truth.txt", None
+    keys = ("probs", "truth", "probs_sha256", "truth_sha256")
+    if not isinstance(entry, dict) or not all(isinstance(entry.get(k), str) for k in keys):
+        raise InvalidInputError(f"{where}: test_predictions is not an object of {', '.join(keys)} strings")
+    for name in keys[:2]:
+        if not 0 < len(entry[name]) <= 4 * MAX_NAME:
+            raise InvalidInputError(f"{where}: test_predictions.{name} {entry[name][:80]!r} is not a file name")
+    for name in keys[2:]:
+        if not re.fullmatch(r"[0-9a-f]{64}", entry[name]):
+            raise InvalidInputError(f"{where}: test_predictions.{name} {entry[name][:80]!r} is not a SHA-256 digest")
+    return entry["probs"], entry["truth"], {"probs": entry["probs_sha256"], "truth": entry["truth_sha256"]}
+
+
+def _read_bounded(path: Path, shown: str, digest: str | None) -> str:
+    """A regular file's UTF-8 text, at most ``MAX_PREDICTION_BYTES``; its SHA-256 checked if one is given."""
+    if not path.is_file():
+        raise InvalidInputError(f"{shown}: not a regular file")
+    size = path.stat().st_size
+    if size > MAX_PREDICTION_BYTES:
+        raise InvalidInputError(
+            f"{shown}: {size} bytes, more than the {MAX_PREDICTION_BYTES} a prediction file may hold"
+        )
+    data = path.read_bytes()[: MAX_PREDICTION_BYTES + 1]
+    if digest is not None and hashlib.sha256(data).hexdigest() != digest:
+        raise InvalidInputError(
+            f"{shown}: its SHA-256 differs from the one result.json recorded (rewritten after the run finished?)"
+        )
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise InvalidInputError(f"{shown}: not UTF-8 text ({err.reason} at byte {err.start})") from err
+
+
+def parse_probabilities(text: str, classes: Sequence[str], *, where: str) -> tuple[np.ndarray, np.ndarray]:
+    """File names and (N, C) probabilities of an expert's ``*_probs.csv`` (``FileName`` + one column a class).
+
+    Raises:
+        InvalidInputError: other columns, no rows, an empty or repeated file name, or a
+            value that is not a finite number in [0, 1]; naming ``where`` and the row.
+
+    Examples:
+        >>> names, probs = parse_probabilities("FileName,a,b\\nx.wav,0.25,0.75\\n", ["a", "b"], where="p.csv")
+        >>> names.tolist(), probs.tolist()
+        (['x.wav'], [[0.25, 0.75]])
+    """
+    try:
+        table = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_filter=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as err:
+        raise InvalidInputError(f"{where}: not a CSV table ({str(err).strip()[:200]})") from err
+    expected = ["FileName", *classes]
+    if list(table.columns) != expected:
+        raise InvalidInputError(f"{where}: columns {list(table.columns)[:20]}; expected {expected}")
+    if table.empty:
+        raise InvalidInputError(f"{where}: no rows")
+    names = table["FileName"].to_numpy(dtype=object)
+    repeated = table["FileName"].duplicated()
+    if (table["FileName"] == "").any() or repeated.any():
+        row = int(np.argmax(repeated.to_numpy() | (table["FileName"] == "").to_numpy())) + 2
+        raise InvalidInputError(f"{where}: line {row}: an empty or repeated FileName")
+    values = table[list(classes)].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
+    bad = ~np.isfinite(values) | (values < 0) | (values > 1)
+    if bad.any():
+        row, column = np.argwhere(bad)[0]
+        raise InvalidInputError(
+            f"{where}: line {row + 2}, column {classes[column]}: {table.iat[row, column + 1][:80]!r} is not a "
+            "probability in [0, 1]"
+        )
+    return names, values
+
+
+def parse_truth(text: str, names: np.ndarray, classes: Sequence[str], *, where: str) -> np.ndarray:
+    """(N, C) bool reference of an expert's ``*_truth.txt``: ``FileName class1;class2`` lines in ``names``' order.
+
+    Raises:
+        InvalidInputError: another number of lines, another file name on a line, an unknown
+            class, or class names that hold ``;`` (the format cannot tell them apart).
+
+    Examples:
+        >>> parse_truth("x.wav b\\ny.wav \\n", np.array(["x.wav", "y.wav"]), ["a", "b"], where="t.txt").tolist()
+        [[False, True], [False, False]]
+    """
+    if any(";" in c or "\n" in c for c in classes):
+        raise InvalidInputError(
+            f"{where}: class names {list(classes)} hold ';' or a line break; the file cannot name them"
+        )
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    if len(lines) != len(names):
+        raise InvalidInputError(f"{where}: {len(lines)} lines for the {len(names)} rows of the probabilities")
+    index = {c: i for i, c in enumerate(classes)}
+    truth = np.zeros((len(names), len(classes)), dtype=bool)
+    for row, (line, name) in enumerate(zip(lines, names, strict=True)):
+        if not line.startswith(f"{name} "):
+            raise InvalidInputError(
+                f"{where}: line {row + 1} is not about {str(name)[:80]!r}, row {row + 1} of the probabilities"
+            )
+        labels = line[len(name) + 1 :]
+        for label in labels.split(";") if labels else []:
+            if label not in index:
+                raise InvalidInputError(
+                    f"{where}: line {row + 1}: {label[:80]!r} is not one of the classes {list(classes)}"
+                )
+            truth[row, index[label]] = True
+    return truth
+
+
+def read_predictions(results: Path, spec: RunSpec, record: dict) -> RunPredictions | None:
+    """The test split of a finished run, utterance by utterance; None when its files are gone.
+
+    Paths come from ``result.json`` and are used only inside RESULTS. Files whose digest was
+    recorded must still have it; older runs' files (no digest) must reproduce the result's
+    test macro-F1 to ``F1_TOLERANCE``, so that files of another run are never pooled.
+
+    Raises:
+        InvalidInputError: a path leads outside RESULTS, or a file is not what the run wrote.
+    """
+    where = str(results / spec.key / RESULT_FILE)
+    probs_name, truth_name, digests = _prediction_files(record, spec, where)
+    paths = {}
+    for kind, name in (("probs", probs_name), ("truth", truth_name)):
+        paths[kind] = resolve_inside(results, Path(spec.key) / name, what=f"{where}: test_predictions.{kind}")
+        if not os.path.lexists(paths[kind]):
+            return None
+    shown = {kind: str(results / spec.key / name) for kind, name in (("probs", probs_name), ("truth", truth_name))}
+    classes = record["classes"]
+    names, probs = parse_probabilities(
+        _read_bounded(paths["probs"], shown["probs"], digests and digests["probs"]), classes, where=shown["probs"]
+    )
+    truth = parse_truth(
+        _read_bounded(paths["truth"], shown["truth"], digests and digests["truth"]),
+        names,
+        classes,
+        where=shown["truth"],
+    )
+    if digests is None:
+        score = multilabel_macro_f1(probs, truth.astype(float))
+        if abs(score - record["test"]["macro_f1"]) > F1_TOLERANCE:
+            raise InvalidInputError(
+                f"{shown['probs']}: gives test macro-F1 {score:.5f}, not the {record['test']['macro_f1']:.5f} of "
+                "result.json: not the predictions this result was computed from"
+            )
+    order = np.argsort(names, kind="stable")
+    return RunPredictions(spec.fold, spec.seed, names[order], truth[order], probs[order])
+
+
+def pool(runs: Sequence[RunPredictions]) -> Pooled:
+    """One cell's test utterances over its folds, each utterance's probabilities averaged over seeds.
+
+    Every utterance of the corpus is in exactly one fold's test split and is scored by that
+    fold's models; the seeds of a fold are averaged in probability space (the mean of their
+    predicted distributions, binarised afterwards), so the pooled set holds each utterance once.
+
+    Raises:
+        InvalidInputError: no runs, the seeds of a fold saw other utterances or another
+            reference, or an utterance is in the test split of two folds.
+
+    Examples:
+        >>> truth = np.array([[True, False]])
+        >>> a = RunPredictions(1, 1, np.array(["x"]), truth, np.array([[0.8, 0.2]]))
+        >>> b = RunPredictions(1, 2, np.array(["x"]), truth, np.array([[0.4, 0.6]]))
+        >>> c = RunPredictions(2, 1, np.array(["y"]), ~truth, np.array([[0.1, 0.9]]))
+        >>> pooled = pool([a, b, c])
+        >>> pooled.names.tolist(), pooled.probs.round(2).tolist(), (pooled.folds, pooled.seeds)
+        (['x', 'y'], [[0.6, 0.4], [0.1, 0.9]], (2, 2))
+    """
+    if not runs:
+        raise InvalidInputError("pool: no runs to pool")
+    by_fold: dict[int, list[RunPredictions]] = {}
+    for run in runs:
+        by_fold.setdefault(run.fold, []).append(run)
+    names, truth, probs = [], [], []
+    for fold, group in sorted(by_fold.items()):
+        first = group[0]
+        for other in group[1:]:
+            if not np.array_equal(other.names, first.names) or not np.array_equal(other.truth, first.truth):
+                raise InvalidInputError(
+                    f"fold {fold}: seeds {first.seed} and {other.seed} were tested on other utterances or references"
+                )
+        names.append(first.names)
+        truth.append(first.truth)
+        probs.append(np.mean([run.probs for run in group], axis=0))
+    all_names = np.concatenate(names)
+    order = np.argsort(all_names, kind="stable")
+    all_names = all_names[order]
+    twice = all_names[1:] == all_names[:-1]
+    if twice.any():
+        name = all_names[1:][twice][0]
+        folds = [fold for fold, group in sorted(by_fold.items()) if name in set(group[0].names)]
+        raise InvalidInputError(
+            f"utterance {str(name)[:80]!r} is in the test split of folds {folds}; expected one fold"
+        )
+    return Pooled(
+        all_names,
+        np.concatenate(truth)[order],
+        np.concatenate(probs)[order],
+        len(by_fold),
+        len({run.seed for run in runs}),
+    )
 
 
 def choose_grid(dev: Mapping[str, float]) -> str | None:
@@ -246,7 +531,6 @@ def _plan_entries(results: Path, problems: list[str]) -> list[RunSpec]:
         where = f"{plan}: run {number}"
         try:  # the sweep's own reading of a plan entry: types, names that map to a folder of their own
             spec, problem = RunSpec.from_json(entry, where=where), None
-            spec.key  # noqa: B018  (raises for a name that maps to no folder of its own)
         except InvalidInputError as err:
             spec, problem = None, str(err).removeprefix(f"{where}: ")
         if problem is None and spec.key in seen:
@@ -292,6 +576,34 @@ def _consistent(records: list[tuple[RunSpec, dict]], problems: list[str], result
     return kept
 
 
+def _pool_cell(results: Path, cell: Cell, runs: list[tuple[RunSpec, dict]], problems: list[str]) -> None:
+    """Set ``cell.pooled`` from its runs' prediction files, or ``cell.pooled_note`` to why not."""
+    if not cell.complete:
+        cell.pooled_note = f"{cell.runs} of {cell.expected_runs or cell.expected_folds} planned runs finished"
+        return
+    predictions, missing = [], []
+    for spec, record in runs:
+        try:
+            found = read_predictions(results, spec, record)
+        except InvalidInputError as err:
+            _skip(problems, f"{err}; no interval for {spec.upstream} / {spec.condition}")
+            cell.pooled_note = f"the predictions of run {spec.key} are unusable (see the skipped inputs)"
+            return
+        if found is None:
+            missing.append(spec.key)
+        else:
+            predictions.append(found)
+    if missing:
+        more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
+        cell.pooled_note = f"no per-utterance test predictions in run {missing[0]}{more} (its exp/ folder is gone)"
+        return
+    try:
+        cell.pooled = pool(predictions)
+    except InvalidInputError as err:
+        _skip(problems, f"{results}: {cell.upstream} / {cell.condition}: {err}; no interval")
+        cell.pooled_note = f"its runs' test utterances do not pool: {err}"
+
+
 def load_sweep(results: Path) -> Sweep:
     """Read the plan and every finished run of RESULTS; what cannot be used is in ``problems``.
 
@@ -303,14 +615,14 @@ def load_sweep(results: Path) -> Sweep:
     runs = _plan_entries(results, problems)
     records = [(spec, record) for spec in runs if (record := _read_result(results, spec, problems)) is not None]
     records = _consistent(records, problems, results)
-    groups: dict[tuple[str, str, str], list[dict]] = {}
-    expected: dict[tuple[str, str, str], int] = {}
+    groups: dict[tuple[str, str, str], list[tuple[RunSpec, dict]]] = {}
+    planned: dict[tuple[str, str, str], list[RunSpec]] = {}
     for spec in runs:
         key = (spec.upstream, spec.condition, spec.grid_name)
-        expected[key] = expected.get(key, 0) + 1
+        planned.setdefault(key, []).append(spec)
         groups.setdefault(key, [])
     for spec, record in records:
-        groups[(spec.upstream, spec.condition, spec.grid_name)].append(record)
+        groups[(spec.upstream, spec.condition, spec.grid_name)].append((spec, record))
     upstreams = list(dict.fromkeys(s.upstream for s in runs))
     conditions = list(dict.fromkeys(s.condition for s in runs))
     cells = {}
@@ -319,14 +631,19 @@ def load_sweep(results: Path) -> Sweep:
             options = {g: rs for (u, c, g), rs in groups.items() if (u, c) == (upstream, condition)}
             if not options:
                 continue
-            dev = {g: float(np.mean([r["dev"]["macro_f1"] for r in rs])) for g, rs in options.items() if rs}
+            dev = {g: float(np.mean([r["dev"]["macro_f1"] for _, r in rs])) for g, rs in options.items() if rs}
             grid = choose_grid(dev) or next(iter(options))  # no finished fold: the first point, shown as missing
-            cells[(upstream, condition)] = Cell(
+            chosen = sorted(options[grid], key=lambda pair: (pair[1]["fold"], pair[1]["seed"] or 0))
+            specs = planned[(upstream, condition, grid)]
+            cell = Cell(
                 upstream,
                 condition,
                 grid,
-                expected[(upstream, condition, grid)],
-                sorted(options[grid], key=lambda r: r["fold"]),
+                len({s.fold for s in specs}),
+                [record for _, record in chosen],
                 dev,
+                expected_runs=len(specs),
             )
+            _pool_cell(results, cell, chosen, problems)
+            cells[(upstream, condition)] = cell
     return Sweep(cells, upstreams, conditions, len(runs), len(records), problems)

@@ -1,4 +1,4 @@
-"""The plan of a sweep: one run per (upstream, condition, fold, grid point), each in its own folder.
+"""The plan of a sweep: one run per (upstream, condition, fold, grid point[, seed]), each in its own folder.
 
 RESULTS/sweep.json                                   the plan (the arguments that made it)
 RESULTS/<upstream>/<condition>/<grid>/fold<k>/run.json    what the run trains
@@ -11,6 +11,9 @@ fold and grid point go into the run's own ``config.yaml``, and the user's overri
 upstream checkpoint are re-written as Python literals (``guards.s3prl_override``). Names
 become folders only if they stay folders inside RESULTS, and whatever is read back from
 RESULTS is checked before it is used.
+
+With ``--seeds``, ``<grid>`` becomes ``<grid>+seed=<s>`` (same depth); without it the
+trainer's own seed is used and the folders are those of a sweep without a seed axis.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import itertools
 import json
 import os
 import re
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import yaml
@@ -81,6 +84,7 @@ class RunSpec:
     root: str = ""
     overrides: str = ""
     trainer: str = "runner"
+    seed: int | None = None  # None: the trainer's default seed (plans written before the seed axis)
 
     @property
     def grid_name(self) -> str:
@@ -88,14 +92,15 @@ class RunSpec:
 
     @property
     def key(self) -> str:
-        """``upstream/condition/grid/fold<k>``: the run's folder, relative to RESULTS.
+        """``upstream/condition/grid[+seed=<s>]/fold<k>``: the run's folder, relative to RESULTS.
 
         Raises:
             InvalidInputError: a name maps to no folder of its own (empty, ``.`` or ``..``).
         """
         upstream = folder_name(self.upstream, what="upstream")
         condition = folder_name(self.condition, what="condition")
-        return f"{upstream}/{condition}/{self.grid_name}/fold{self.fold}"
+        point = self.grid_name if self.seed is None else f"{self.grid_name}+seed={self.seed}"
+        return f"{upstream}/{condition}/{point}/fold{self.fold}"
 
     def override_string(self) -> str:
         """The ``-o`` of ``run_downstream``: the upstream checkpoint and the user's overrides, as literals.
@@ -156,6 +161,8 @@ class RunSpec:
                 raise InvalidInputError(f"{where}: {name} {data[name]!r} is not of the expected type")
         if data["fold"] < 1:
             raise InvalidInputError(f"{where}: fold {data['fold']!r} is not a fold number (1, 2, ...)")
+        if data.get("seed") is not None and data["seed"] < 0:
+            raise InvalidInputError(f"{where}: seed {data['seed']!r} is not a seed (a non-negative integer, or absent)")
         grid = data.get("grid", {})
         if not all(isinstance(k, str) and isinstance(v, str) for k, v in grid.items()):
             raise InvalidInputError(f"{where}: grid {grid!r} is not a mapping of names to values")
@@ -181,6 +188,7 @@ _FIELD_TYPES = {
     "root": str,
     "overrides": str,
     "trainer": str,
+    "seed": (int, type(None)),
 }
 
 
@@ -378,6 +386,24 @@ def _refuse_shared_folders(flag: str, named: list[tuple[str, str]]) -> None:
         seen[folder] = shown
 
 
+def parse_seeds(text: str | None) -> list[int | None]:
+    """``--seeds 1,2,3`` -> [1, 2, 3]; not given -> [None] (one run per fold, the trainer's default seed).
+
+    Examples:
+        >>> parse_seeds("3, 1,3"), parse_seeds(None)
+        ([1, 3], [None])
+    """
+    if text is None:
+        return [None]
+    try:
+        seeds = [int(part.strip()) for part in text.split(",") if part.strip()]
+    except ValueError:
+        seeds = []
+    if not seeds or min(seeds) < 0:
+        raise InvalidInputError(f"--seeds: {text!r}; expected non-negative integers such as 1,2,3")
+    return sorted(set(seeds))
+
+
 def parse_upstream_ckpts(specs: list[str], upstreams: list[str]) -> dict[str, str]:
     """``["wavlm_local=/m/tiny.pt"]`` -> {"wavlm_local": "/m/tiny.pt"}; the file must exist.
 
@@ -456,12 +482,15 @@ def build_plan(
     upstream_ckpts: dict[str, str] | None = None,
     overrides: str = "",
     trainer: str = "runner",
+    seeds: list[int | None] | None = None,
 ) -> list[RunSpec]:
-    """Every run of the sweep, in a stable order (upstream, condition, grid point, fold).
+    """Every run of the sweep, in a stable order (upstream, condition, grid point, fold, seed).
 
-    Refuses, naming the flag and value: names that map to no folder of their own or to one
-    folder together, overrides of what the sweep sets itself, and configs or grid points that
-    do not make a run config.
+    ``seeds`` (``parse_seeds``): one run per seed; None or ``[None]`` is one run with the
+    trainer's default seed, in the folders of a sweep without a seed axis. Refuses, naming the
+    flag and value: names that map to no folder of their own or to one folder together,
+    overrides of what the sweep sets itself, and configs or grid points that do not make a
+    run config.
     """
     if not upstreams:
         raise InvalidInputError("--upstreams: give at least one upstream")
@@ -503,7 +532,7 @@ def build_plan(
             yaml.safe_dump(run.run_config())
         except yaml.YAMLError as err:
             raise InvalidInputError(f"--grid {run.grid}: a value is not a plain YAML value ({err})") from err
-    return runs
+    return [replace(run, seed=seed) for run in runs for seed in seeds or [None]]
 
 
 def run_folder(results: Pathlike, spec: RunSpec) -> Path:

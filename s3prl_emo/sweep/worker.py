@@ -12,6 +12,7 @@ S3PRL in the run's ``config.yaml``, and the ``-o`` it passes holds literals only
 from __future__ import annotations
 
 import argparse
+import hashlib
 import importlib.util
 import json
 import os
@@ -148,6 +149,8 @@ def _train(spec: RunSpec, run_dir: Path, device: str) -> None:
     override = spec.override_string()
     if override:
         common += ["-o", override]
+    if spec.seed is not None:
+        common += ["--seed", str(spec.seed)]
     if spec.trainer == "fast":
         if not fast_trainer_available():
             raise InvalidInputError("--trainer fast: the one-pass trainer (s3prl-emo train) is not installed")
@@ -175,6 +178,16 @@ def _cooccurrence(probs_csv: Path, truth_txt: Path, classes: list[str]) -> list[
         reference[name] = set(labels.split(";"))
     truth = np.array([[c in reference[name] for c in classes] for name in probs["FileName"]], dtype=int)
     return (truth.T @ predicted.astype(int)).tolist()
+
+
+def _test_predictions(run_dir: Path, fold: int) -> dict[str, str]:
+    """The test split's per-utterance files (relative to the run folder) and their SHA-256: the
+    report pools them over folds and seeds, and uses them only if they are still these files."""
+    files = {"probs": f"exp/test_fold{fold}_probs.csv", "truth": f"exp/test_fold{fold}_truth.txt"}
+    digests = {
+        f"{name}_sha256": hashlib.sha256((run_dir / path).read_bytes()).hexdigest() for name, path in files.items()
+    }
+    return {**files, **digests}
 
 
 def _package_version(name: str) -> str | None:
@@ -241,6 +254,7 @@ def run_one(run_dir: Path, spec: RunSpec | None = None) -> dict:
         "cooccurrence": _cooccurrence(
             expdir / f"test_fold{spec.fold}_probs.csv", expdir / f"test_fold{spec.fold}_truth.txt", classes
         ),
+        "test_predictions": _test_predictions(run_dir, spec.fold),
         "wall_time_s": {"train": train_seconds, "total": round(time.time() - started, 1)},
         "versions": {
             "s3prl": _package_version("s3prl"),
