@@ -40,23 +40,51 @@ def register(subparsers) -> None:
     )
     recipes = parser.add_subparsers(dest="corpus", required=True, metavar="CORPUS")
     for corpus in CORPORA.values():
-        sub = recipes.add_parser(corpus.key, help=corpus.summary, description=corpus.doc, epilog=_epilog(corpus),
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-        sub.add_argument("--corpus-dir", "--raw", dest="corpus_dir", required=True, metavar="CORPUS_DIR",
-                         help="the corpus release folder (generic: the audio folder)")
-        sub.add_argument("--output-dir", "--out", dest="output_dir", required=True, metavar="OUTPUT_DIR",
-                         help="the corpus goes to OUTPUT_DIR/<CORPUS>")
-        sub.add_argument("--audio", choices=AUDIO_MODES, default=AUDIO_MODES[0],
-                         help="link the audio files into Audios/ or copy them (default: %(default)s)")
-        sub.add_argument("--relabel", metavar="FILE.csv",
-                         help="adjusted label distributions that replace the computed rows of the listed "
-                              "utterances: FileName + one column per class, or EMO-SUPERB's released "
-                              "chatGPT/output_*.csv as they are (see s3prl_emo.data.corpora.relabel)")
-        sub.add_argument("--smoothing", type=float, default=DEFAULT_SMOOTHING,
-                         help="label smoothing (default: %(default)s)")
-        sub.add_argument("--overwrite", action="store_true",
-                         help="replace OUTPUT_DIR/<CORPUS> if it is an earlier output of s3prl-emo prepare "
-                              "(never a folder of other content, nor one that holds the inputs)")
+        sub = recipes.add_parser(
+            corpus.key,
+            help=corpus.summary,
+            description=corpus.doc,
+            epilog=_epilog(corpus),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        sub.add_argument(
+            "--corpus-dir",
+            "--raw",
+            dest="corpus_dir",
+            required=True,
+            metavar="CORPUS_DIR",
+            help="the corpus release folder (generic: the audio folder)",
+        )
+        sub.add_argument(
+            "--output-dir",
+            "--out",
+            dest="output_dir",
+            required=True,
+            metavar="OUTPUT_DIR",
+            help="the corpus goes to OUTPUT_DIR/<CORPUS>",
+        )
+        sub.add_argument(
+            "--audio",
+            choices=AUDIO_MODES,
+            default=AUDIO_MODES[0],
+            help="link the audio files into Audios/ or copy them (default: %(default)s)",
+        )
+        sub.add_argument(
+            "--relabel",
+            metavar="FILE.csv",
+            help="adjusted label distributions that replace the computed rows of the listed "
+            "utterances: FileName + one column per class, or EMO-SUPERB's released "
+            "chatGPT/output_*.csv as they are (see s3prl_emo.data.corpora.relabel)",
+        )
+        sub.add_argument(
+            "--smoothing", type=float, default=DEFAULT_SMOOTHING, help="label smoothing (default: %(default)s)"
+        )
+        sub.add_argument(
+            "--overwrite",
+            action="store_true",
+            help="replace OUTPUT_DIR/<CORPUS> if it is an earlier output of s3prl-emo prepare "
+            "(never a folder of other content, nor one that holds the inputs)",
+        )
         if corpus.add_options is not None:
             corpus.add_options(sub)
         sub.set_defaults(run=run)
@@ -72,6 +100,12 @@ def run(args: argparse.Namespace) -> int:
     for annotation, condition in prepared.conditions.items():
         excluded = sum(len(names) for names in condition.excluded.values())
         rows = len(next(iter(condition.frames.values()))) if condition.frames else 0
-        logger.info("%s/%s: %d utterances, %d folds, %d excluded", prepared.name, annotation, rows,
-                    len(condition.frames), excluded)
+        logger.info(
+            "%s/%s: %d utterances, %d folds, %d excluded",
+            prepared.name,
+            annotation,
+            rows,
+            len(condition.frames),
+            excluded,
+        )
     return 0

@@ -26,8 +26,15 @@ __all__ = ["AUDIO_MODES", "CORPORA", "Corpus", "PublishedCondition", "alias_tabl
 # CLI corpus name -> its record, in the order ``s3prl-emo prepare --help`` lists them
 CORPORA: dict[str, Corpus] = {
     record.key: record
-    for record in (iemocap.RECORD, crema_d.RECORD, msp_improv.RECORD, msp_podcast.RECORD, biic_podcast.RECORD,
-                   nnime.RECORD, generic.RECORD)
+    for record in (
+        iemocap.RECORD,
+        crema_d.RECORD,
+        msp_improv.RECORD,
+        msp_podcast.RECORD,
+        biic_podcast.RECORD,
+        nnime.RECORD,
+        generic.RECORD,
+    )
 }
 
 

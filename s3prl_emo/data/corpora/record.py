@@ -80,8 +80,10 @@ class Corpus:
         annotations = {c.annotation for c in self.conditions}
         for published in self.published:
             if published.annotation not in annotations:
-                raise ValueError(f"{self.key}: published condition {published.name} trains on "
-                                 f"{published.annotation!r}, which is not one of {sorted(annotations)}")
+                raise ValueError(
+                    f"{self.key}: published condition {published.name} trains on "
+                    f"{published.annotation!r}, which is not one of {sorted(annotations)}"
+                )
 
     @property
     def doc(self) -> str:
@@ -97,8 +99,16 @@ class Corpus:
         """The folder that ``prepare(..., **options)`` writes under its output folder."""
         return self.name if self.folder is None else self.folder(options)
 
-    def claim(self, corpus_dir: Pathlike, output_dir: Pathlike, *, smoothing: float = DEFAULT_SMOOTHING,
-              relabel: Pathlike | None = None, overwrite: bool = False, **options: Any) -> Path:
+    def claim(
+        self,
+        corpus_dir: Pathlike,
+        output_dir: Pathlike,
+        *,
+        smoothing: float = DEFAULT_SMOOTHING,
+        relabel: Pathlike | None = None,
+        overwrite: bool = False,
+        **options: Any,
+    ) -> Path:
         """Check ``prepare``'s options and its output folder before the release is read.
 
         What ``prepare`` checks once the release is read, checked first, so that a bad flag or
@@ -107,6 +117,9 @@ class Corpus:
         """
         check_smoothing(smoothing)
         name = self.output_name(options)
-        inputs = [corpus_dir, *(options[k] for k in self.input_options if options.get(k)),
-                  *([relabel] if relabel else [])]
+        inputs = [
+            corpus_dir,
+            *(options[k] for k in self.input_options if options.get(k)),
+            *([relabel] if relabel else []),
+        ]
         return claim_corpus_dir(output_dir, name, inputs=inputs, overwrite=overwrite)
