@@ -44,8 +44,8 @@ NAME = "BIIC_PODCAST"
 # uses the PODCAST (P/S) class lists).
 # Emotions spelled out in English, as MSP-PODCAST does (assumed; no one-letter codes).
 ALIASES = alias_table(PODCAST_WORDS)
-RELEASE = PodcastRelease(CORPUS, NAME, "BIIC-Podcast v1.01", ALIASES)
 PUBLISHED = (PublishedCondition("BPODCAST_P", "Primary"), PublishedCondition("BPODCAST_S", "Secondary"))
+RELEASE = PodcastRelease(CORPUS, NAME, "BIIC-Podcast v1.01", ALIASES)
 
 
 def read_biic_podcast(corpus_dir: Pathlike) -> list[Utterance]:

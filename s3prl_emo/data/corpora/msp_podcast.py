@@ -57,8 +57,8 @@ ALIASES = alias_table({
     "n": "neutral",
     **PODCAST_WORDS,
 })
-RELEASE = PodcastRelease(CORPUS, NAME, "MSP-Podcast v1.11", ALIASES, UNLABELLED_SETS)
 PUBLISHED = (PublishedCondition("PODCAST_P", "Primary"), PublishedCondition("PODCAST_S", "Secondary"))
+RELEASE = PodcastRelease(CORPUS, NAME, "MSP-Podcast v1.11", ALIASES, UNLABELLED_SETS)
 
 
 def read_msp_podcast(corpus_dir: Pathlike) -> list[Utterance]:
