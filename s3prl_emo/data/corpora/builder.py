@@ -1,6 +1,7 @@
 """The one builder: a recipe's ``Reading`` plus its declared ``Recipe`` -> the prepared corpus.
 
-A recipe module ``corpora/<corpus>.py`` has two public functions:
+A recipe module ``corpora/<corpus>.py`` has two public functions, and its ``RECORD``
+(``record.Corpus``) for the registry ``corpora.CORPORA``:
 
 * ``read_<corpus>(corpus_dir) -> list[Utterance]`` parses the raw release into per-annotator
   votes in the corpus's own spelling, speaker, gender, session and averaged dimensional

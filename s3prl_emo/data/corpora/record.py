@@ -53,7 +53,7 @@ class Corpus:
             every corpus agrees on (``labels.COMMON_ALIASES``).
         conditions: the declared annotation types and class lists (empty where the user gives
             the classes: generic).
-        published: the EMO-SUPERB conditions built from it, in the paper's order.
+        published: the EMO-SUPERB conditions built from it (Primary before Secondary).
         description: licence, source and expected raw tree (the module docstring; the CLI's help).
         add_options: adds the corpus's own ``prepare`` flags; their dest names are keyword
             arguments of ``prepare``.
@@ -114,6 +114,13 @@ class Corpus:
         What ``prepare`` checks once the release is read, checked first, so that a bad flag or
         an output folder it may not write (``writer.claim_corpus_dir``) fails before any work.
         Returns ``<output_dir>/<output_name(options)>``.
+
+        Examples:
+            >>> import tempfile
+            >>> from s3prl_emo.data.corpora import CORPORA
+            >>> root = Path(tempfile.mkdtemp())
+            >>> CORPORA["generic"].claim(root / "wavs", root / "out", name="MINE").name
+            'MINE'
         """
         check_smoothing(smoothing)
         name = self.output_name(options)
