@@ -45,7 +45,6 @@ _EXPORTS: dict[str, str] = {
     "check_splits": "s3prl_emo.data.audit",
     # corpora
     "CORPORA": "s3prl_emo.data.corpora",
-    "PREPARE": "s3prl_emo.data.corpora",
     "prepare_iemocap": "s3prl_emo.data.corpora.iemocap",
     "prepare_crema_d": "s3prl_emo.data.corpora.crema_d",
     "prepare_msp_improv": "s3prl_emo.data.corpora.msp_improv",
@@ -94,7 +93,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # for type checkers and the API reference; never run
     from .data.audit import check_splits
-    from .data.corpora import CORPORA, PREPARE
+    from .data.corpora import CORPORA
     from .data.corpora.biic_podcast import prepare_biic_podcast
     from .data.corpora.crema_d import prepare_crema_d
     from .data.corpora.generic import prepare_generic

@@ -22,6 +22,12 @@ rules below apply; nothing else in the package decides what a vote is worth.
 6. Soft labels: q = vote counts / total votes, smoothed so that a unanimous utterance gets
    ``1 - smoothing`` on its class (``soft_labels``; the rule of the published EMO-SUPERB files).
 
+Class names match case-insensitively and through an alias table of the release's own
+spellings ("Neutral state", "A", "Frustration"). Each recipe declares its table (``ALIASES``
+in ``corpora/<corpus>.py``, ``Corpus.aliases`` in the registry ``corpora.CORPORA``);
+``aliases="iemocap"`` looks it up there on first use. ``COMMON_ALIASES``, the spellings every
+table maps the same way, is the default.
+
 Read per corpus:
 - IEMOCAP (Secondary, 9 classes): every ``C-`` line of every evaluator (self-evaluations too),
   rules 2-4 and 6; no utterance is excluded in the release.
@@ -35,7 +41,9 @@ Read per corpus:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping, Sequence
+from types import MappingProxyType
 
 import numpy as np
 
@@ -50,128 +58,70 @@ OTHER = "other"
 EXCLUDED_OTHER = "no vote inside the class list (all 'other')"
 EXCLUDED_FEW_ANNOTATORS = "fewer annotators than required"
 
-# Words of the MSP-PODCAST protocol (labels_detailed.csv), shared by the two podcast releases.
-_PODCAST_WORDS = {
-    "anger": "angry",
-    "happiness": "happy",
-    "sadness": "sad",
-    "surprised": "surprise",
-    "fearful": "fear",
-    "disgusted": "disgust",
-    "frustration": "frustrated",
-    "amusement": "amused",
-}
 
-# Spellings each corpus's raw release uses for a class, lower-cased -> EMO-SUPERB class name.
-# Names that already equal a class name (case-insensitively) need no entry.
-ALIASES: dict[str, dict[str, str]] = {
-    # EmoEvaluation/*.txt: "Neutral state", "Frustration", ...; summary lines use 3-letter codes.
-    "iemocap": {
-        "neutral state": "neutral",
-        "anger": "angry",
-        "happiness": "happy",
-        "frustration": "frustrated",
-        "excitement": "excited",
-        "sadness": "sad",
-        "surprised": "surprise",
-        "fearful": "fear",
-        "disgusted": "disgust",
-        "neu": "neutral",
-        "ang": "angry",
-        "hap": "happy",
-        "fru": "frustrated",
-        "exc": "excited",
-        "sad": "sad",
-        "sur": "surprise",
-        "fea": "fear",
-        "dis": "disgust",
-    },
-    # finishedResponses.csv: one-letter codes; file names: three-letter codes.
-    "crema-d": {
-        "a": "angry",
-        "d": "disgust",
-        "f": "fear",
-        "h": "happy",
-        "n": "neutral",
-        "s": "sad",
-        "ang": "angry",
-        "dis": "disgust",
-        "fea": "fear",
-        "hap": "happy",
-        "neu": "neutral",
-        "anger": "angry",
-        "happiness": "happy",
-        "sadness": "sad",
-        "disgusted": "disgust",
-    },
-    # Evaluation.txt: A/H/S/N/O codes for the primary emotion, words for the secondary.
-    "msp-improv": {
-        "a": "angry",
-        "h": "happy",
-        "s": "sad",
-        "n": "neutral",
-        "anger": "angry",
-        "happiness": "happy",
-        "sadness": "sad",
-        "frustration": "frustrated",
-        "depression": "depressed",
-        "excitement": "excited",
-        "surprised": "surprise",
-        "fearful": "fear",
-        "disgusted": "disgust",
-    },
-    # labels_detailed.csv: "Angry", "Sad", ...; one-letter codes in labels_consensus.csv.
-    "msp-podcast": {
-        "a": "angry",
-        "s": "sad",
-        "h": "happy",
-        "u": "surprise",
-        "f": "fear",
-        "d": "disgust",
-        "c": "contempt",
-        "n": "neutral",
-        **_PODCAST_WORDS,
-    },
-    "nnime": {
-        "anger": "angry",
-        "happiness": "happy",
-        "sadness": "sad",
-        "frustration": "frustrated",
-        "disappointment": "disappointed",
-        "surprised": "surprise",
-        "excitement": "excited",
-        "relaxed": "relax",
-        "relaxation": "relax",
-        "fearful": "fear",
-    },
-    # Emotions spelled out in English, as MSP-PODCAST does (assumed; no one-letter codes).
-    "biic-podcast": dict(_PODCAST_WORDS),
-}
+class _Lowered(dict):
+    """An alias table whose keys are lower case already (``alias_table``'s result, used as it is)."""
 
 
-def _union_of_unambiguous(tables: Mapping[str, Mapping[str, str]]) -> dict[str, str]:
+def _union_of_unambiguous(tables: Iterable[Mapping[str, str]]) -> dict[str, str]:
     """Aliases that every corpus table maps the same way; a spelling two tables map to
     different classes would be dropped (none does today: "s" is sad wherever it is listed)."""
     merged: dict[str, str] = {}
     clashing: set[str] = set()
-    for table in tables.values():
+    for table in tables:
         for raw, name in table.items():
             if merged.setdefault(raw, name) != name:
                 clashing.add(raw)
     return {raw: name for raw, name in merged.items() if raw not in clashing}
 
 
-COMMON_ALIASES = _union_of_unambiguous(ALIASES)
+@functools.cache
+def _corpus_tables() -> dict[str, Mapping[str, str]]:
+    """Corpus key -> its recipe's alias table (``corpora.CORPORA``; the recipes import this
+    module, so the registry is looked up on first use, never at import)."""
+    from .corpora import alias_tables
+
+    return {key: alias_table(table) for key, table in alias_tables().items()}
 
 
-def _alias_table(aliases: str | Mapping[str, str] | None) -> Mapping[str, str]:
+@functools.cache
+def _common_aliases() -> _Lowered:
+    return _Lowered(_union_of_unambiguous(_corpus_tables().values()))
+
+
+def __getattr__(name: str) -> object:
+    # COMMON_ALIASES is derived from the recipes' tables on first use (PEP 562), read-only.
+    if name == "COMMON_ALIASES":
+        return MappingProxyType(_common_aliases())
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def alias_table(aliases: str | Mapping[str, str] | None = None) -> Mapping[str, str]:
+    """The table that names are read through, its keys lower-cased.
+
+    ``aliases`` is a corpus key of ``corpora.CORPORA`` (its recipe's table), a mapping of
+    spellings to class names, or None for ``COMMON_ALIASES``. The result is used as it is when
+    handed back to the functions here, so a loop over many votes normalises it once; the
+    recipes declare their ``ALIASES`` through it.
+
+    Raises:
+        InvalidInputError: an unknown corpus key.
+    Examples:
+        >>> alias_table({"Neutral State": "neutral"})
+        {'neutral state': 'neutral'}
+        >>> alias_table("crema-d")["a"]
+        'angry'
+    """
     if aliases is None:
-        return COMMON_ALIASES
+        return _common_aliases()
+    if isinstance(aliases, _Lowered):
+        return aliases
     if isinstance(aliases, str):
-        if aliases not in ALIASES:
-            raise InvalidInputError(f"soft_labels: unknown alias table {aliases!r}; expected one of {sorted(ALIASES)}")
-        return ALIASES[aliases]
-    return {raw.lower(): name for raw, name in aliases.items()}
+        tables = _corpus_tables()
+        if aliases not in tables:
+            raise InvalidInputError(f"soft_labels: unknown alias table {aliases!r}; expected one of {sorted(tables)}")
+        return tables[aliases]
+    return _Lowered((raw.lower(), name) for raw, name in aliases.items())
 
 
 def canonical_class(name: str, classes: Sequence[str], aliases: str | Mapping[str, str] | None = None) -> str | None:
@@ -180,7 +130,7 @@ def canonical_class(name: str, classes: Sequence[str], aliases: str | Mapping[st
     key = name.strip().lower()
     if key in by_lower:
         return by_lower[key]
-    return by_lower.get(_alias_table(aliases).get(key, "").lower())
+    return by_lower.get(alias_table(aliases).get(key, "").lower())
 
 
 
@@ -208,7 +158,7 @@ def annotator_classes(vote: Vote, classes: Sequence[str], aliases: str | Mapping
         >>> annotator_classes(["Angry", "Frustrated", "angry", "Other-bored"], ["angry", "frustrated"])
         ('angry', 'frustrated')
     """
-    table = _alias_table(aliases)
+    table = alias_table(aliases)
     found = (canonical_class(name, classes, table) for name in _names(vote))
     return tuple(dict.fromkeys(c for c in found if c is not None))
 
@@ -216,7 +166,8 @@ def annotator_classes(vote: Vote, classes: Sequence[str], aliases: str | Mapping
 def all_other(votes: Iterable[Vote], classes: Sequence[str], aliases: str | Mapping[str, str] | None = None
               ) -> bool:
     """True when no annotation names a class of ``classes`` (every vote "other" or unknown)."""
-    return not any(annotator_classes(vote, classes, aliases) for vote in votes)
+    table = alias_table(aliases)
+    return not any(annotator_classes(vote, classes, table) for vote in votes)
 
 
 def primary_plus_secondary(primary: str, secondary: Sequence[str], classes: Sequence[str],
@@ -230,7 +181,7 @@ def primary_plus_secondary(primary: str, secondary: Sequence[str], classes: Sequ
         >>> primary_plus_secondary("Sad", [], ["sad", "happy"])
         'Sad'
     """
-    table = _alias_table(aliases)
+    table = alias_table(aliases)
     once: dict[str, str] = {}
     for token in [primary, *secondary]:
         once.setdefault(canonical_class(token, classes, table) or token, token)
@@ -250,8 +201,9 @@ def soft_labels(
     ``votes`` has one entry per annotator: a class name, or several for a multi-choice
     annotation. Each class an annotator selects counts once for that annotator
     (``annotator_classes``); names outside ``classes`` are dropped.
-    Names match case-insensitively, through ``aliases`` (a corpus key of ``ALIASES``, a
-    mapping, or None for the aliases all corpora agree on). With q the vote frequencies
+    Names match case-insensitively, through ``aliases`` (a corpus key of ``corpora.CORPORA``,
+    whose recipe declares the table, a mapping, or None for the aliases all corpora agree on,
+    ``COMMON_ALIASES``). With q the vote frequencies
     and K = len(classes): p = (1 - a) q + a / K, a = smoothing K / (K - 1), so a unanimous
     utterance gets 1 - smoothing on its class. Smoothing stays below (K - 1) / K, where that
     class would fall to the others' share: the label would no longer favour the votes.
@@ -277,7 +229,7 @@ def soft_labels(
             f"soft_labels: smoothing must be in [0, (K - 1) / K) = [0, {(k - 1) / k:.4g}) for K = {k} classes, "
             f"got {smoothing}; at or above it the voted classes no longer get the most mass"
         )
-    table = _alias_table(aliases)
+    table = alias_table(aliases)
     index = {c: i for i, c in enumerate(classes)}
     counts = np.zeros(k)
     for vote in votes:

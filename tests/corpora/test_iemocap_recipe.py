@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -11,7 +12,6 @@ from corpus_checks import assert_frame_matches, assert_nothing_written
 
 from s3prl_emo import __version__
 from s3prl_emo.data.corpora import iemocap
-from s3prl_emo.data.corpora.raw import sha256_file
 from s3prl_emo.data.layout import read_config, read_labels
 from s3prl_emo.errors import CorpusLayoutError, InvalidInputError
 
@@ -72,10 +72,11 @@ def test_manifest_records_sources_rules_and_version(iemocap_raw: Path, tmp_path:
     assert manifest["version"] == __version__
     sources = {s["path"]: s["sha256"] for s in manifest["source_files"]}
     dialog = "Session1/dialog/EmoEvaluation/Ses01F_impro01.txt"
-    assert sources[dialog] == sha256_file(iemocap_raw / dialog)
+    assert sources[dialog] == hashlib.sha256((iemocap_raw / dialog).read_bytes()).hexdigest()
     assert len(sources) == 4
     assert manifest["rules"]["self_evaluations_counted"] is True
     assert manifest["rules"]["smoothing"] == 0.05
+    assert manifest["rules"]["alias_table"] == dict(iemocap.ALIASES)  # the recipe's own table
     assert manifest["rules"]["alias_table"]["neutral state"] == "neutral"
     assert manifest["conditions"]["Secondary"]["utterances"] == 8
     assert manifest["conditions"]["Secondary"]["excluded_counts"] == {}

@@ -22,7 +22,7 @@ from raw_fixtures import write_csv, write_wav
 
 from s3prl_emo.cli import main
 from s3prl_emo.data.corpora import generic
-from s3prl_emo.data.corpora.podcast_release import CLASSES_PRIMARY
+from s3prl_emo.data.corpora.msp_podcast import CLASSES_PRIMARY
 from s3prl_emo.data.corpora.relabel import EMO_SUPERB_CHATGPT, read_relabel
 from s3prl_emo.errors import InvalidInputError
 

@@ -21,24 +21,31 @@ that are missing or ``Unknown`` stay ``Unknown``.
 
 from __future__ import annotations
 
-from ..labels import DEFAULT_SMOOTHING
+from ..labels import DEFAULT_SMOOTHING, alias_table
 from ..layout import Pathlike
 from .podcast_release import (
     CLASSES_PRIMARY,
     CLASSES_SECONDARY,
+    PODCAST_WORDS,
     PodcastRelease,
+    podcast_recipe,
     prepare_podcast_release,
     read_podcast_release,
 )
+from .record import Corpus, PublishedCondition
 from .types import PreparedCorpus, Utterance
 
-__all__ = ["CLASSES_PRIMARY", "CLASSES_SECONDARY", "NAME", "prepare_biic_podcast", "read_biic_podcast"]
+__all__ = ["ALIASES", "CLASSES_PRIMARY", "CLASSES_SECONDARY", "NAME", "RECORD", "prepare_biic_podcast",
+           "read_biic_podcast"]
 
 CORPUS = "biic-podcast"
 NAME = "BIIC_PODCAST"
 # CLASSES_PRIMARY and CLASSES_SECONDARY are MSP-PODCAST's (EMO-SUPERB's published config.json files: B-PODCAST (P/S)
 # uses the PODCAST (P/S) class lists).
-RELEASE = PodcastRelease(CORPUS, NAME, "BIIC-Podcast v1.01")
+# Emotions spelled out in English, as MSP-PODCAST does (assumed; no one-letter codes).
+ALIASES = alias_table(PODCAST_WORDS)
+PUBLISHED = (PublishedCondition("BPODCAST_P", "Primary"), PublishedCondition("BPODCAST_S", "Secondary"))
+RELEASE = PodcastRelease(CORPUS, NAME, "BIIC-Podcast v1.01", ALIASES)
 
 
 def read_biic_podcast(corpus_dir: Pathlike) -> list[Utterance]:
@@ -53,3 +60,8 @@ def prepare_biic_podcast(corpus_dir: Pathlike, output_dir: Pathlike | None = Non
     release's own sets; written when ``output_dir`` is given)."""
     return prepare_podcast_release(corpus_dir, output_dir, RELEASE, audio=audio, relabel=relabel,
                                    smoothing=smoothing, overwrite=overwrite)
+
+
+RECORD = Corpus(key=CORPUS, name=NAME, module=__name__, read=read_biic_podcast, prepare=prepare_biic_podcast,
+                aliases=ALIASES, conditions=podcast_recipe(RELEASE).conditions, published=PUBLISHED,
+                description=__doc__)

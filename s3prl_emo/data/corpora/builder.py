@@ -1,6 +1,7 @@
 """The one builder: a recipe's ``Reading`` plus its declared ``Recipe`` -> the prepared corpus.
 
-A recipe module ``corpora/<corpus>.py`` has two public functions:
+A recipe module ``corpora/<corpus>.py`` has two public functions, and its ``RECORD``
+(``record.Corpus``) for the registry ``corpora.CORPORA``:
 
 * ``read_<corpus>(corpus_dir) -> list[Utterance]`` parses the raw release into per-annotator
   votes in the corpus's own spelling, speaker, gender, session and averaged dimensional
@@ -29,7 +30,7 @@ import pandas as pd
 from ... import __version__
 from ...errors import InvalidInputError
 from .. import partitions
-from ..labels import ALIASES, DEFAULT_SMOOTHING, EXCLUDED_FEW_ANNOTATORS, EXCLUDED_OTHER, all_other, soft_labels
+from ..labels import DEFAULT_SMOOTHING, EXCLUDED_FEW_ANNOTATORS, EXCLUDED_OTHER, all_other, soft_labels
 from ..layout import DIMENSIONAL_COLUMNS, Pathlike, label_frame, plain_file_name_problem
 from .raw import sha256_file
 from .relabel import RelabelTable, apply_relabel, read_relabel, relabel_target
@@ -63,7 +64,7 @@ def balanced_partition(n_folds: int, *, seed: int) -> Partition:
 
 
 def _label_condition(
-    utterances: Sequence[Utterance], condition: Condition, alias_key: str | None, smoothing: float
+    utterances: Sequence[Utterance], condition: Condition, aliases: Mapping[str, str] | None, smoothing: float
 ) -> tuple[list[Utterance], np.ndarray, dict[str, list[str]]]:
     kept: list[Utterance] = []
     rows: list[np.ndarray] = []
@@ -73,11 +74,11 @@ def _label_condition(
         if len(votes) < condition.min_annotators:
             excluded.setdefault(EXCLUDED_FEW_ANNOTATORS, []).append(utt.file_name)
             continue
-        if all_other(votes, condition.classes, alias_key):
+        if all_other(votes, condition.classes, aliases):
             excluded.setdefault(EXCLUDED_OTHER, []).append(utt.file_name)
             continue
         kept.append(utt)
-        rows.append(soft_labels(votes, condition.classes, smoothing, aliases=alias_key))
+        rows.append(soft_labels(votes, condition.classes, smoothing, aliases=aliases))
     labels = np.stack(rows) if rows else np.zeros((0, len(condition.classes)))
     return kept, labels, excluded
 
@@ -99,14 +100,14 @@ def _check_splits(corpus: str, condition: Condition, fold: int, frame: pd.DataFr
         )
 
 
-def _primary_gate(reading: Reading, recipe: Recipe, alias_key: str | None) -> dict[str, list[str]]:
+def _primary_gate(reading: Reading, recipe: Recipe) -> dict[str, list[str]]:
     """The reader's exclusions plus the recipe's all-"Other"-primary one (labels.all_other)."""
     excluded = {reason: list(names) for reason, names in reading.excluded.items()}
     if recipe.all_other_primary is None:
         return excluded
     primary = next(c for c in recipe.conditions if c.annotation == "Primary")
     gated = sorted(u.file_name for u in reading.utterances
-                   if all_other(u.votes["Primary"], primary.classes, alias_key))
+                   if all_other(u.votes["Primary"], primary.classes, recipe.aliases))
     if gated:
         excluded[recipe.all_other_primary] = gated
     return excluded
@@ -118,7 +119,7 @@ def build_corpus(reading: Reading, recipe: Recipe, *, smoothing: float = DEFAULT
 
     Per condition: utterances with fewer than ``min_annotators`` votes or with no vote in the
     class list are excluded and counted; the rest get ``labels.soft_labels`` (alias table
-    ``recipe.corpus``) and, per fold, the split of ``recipe.partition``. ``relabel`` replaces
+    ``recipe.aliases``) and, per fold, the split of ``recipe.partition``. ``relabel`` replaces
     the rows of the condition whose classes its header lists (``corpora.relabel``). Nothing
     is written.
     """
@@ -132,11 +133,10 @@ def build_corpus(reading: Reading, recipe: Recipe, *, smoothing: float = DEFAULT
         problem = plain_file_name_problem(utt.file_name)
         if problem:
             raise InvalidInputError(f"{corpus}: FileName {utt.file_name!r} (audio {utt.audio_path}) {problem}")
-    alias_key = corpus if corpus in ALIASES else None
     partition = recipe.partition or published_partition(corpus)
     relabel_path = Path(relabel) if relabel is not None else None
     target = relabel_target(relabel_path, recipe.conditions) if relabel_path is not None else None
-    pre_excluded = _primary_gate(reading, recipe, alias_key)
+    pre_excluded = _primary_gate(reading, recipe)
     gated = set(pre_excluded.get(recipe.all_other_primary, ())) if recipe.all_other_primary else set()
     candidates = [u for u in utterances if u.file_name not in gated]
 
@@ -144,7 +144,7 @@ def build_corpus(reading: Reading, recipe: Recipe, *, smoothing: float = DEFAULT
     kept_names: set[str] = set()
     relabel_table, missing = None, 0
     for condition in recipe.conditions:
-        kept, labels, dropped = _label_condition(candidates, condition, alias_key, smoothing)
+        kept, labels, dropped = _label_condition(candidates, condition, recipe.aliases, smoothing)
         for reason, names in pre_excluded.items():
             dropped.setdefault(reason, []).extend(names)
         relabelled: tuple[str, ...] = ()
@@ -174,14 +174,14 @@ def build_corpus(reading: Reading, recipe: Recipe, *, smoothing: float = DEFAULT
     n_read = len(utterances) + len(excluded_names - {u.file_name for u in utterances})
     rules = dict(recipe.rules)
     rules.update(reading.facts)
-    manifest = _manifest(recipe, prepared, reading, rules, smoothing, alias_key, relabel_table, missing, n_read)
+    manifest = _manifest(recipe, prepared, reading, rules, smoothing, relabel_table, missing, n_read)
     kept_utts = tuple(u for u in utterances if u.file_name in kept_names)
     return PreparedCorpus(corpus, name, kept_utts, prepared, manifest)
 
 
 def _manifest(
     recipe: Recipe, prepared: Mapping[str, PreparedCondition], reading: Reading, rules: Mapping[str, object],
-    smoothing: float, alias_key: str | None, relabel: RelabelTable | None, missing: int, n_read: int,
+    smoothing: float, relabel: RelabelTable | None, missing: int, n_read: int,
 ) -> dict:
     raw_dir = Path(reading.raw_dir)
     files = []
@@ -203,7 +203,7 @@ def _manifest(
             "soft_labels": "every selected class is one vote; votes outside the class list are dropped",
             "smoothing": smoothing,
             "smoothing_formula": "p = (1 - a) q + a / K, a = smoothing K / (K - 1)",
-            "alias_table": dict(ALIASES[alias_key]) if alias_key else {},
+            "alias_table": dict(recipe.aliases or {}),
             **dict(rules),
         },
         "conditions": {

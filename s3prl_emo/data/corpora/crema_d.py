@@ -31,10 +31,11 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ...errors import CorpusLayoutError, InvalidInputError
-from ..labels import DEFAULT_SMOOTHING, canonical_class
+from ..labels import DEFAULT_SMOOTHING, alias_table, canonical_class
 from ..layout import Pathlike
 from .builder import prepare_corpus
 from .raw import read_csv_rows, require_dir
+from .record import Corpus, PublishedCondition
 from .types import Condition, PreparedCorpus, Reading, Recipe, Utterance
 
 logger = logging.getLogger(__name__)
@@ -47,6 +48,7 @@ CLASSES_PRIMARY = ("angry", "sad", "disgust", "fear", "neutral", "happy")
 # CREMA-D raters give an intensity, not activation/valence/dominance).
 CONFIG_DIMENSIONAL = {"max_score": 5, "min_score": 1}
 CONDITIONS = (Condition("Primary", CLASSES_PRIMARY, "CREMA-D corpus - 6 classes", CONFIG_DIMENSIONAL),)
+PUBLISHED = (PublishedCondition("CREMA-D", "Primary"),)
 # Folds: the published labels_consensus_1..5.csv; actor ranges and folds in data_splits/crema-d.toml.
 
 RESPONSES_FILE = "finishedResponses.csv"
@@ -58,6 +60,25 @@ VOICE_ONLY = 1  # queryType: 1 voice only, 2 face only, 3 audio-visual (release 
 # respEmo codes (release README); the raters had no "other" answer, so any other code is an error.
 RESPONSE_CODES = ("A", "D", "F", "H", "N", "S")
 OTHER_STRINGS: tuple[str, ...] = ()
+# The release's spellings, lower-cased -> class name: finishedResponses.csv uses one-letter codes,
+# the file names three-letter codes.
+ALIASES = alias_table({
+    "a": "angry",
+    "d": "disgust",
+    "f": "fear",
+    "h": "happy",
+    "n": "neutral",
+    "s": "sad",
+    "ang": "angry",
+    "dis": "disgust",
+    "fea": "fear",
+    "hap": "happy",
+    "neu": "neutral",
+    "anger": "angry",
+    "happiness": "happy",
+    "sadness": "sad",
+    "disgusted": "disgust",
+})
 GENDERS = ("Male", "Female")
 _CLIP = re.compile(r"^(\d{4})_[A-Z]{3}_[A-Z]{3}_[A-Z]{2}$")
 
@@ -99,7 +120,7 @@ def read_crema_d(corpus_dir: Pathlike) -> list[Utterance]:
             raise InvalidInputError(f"{where}: clipName {clip!r}; expected e.g. 1001_DFA_ANG_XX")
         if not answer:
             raise InvalidInputError(f"{where}: empty respEmo; expected one of {list(RESPONSE_CODES)}")
-        if answer not in RESPONSE_CODES or canonical_class(answer, CLASSES_PRIMARY, CORPUS) is None:
+        if answer not in RESPONSE_CODES or canonical_class(answer, CLASSES_PRIMARY, ALIASES) is None:
             raise InvalidInputError(f"{where}: respEmo {answer!r}; expected one of {list(RESPONSE_CODES)}")
         votes[clip].append(answer)
         first_line.setdefault(clip, row.line)
@@ -144,4 +165,6 @@ RULES: dict[str, object] = {
     "partition_source": "data_splits/crema-d.toml (actor ranges of the published labels_consensus_1..5.csv)",
     "speaker_id": "actor id (first 4 digits of the clip name)",
 }
-RECIPE = Recipe(CORPUS, NAME, CONDITIONS, RULES)
+RECIPE = Recipe(CORPUS, NAME, CONDITIONS, RULES, aliases=ALIASES)
+RECORD = Corpus(key=CORPUS, name=NAME, module=__name__, read=read_crema_d, prepare=prepare_crema_d, aliases=ALIASES,
+                conditions=CONDITIONS, published=PUBLISHED, description=__doc__)

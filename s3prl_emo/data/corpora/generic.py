@@ -21,16 +21,19 @@ splits of a fold.
 
 from __future__ import annotations
 
+import argparse
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from ...errors import CorpusLayoutError, InvalidInputError
 from ..labels import DEFAULT_SMOOTHING, OTHER
 from ..layout import Pathlike, check_class_names, plain_file_name_problem
 from .builder import balanced_partition, prepare_corpus
 from .raw import VOTE_COLUMNS, Row, annotator_rows, index_audio, read_csv_rows
+from .record import Corpus
 from .types import Condition, PreparedCorpus, Reading, Recipe, Utterance
 
 logger = logging.getLogger(__name__)
@@ -195,3 +198,23 @@ def prepare_generic(
     reading = Reading(utterances, Path(corpus_dir), [Path(votes), Path(meta)])
     return prepare_corpus(reading, recipe, output_dir, audio=audio, relabel=relabel, smoothing=smoothing,
                           overwrite=overwrite)
+
+
+def add_options(parser: argparse.ArgumentParser) -> None:
+    """The flags of ``s3prl-emo prepare generic``; their dest names are ``prepare_generic``'s arguments."""
+    group = parser.add_argument_group("generic corpus")
+    group.add_argument("--votes", metavar="VOTES.csv", required=True, help="FileName,annotator,emotion rows")
+    group.add_argument("--meta", metavar="META.csv", required=True, help="FileName,SpkrID,Gender,Session rows")
+    group.add_argument("--classes", metavar="a,b,c", required=True, help="class list, in column order")
+    group.add_argument("--folds", type=int, metavar="K", default=DEFAULT_FOLDS, help="number of folds")
+    group.add_argument("--name", default=DEFAULT_NAME, help="output folder name")
+    group.add_argument("--seed", type=int, metavar="N", default=DEFAULT_SEED, help="fold seed")
+
+
+def _folder(options: Mapping[str, Any]) -> str:
+    return check_name(options.get("name", DEFAULT_NAME))
+
+
+RECORD = Corpus(key=CORPUS, name=DEFAULT_NAME, module=__name__, read=read_generic, prepare=prepare_generic,
+                aliases=None, description=__doc__, add_options=add_options, input_options=("votes", "meta"),
+                folder=_folder)

@@ -32,10 +32,11 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ...errors import CorpusLayoutError, InvalidInputError
-from ..labels import DEFAULT_SMOOTHING
+from ..labels import DEFAULT_SMOOTHING, alias_table
 from ..layout import Pathlike
 from .builder import prepare_corpus
 from .raw import check_choices, mean_scores, require_dir, split_choices
+from .record import Corpus, PublishedCondition
 from .types import Condition, PreparedCorpus, Reading, Recipe, Utterance
 
 logger = logging.getLogger(__name__)
@@ -47,6 +48,29 @@ CLASSES_SECONDARY = (
     "frustrated", "angry", "sad", "disgust", "excited", "fear", "neutral", "surprise", "happy",
 )
 CONDITIONS = (Condition("Secondary", CLASSES_SECONDARY, "IEMOCAP corpus - 9 class"),)
+PUBLISHED = (PublishedCondition("IEMOCAP", "Secondary"),)
+# The release's spellings, lower-cased -> class name: EmoEvaluation/*.txt writes "Neutral state",
+# "Frustration", ...; summary lines use 3-letter codes.
+ALIASES = alias_table({
+    "neutral state": "neutral",
+    "anger": "angry",
+    "happiness": "happy",
+    "frustration": "frustrated",
+    "excitement": "excited",
+    "sadness": "sad",
+    "surprised": "surprise",
+    "fearful": "fear",
+    "disgusted": "disgust",
+    "neu": "neutral",
+    "ang": "angry",
+    "hap": "happy",
+    "fru": "frustrated",
+    "exc": "excited",
+    "sad": "sad",
+    "sur": "surprise",
+    "fea": "fear",
+    "dis": "disgust",
+})
 # Folds: the published labels_consensus_1..5.csv, as data_splits/iemocap.toml holds them.
 # Self-evaluations (C-F1:, C-M1:, A-F1:, ...) count like external ones. Checked against the
 # published files: Ses01F_impro01_F001 (C-E2..E4 "Neutral", C-F1 "Neutral; Anger") is
@@ -74,7 +98,7 @@ def _label_text(rest: str) -> str:
 
 def _categorical(rest: str, where: str) -> tuple[str, ...]:
     choices = split_choices(_label_text(rest))
-    check_choices(choices, CLASSES_SECONDARY, where, CORPUS)
+    check_choices(choices, CLASSES_SECONDARY, where, ALIASES)
     return choices
 
 
@@ -205,7 +229,7 @@ def prepare_iemocap(corpus_dir: Pathlike, output_dir: Pathlike | None = None, *,
     corpus_dir = Path(corpus_dir)
     utterances = read_iemocap(corpus_dir, self_evaluations=self_evaluations)
     reading = Reading(utterances, corpus_dir, _evaluation_files(corpus_dir))
-    recipe = Recipe(CORPUS, NAME, CONDITIONS, _rules(self_evaluations))
+    recipe = Recipe(CORPUS, NAME, CONDITIONS, _rules(self_evaluations), aliases=ALIASES)
     return prepare_corpus(reading, recipe, output_dir, audio=audio, relabel=relabel, smoothing=smoothing,
                           overwrite=overwrite)
 
@@ -222,3 +246,6 @@ def _rules(self_evaluations: bool) -> dict[str, object]:
         "speaker_id": "session number + gender letter of the utterance's speaker, e.g. 01F",
     }
 
+
+RECORD = Corpus(key=CORPUS, name=NAME, module=__name__, read=read_iemocap, prepare=prepare_iemocap, aliases=ALIASES,
+                conditions=CONDITIONS, published=PUBLISHED, description=__doc__)

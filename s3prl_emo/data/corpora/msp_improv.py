@@ -36,10 +36,11 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ...errors import CorpusLayoutError, InvalidInputError
-from ..labels import DEFAULT_SMOOTHING, canonical_class, is_other, primary_plus_secondary
+from ..labels import DEFAULT_SMOOTHING, alias_table, canonical_class, is_other, primary_plus_secondary
 from ..layout import Pathlike
 from .builder import prepare_corpus
 from .raw import mean_scores, require_dir
+from .record import Corpus, PublishedCondition
 from .types import Condition, PreparedCorpus, Reading, Recipe, Utterance
 
 logger = logging.getLogger(__name__)
@@ -56,6 +57,7 @@ CONDITIONS = (
     Condition("Primary", CLASSES_PRIMARY, "IMPROV corpus - 4 classes", CONFIG_DIMENSIONAL),
     Condition("Secondary", CLASSES_SECONDARY, "IMPROV corpus - 10 classes", CONFIG_DIMENSIONAL),
 )
+PUBLISHED = (PublishedCondition("IMPROV_P", "Primary"), PublishedCondition("IMPROV_S", "Secondary"))
 # Folds: the published labels_consensus_1..6.csv, as data_splits/msp-improv.toml holds them.
 
 EVALUATION_FILES = ("Evalution.txt", "Evaluation.txt")
@@ -69,6 +71,23 @@ DUPLICATE_RATER_POLICY = "first line counts"
 DIMENSIONS = {"A": "EmoAct", "V": "EmoVal", "D": "EmoDom"}  # N (naturalness) is not used
 GENDERS = {"F": "Female", "M": "Male"}
 SECONDARY_SEPARATOR = ","
+# The release's spellings, lower-cased -> class name: Evaluation.txt gives A/H/S/N/O codes for the
+# primary emotion and words for the secondary ones.
+ALIASES = alias_table({
+    "a": "angry",
+    "h": "happy",
+    "s": "sad",
+    "n": "neutral",
+    "anger": "angry",
+    "happiness": "happy",
+    "sadness": "sad",
+    "frustration": "frustrated",
+    "depression": "depressed",
+    "excitement": "excited",
+    "surprised": "surprise",
+    "fearful": "fear",
+    "disgusted": "disgust",
+})
 
 _CLIP = re.compile(r"^(?:UTD|MSP)-IMPROV-([A-Z0-9]+-([FM])(\d{2})-[A-Z0-9-]+)\.(?:avi|wav)$", re.IGNORECASE)
 _HEADER_PREFIXES = ("UTD-IMPROV-", "MSP-IMPROV-")
@@ -101,7 +120,7 @@ def _scores(fields: Sequence[str], where: str) -> dict[str, float]:
 
 
 def _check(token: str, classes: Sequence[str], where: str, what: str) -> None:
-    if not is_other(token) and canonical_class(token, classes, CORPUS) is None:
+    if not is_other(token) and canonical_class(token, classes, ALIASES) is None:
         raise InvalidInputError(
             f"{where}: unknown {what} emotion {token!r}; expected one of {list(classes)} or Other"
         )
@@ -128,7 +147,7 @@ def _add_rater(block: _Block, fields: list[str], where: str) -> bool:
     for token in secondary:
         _check(token, CLASSES_SECONDARY, where, "secondary")
     block.primary.append(primary)
-    block.secondary.append(primary_plus_secondary(primary, secondary, CLASSES_SECONDARY, CORPUS))
+    block.secondary.append(primary_plus_secondary(primary, secondary, CLASSES_SECONDARY, ALIASES))
     block.scores.append(_scores(fields[first_score:], where))
     return True
 
@@ -246,4 +265,6 @@ RULES: dict[str, object] = {
     "partition_source": "data_splits/msp-improv.toml (published labels_consensus_1..6.csv)",
     "speaker_id": "session number + gender letter of the speaker part, e.g. F02 -> 02F",
 }
-RECIPE = Recipe(CORPUS, NAME, CONDITIONS, RULES, all_other_primary=EXCLUDED_ALL_OTHER)
+RECIPE = Recipe(CORPUS, NAME, CONDITIONS, RULES, all_other_primary=EXCLUDED_ALL_OTHER, aliases=ALIASES)
+RECORD = Corpus(key=CORPUS, name=NAME, module=__name__, read=read_msp_improv, prepare=prepare_msp_improv,
+                aliases=ALIASES, conditions=CONDITIONS, published=PUBLISHED, description=__doc__)

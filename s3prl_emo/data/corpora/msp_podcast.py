@@ -21,7 +21,7 @@ the manifest).
 
 from __future__ import annotations
 
-from ..labels import DEFAULT_SMOOTHING
+from ..labels import DEFAULT_SMOOTHING, alias_table
 from ..layout import Pathlike
 from .podcast_release import (
     CLASSES_PRIMARY,
@@ -29,19 +29,36 @@ from .podcast_release import (
     EXCLUDED_ALL_OTHER,
     EXCLUDED_NO_ANNOTATIONS,
     EXCLUDED_UNLABELLED_SET,
+    PODCAST_WORDS,
     PodcastRelease,
+    podcast_recipe,
     prepare_podcast_release,
     read_podcast_release,
 )
+from .record import Corpus, PublishedCondition
 from .types import PreparedCorpus, Utterance
 
-__all__ = ["CLASSES_PRIMARY", "CLASSES_SECONDARY", "EXCLUDED_ALL_OTHER", "EXCLUDED_NO_ANNOTATIONS",
-           "EXCLUDED_UNLABELLED_SET", "NAME", "prepare_msp_podcast", "read_msp_podcast"]
+__all__ = ["ALIASES", "CLASSES_PRIMARY", "CLASSES_SECONDARY", "EXCLUDED_ALL_OTHER", "EXCLUDED_NO_ANNOTATIONS",
+           "EXCLUDED_UNLABELLED_SET", "NAME", "RECORD", "prepare_msp_podcast", "read_msp_podcast"]
 
 CORPUS = "msp-podcast"
 NAME = "PODCAST"
 UNLABELLED_SETS = ("Test3",)  # no public labels (EMO-SUPERB supplementary A.5)
-RELEASE = PodcastRelease(CORPUS, NAME, "MSP-Podcast v1.11", UNLABELLED_SETS)
+# The release's spellings, lower-cased -> class name: words in labels_detailed.csv, one-letter
+# codes in labels_consensus.csv.
+ALIASES = alias_table({
+    "a": "angry",
+    "s": "sad",
+    "h": "happy",
+    "u": "surprise",
+    "f": "fear",
+    "d": "disgust",
+    "c": "contempt",
+    "n": "neutral",
+    **PODCAST_WORDS,
+})
+PUBLISHED = (PublishedCondition("PODCAST_P", "Primary"), PublishedCondition("PODCAST_S", "Secondary"))
+RELEASE = PodcastRelease(CORPUS, NAME, "MSP-Podcast v1.11", ALIASES, UNLABELLED_SETS)
 
 
 def read_msp_podcast(corpus_dir: Pathlike) -> list[Utterance]:
@@ -56,3 +73,8 @@ def prepare_msp_podcast(corpus_dir: Pathlike, output_dir: Pathlike | None = None
     ``output_dir`` is given)."""
     return prepare_podcast_release(corpus_dir, output_dir, RELEASE, audio=audio, relabel=relabel,
                                    smoothing=smoothing, overwrite=overwrite)
+
+
+RECORD = Corpus(key=CORPUS, name=NAME, module=__name__, read=read_msp_podcast, prepare=prepare_msp_podcast,
+                aliases=ALIASES, conditions=podcast_recipe(RELEASE).conditions, published=PUBLISHED,
+                description=__doc__)

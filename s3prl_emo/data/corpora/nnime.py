@@ -16,7 +16,7 @@ reads a documented CSV form that you fill from your copy (one row per rater and 
         neutral_11_B_034.wav,rater3,other                # also "other:<free text>"
 
 ``emotion`` uses the class names of ``CLASSES`` ("neutral state" is written ``neutral``) or the
-spellings of ``labels.ALIASES["nnime"]`` (anger, frustration, relaxation, ...); a Chinese
+spellings of ``corpora.nnime.ALIASES`` (anger, frustration, relaxation, ...); a Chinese
 free-text answer is written as ``other:<text>``. Any other word is an error that names the
 line. EmoAct and EmoVal (1..5), when given, are averaged over raters.
 
@@ -36,11 +36,12 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import CorpusLayoutError, InvalidInputError
-from ..labels import DEFAULT_SMOOTHING
+from ..labels import DEFAULT_SMOOTHING, alias_table
 from ..layout import Pathlike
 from ..partitions import session_of
 from .builder import prepare_corpus
 from .raw import VOTE_COLUMNS, annotator_rows, index_audio, require_dir
+from .record import Corpus, PublishedCondition
 from .types import Condition, PreparedCorpus, Reading, Recipe, Utterance
 
 logger = logging.getLogger(__name__)
@@ -54,6 +55,22 @@ CLASSES = ("angry", "frustrated", "disappointed", "sad", "fear", "neutral", "sur
 DIMENSIONAL_RANGE = {"max_score": 5, "min_score": 1}  # published NNIME/Secondary/config.json
 DIMENSION_COLUMNS = ("EmoAct", "EmoVal")
 MIN_ANNOTATORS = 3  # EMO-SUPERB supplementary A.6 (labels.EXCLUDED_FEW_ANNOTATORS)
+CONDITIONS = (Condition(ANNOTATION, CLASSES, f"NTHU-NNIME corpus - {len(CLASSES)} classes", DIMENSIONAL_RANGE,
+                        min_annotators=MIN_ANNOTATORS),)
+PUBLISHED = (PublishedCondition("NNIME", ANNOTATION),)
+# Spellings of the 12 options, lower-cased -> class name ("neutral state" is written neutral).
+ALIASES = alias_table({
+    "anger": "angry",
+    "happiness": "happy",
+    "sadness": "sad",
+    "frustration": "frustrated",
+    "disappointment": "disappointed",
+    "surprised": "surprise",
+    "excitement": "excited",
+    "relaxed": "relax",
+    "relaxation": "relax",
+    "fearful": "fear",
+})
 ANNOTATIONS_FILE = "annotations.csv"
 COLUMNS = VOTE_COLUMNS
 # Source of the speaker facts: SpkrID and Gender of the published EMO-SUPERB files
@@ -108,7 +125,7 @@ def read_nnime(corpus_dir: Pathlike) -> list[Utterance]:
     dims: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     first_line: dict[str, int] = {}
     facts: dict[str, tuple[str, str, str]] = {}
-    for row, where, chosen in annotator_rows(path, CLASSES, what="NNIME annotation", aliases=CORPUS):
+    for row, where, chosen in annotator_rows(path, CLASSES, what="NNIME annotation", aliases=ALIASES):
         name = row.cells["FileName"]
         if name not in facts:
             try:
@@ -151,9 +168,7 @@ def prepare_nnime(corpus_dir: Pathlike, output_dir: Pathlike | None = None, *,
 
 
 RECIPE = Recipe(
-    CORPUS, NAME,
-    (Condition(ANNOTATION, CLASSES, f"NTHU-NNIME corpus - {len(CLASSES)} classes", DIMENSIONAL_RANGE,
-               min_annotators=MIN_ANNOTATORS),),
+    CORPUS, NAME, CONDITIONS,
     {
         "classes": "EMO-SUPERB published NNIME/Secondary/config.json (11 classes)",
         "raw_format": f"documented CSV {ANNOTATIONS_FILE} ({','.join(COLUMNS)}[,EmoAct,EmoVal]); "
@@ -162,4 +177,7 @@ RECIPE = Recipe(
         "partition": "5 folds by dialog number (data_splits/nnime.toml)",
         "speakers": "SpkrID and Gender as in the published EMO-SUPERB NNIME label files",
     },
+    aliases=ALIASES,
 )
+RECORD = Corpus(key=CORPUS, name=NAME, module=__name__, read=read_nnime, prepare=prepare_nnime, aliases=ALIASES,
+                conditions=CONDITIONS, published=PUBLISHED, description=__doc__)

@@ -44,7 +44,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ...errors import CorpusLayoutError, InvalidInputError
-from ..labels import EXCLUDED_OTHER, canonical_class, is_other, primary_plus_secondary
+from ..labels import EXCLUDED_OTHER, alias_table, canonical_class, is_other, primary_plus_secondary
 from ..layout import Pathlike
 from ..partitions import split_of_corpus_set
 from .builder import prepare_corpus
@@ -71,6 +71,18 @@ DUPLICATE_WORKER_POLICY = "a worker's first line for a file counts"
 EXCLUDED_ALL_OTHER = f"{EXCLUDED_OTHER} in the primary emotions (left out of Primary and Secondary)"
 EXCLUDED_UNLABELLED_SET = "in a set without public labels ({})"
 EXCLUDED_NO_ANNOTATIONS = "listed in the partition but no annotation in labels_detailed.csv"
+# Words of the MSP-PODCAST protocol (labels_detailed.csv), lower-cased -> class name; each
+# release's alias table holds them.
+PODCAST_WORDS = {
+    "anger": "angry",
+    "happiness": "happy",
+    "sadness": "sad",
+    "surprised": "surprise",
+    "fearful": "fear",
+    "disgusted": "disgust",
+    "frustration": "frustrated",
+    "amusement": "amused",
+}
 
 _DETAIL = re.compile(
     r"^\s*(?P<worker>[^;]+?)\s*;\s*(?P<middle>.*?)\s*;\s*A\s*:\s*(?P<EmoAct>[^;]*?)\s*;"
@@ -83,9 +95,10 @@ _PODCAST_ID = re.compile(r"^[^_]+_(\d+)_")
 class PodcastRelease:
     """What differs between releases built the MSP-PODCAST way."""
 
-    corpus: str  # key of ALIASES and data_splits
+    corpus: str  # key of data_splits
     name: str  # prepared folder name
     description: str
+    aliases: Mapping[str, str]  # the release's spellings (labels.alias_table)
     unlabelled_sets: tuple[str, ...] = ()
 
 
@@ -109,11 +122,11 @@ def _is_other(token: str) -> bool:
     return is_other(token) or token.strip() in OTHER_CODES
 
 
-def _known(token: str, classes: Sequence[str], aliases: str) -> bool:
+def _known(token: str, classes: Sequence[str], aliases: Mapping[str, str]) -> bool:
     return canonical_class(token, classes, aliases) is not None
 
 
-def _secondary_list(text: str, where: str, aliases: str) -> tuple[str, ...]:
+def _secondary_list(text: str, where: str, aliases: Mapping[str, str]) -> tuple[str, ...]:
     """Split a comma-separated secondary list; words right after ``Other-...`` belong to it."""
     tokens, in_other = [], False
     for token in (t.strip() for t in text.split(",")):
@@ -134,7 +147,7 @@ def _secondary_list(text: str, where: str, aliases: str) -> tuple[str, ...]:
     return tuple(tokens)
 
 
-def _check_primary(primary: str, where: str, aliases: str) -> str:
+def _check_primary(primary: str, where: str, aliases: Mapping[str, str]) -> str:
     if not primary:
         raise InvalidInputError(
             f"{where}: annotation has no primary emotion; expected one of {list(CLASSES_PRIMARY)} "
@@ -160,7 +173,8 @@ def _dimensions(values: Mapping[str, str | None], where: str) -> dict[str, float
     return out
 
 
-def _from_columns(row: Row, where: str, columns: Mapping[str, str | None], aliases: str) -> _Annotation:
+def _from_columns(row: Row, where: str, columns: Mapping[str, str | None], aliases: Mapping[str, str]
+                  ) -> _Annotation:
     cells = row.cells
     secondary = cells[columns["secondary"]] if columns["secondary"] else ""
     return _Annotation(
@@ -171,7 +185,7 @@ def _from_columns(row: Row, where: str, columns: Mapping[str, str | None], alias
     )
 
 
-def _from_detail(text: str, where: str, aliases: str) -> _Annotation:
+def _from_detail(text: str, where: str, aliases: Mapping[str, str]) -> _Annotation:
     match = _DETAIL.match(text)
     if match is None:
         raise InvalidInputError(
@@ -195,7 +209,8 @@ def _pick(header: Sequence[str], candidates: Sequence[str]) -> str | None:
     return next((c for c in candidates if c in header), None)
 
 
-def _read_detailed(path: Path, aliases: str) -> tuple[dict[str, list[_Annotation]], dict[str, int], int]:
+def _read_detailed(path: Path, aliases: Mapping[str, str]
+                   ) -> tuple[dict[str, list[_Annotation]], dict[str, int], int]:
     """FileName -> annotations in file order, FileName -> line of its first annotation, and the
     number of repeated (file, worker) lines ignored."""
     rows = read_csv_rows(path, ["FileName"], what="detailed labels")
@@ -336,7 +351,7 @@ def _read_meta(corpus_dir: Path, release: PodcastRelease) -> tuple[dict[str, _Me
     return meta, sources
 
 
-def _votes(annotations: Sequence[_Annotation], aliases: str) -> dict[str, tuple]:
+def _votes(annotations: Sequence[_Annotation], aliases: Mapping[str, str]) -> dict[str, tuple]:
     """Primary: each worker's primary emotion; Secondary: primary plus secondary, a class once."""
     secondary = tuple(primary_plus_secondary(a.primary, a.secondary, CLASSES_SECONDARY, aliases)
                       for a in annotations)
@@ -359,7 +374,8 @@ def read_podcast_release(corpus_dir: Pathlike, release: PodcastRelease) -> Readi
         raise CorpusLayoutError(f"{release.name}: no {detailed_path}; pass the folder holding Labels/ and "
                                 "Audios/ as corpus_dir")
     meta, sources = _read_meta(corpus_dir, release)
-    annotations, first_line, repeated = _read_detailed(detailed_path, release.corpus)
+    aliases = alias_table(release.aliases)
+    annotations, first_line, repeated = _read_detailed(detailed_path, aliases)
     audio = index_audio(corpus_dir / "Audios", suffixes=(".wav",))
     excluded: dict[str, list[str]] = defaultdict(list)
     utterances = []
@@ -379,7 +395,7 @@ def read_podcast_release(corpus_dir: Pathlike, release: PodcastRelease) -> Readi
         utterances.append(Utterance(
             file_name=name, audio_path=audio[name], speaker=item.speaker, gender=item.gender,
             session=podcast.group(1) if podcast else Path(name).stem,
-            votes=_votes(items, release.corpus), dimensional=_mean_dimensions(items),
+            votes=_votes(items, aliases), dimensional=_mean_dimensions(items),
             corpus_set=item.corpus_set,
         ))
     for name, item in meta.items():
@@ -423,4 +439,5 @@ def podcast_recipe(release: PodcastRelease) -> Recipe:
         "duplicate_worker_lines_ignored": None,  # measured by read_podcast_release
         "unknown_speakers": f"SpkrID {UNKNOWN_SPEAKER!r} names no speaker",
     }
-    return Recipe(release.corpus, release.name, conditions, rules, all_other_primary=EXCLUDED_ALL_OTHER)
+    return Recipe(release.corpus, release.name, conditions, rules, all_other_primary=EXCLUDED_ALL_OTHER,
+                  aliases=release.aliases)

@@ -75,8 +75,10 @@ class Partition:
 class Recipe:
     """What a corpus recipe declares; ``builder.build_corpus`` does the rest.
 
-    ``corpus`` keys ``labels.ALIASES`` and ``data_splits/<corpus>.toml``; ``name`` is the
-    prepared folder. ``all_other_primary`` (the manifest's wording of the reason), when set,
+    ``corpus`` keys ``data_splits/<corpus>.toml``; ``name`` is the prepared folder;
+    ``aliases`` the release's spellings (lower case -> class name) that ``labels.soft_labels``
+    reads votes through (None: ``labels.COMMON_ALIASES``, and an empty table in the manifest).
+    ``all_other_primary`` (the manifest's wording of the reason), when set,
     leaves an utterance out of every condition when none of its "Primary" votes names a
     Primary class (``labels.all_other``; MSP-IMPROV, MSP-PODCAST). ``rules`` go into the
     manifest as they are; a key whose value the reader measures is filled from
@@ -89,6 +91,7 @@ class Recipe:
     rules: Mapping[str, object]
     all_other_primary: str | None = None
     partition: Partition | None = None
+    aliases: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True)
