@@ -57,8 +57,15 @@ _EXPORTS: dict[str, str] = {
     "export_csv": "s3prl_emo.data.export",
     "export_kaldi": "s3prl_emo.data.export",
     "export_s3prl_emotion": "s3prl_emo.data.export",
-    # metrics
+    "export_lhotse": "s3prl_emo.data.export",
+    "export_audiofolder": "s3prl_emo.data.export",
+    # metrics and statistics
     "binarize": "s3prl_emo.metrics",
+    "js_divergence": "s3prl_emo.metrics",
+    "tune_thresholds": "s3prl_emo.metrics",
+    "bootstrap_ci": "s3prl_emo.stats",
+    "paired_test": "s3prl_emo.stats",
+    "holm": "s3prl_emo.stats",
     "multilabel_macro_f1": "s3prl_emo.metrics",
     "score": "s3prl_emo.metrics",
     "prior_baseline": "s3prl_emo.metrics",
@@ -69,13 +76,63 @@ _EXPORTS: dict[str, str] = {
     # inference (torch)
     "EmotionRecognizer": "s3prl_emo.inference.recognizer",
     "predict_files": "s3prl_emo.inference.predict",
+    "cross_evaluate": "s3prl_emo.inference.cross_eval",
+    "match_classes": "s3prl_emo.inference.cross_eval",
     # trust
     "run_trust": "s3prl_emo.trust.evaluate",
     "trust_profile": "s3prl_emo.trust.profile",
 }
 _RENAMED = {"trust_profile": "profile"}
 
-__all__ = ["__version__", *sorted(_EXPORTS)]
+__all__ = [
+    "__version__",
+    "CORPORA",
+    "ClassBalancedCrossEntropy",
+    "CorpusLayoutError",
+    "DEFAULT_SMOOTHING",
+    "EmotionRecognizer",
+    "Fold",
+    "InvalidInputError",
+    "SoftCrossEntropy",
+    "assign_splits",
+    "balanced_session_folds",
+    "binarize",
+    "bootstrap_ci",
+    "canonical_class",
+    "check_splits",
+    "class_balanced_weights",
+    "cross_evaluate",
+    "export_audiofolder",
+    "export_csv",
+    "export_kaldi",
+    "export_lhotse",
+    "export_s3prl_emotion",
+    "fold_table",
+    "fold_violations",
+    "holm",
+    "js_divergence",
+    "label_files",
+    "make_synthetic_corpus",
+    "match_classes",
+    "multilabel_macro_f1",
+    "paired_test",
+    "predict_files",
+    "prepare_biic_podcast",
+    "prepare_crema_d",
+    "prepare_generic",
+    "prepare_iemocap",
+    "prepare_msp_improv",
+    "prepare_msp_podcast",
+    "prepare_nnime",
+    "prior_baseline",
+    "read_config",
+    "read_labels",
+    "run_trust",
+    "score",
+    "soft_labels",
+    "trust_profile",
+    "tune_thresholds",
+]
 
 
 def __getattr__(name: str) -> Any:
@@ -101,15 +158,17 @@ if TYPE_CHECKING:  # for type checkers and the API reference; never run
     from .data.corpora.msp_improv import prepare_msp_improv
     from .data.corpora.msp_podcast import prepare_msp_podcast
     from .data.corpora.nnime import prepare_nnime
-    from .data.export import export_csv, export_kaldi, export_s3prl_emotion
+    from .data.export import export_audiofolder, export_csv, export_kaldi, export_lhotse, export_s3prl_emotion
     from .data.labels import DEFAULT_SMOOTHING, canonical_class, soft_labels
     from .data.layout import label_files, read_config, read_labels
     from .data.partitions import Fold, assign_splits, balanced_session_folds, fold_table, fold_violations
     from .data.synth import make_synthetic_corpus
     from .errors import CorpusLayoutError, InvalidInputError
+    from .inference.cross_eval import cross_evaluate, match_classes
     from .inference.predict import predict_files
     from .inference.recognizer import EmotionRecognizer
     from .loss import ClassBalancedCrossEntropy, SoftCrossEntropy, class_balanced_weights
-    from .metrics import binarize, multilabel_macro_f1, prior_baseline, score
+    from .metrics import binarize, js_divergence, multilabel_macro_f1, prior_baseline, score, tune_thresholds
+    from .stats import bootstrap_ci, holm, paired_test
     from .trust.evaluate import run_trust
     from .trust.profile import profile as trust_profile

@@ -28,3 +28,8 @@ def test_every_public_name_resolves_and_has_a_docstring(name):
 def test_an_unknown_name_is_an_attribute_error():
     with pytest.raises(AttributeError, match="no_such_name"):
         s3prl_emo.no_such_name  # noqa: B018
+
+
+def test_all_lists_exactly_the_lazy_names():
+    assert set(s3prl_emo.__all__) == {"__version__", *s3prl_emo._EXPORTS}
+    assert len(s3prl_emo.__all__) == len(set(s3prl_emo.__all__))
