@@ -96,10 +96,10 @@ def save_checkpoint(state: object, path: Pathlike) -> None:
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
     try:
-        fd = create_exclusive(tmp)
+        fd = create_exclusive(tmp, 0o666)
     except FileExistsError:  # left by an earlier process with this PID, or a link: removed, never followed
         tmp.unlink()
-        fd = create_exclusive(tmp)
+        fd = create_exclusive(tmp, 0o666)
     try:
         with os.fdopen(fd, "wb") as handle:
             torch.save(state, handle)

@@ -34,7 +34,6 @@ import logging
 import math
 import os
 import stat
-import tempfile
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -63,9 +62,10 @@ def json_key(value: object) -> str:
 
 def write_atomic(path: Path, text: str) -> None:
     """Write ``text`` to a new hidden sibling (never an existing file or link), sync it, rename it over ``path``."""
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    fd = create_exclusive(tmp, 0o666)  # 0o666: the umask decides, as for open()
     try:
-        with os.fdopen(handle, "w") as out:
+        with os.fdopen(fd, "w") as out:
             out.write(text)
             out.flush()
             os.fsync(out.fileno())
@@ -113,7 +113,7 @@ def _open_lock(path: Path) -> int:
     not made by a builder: it is removed (a link's target is never touched) and the lock made anew."""
     for _ in range(3):
         try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o666)
         except OSError as err:  # ELOOP: a symbolic link; ENXIO: a socket; EISDIR: a folder
             if not os.path.lexists(path) or (path.is_dir() and not path.is_symlink()):
                 raise
@@ -260,7 +260,13 @@ class FeatureStore:
         if present and problem is None:
             meta = stored
         elif present:
-            why = "a symbolic link" if meta_file.is_symlink() else "unreadable" if stored is None else problem
+            why = (
+                "a symbolic link"
+                if meta_file.is_symlink()
+                else "unreadable"
+                if stored is None
+                else f"wrong ({problem})"
+            )
             logger.warning("feature store %s: meta.json is %s: never read, its files are extracted again", root, why)
             if not (repair and meta is not None):
                 return None
@@ -361,7 +367,7 @@ class FeatureStore:
         name = f"shard-{uuid.uuid4().hex[:12]}"
         data_tmp = self.root / f".{name}.bin.{os.getpid()}.tmp"
         hasher, entries, start = hashlib.blake2b(digest_size=16), [], 0
-        with os.fdopen(create_exclusive(data_tmp), "wb") as handle:
+        with os.fdopen(create_exclusive(data_tmp, 0o666), "wb") as handle:
             for key, array in batch:
                 if array.ndim != 3 or array.shape[1:] != (self.layers, self.dim):
                     raise ValueError(f"entry {key}: shape {array.shape}, expected (rows, {self.layers}, {self.dim})")

@@ -181,10 +181,10 @@ class AudioStore:
             cached.parent.mkdir(parents=True, exist_ok=True)
             tmp = cached.with_suffix(f".{os.getpid()}.tmp.npy")
             try:
-                fd = create_exclusive(tmp)
+                fd = create_exclusive(tmp, 0o666)
             except FileExistsError:  # a killed run's, or a link: removed, never written through
                 tmp.unlink()
-                fd = create_exclusive(tmp)
+                fd = create_exclusive(tmp, 0o666)
             with os.fdopen(fd, "wb") as handle:
                 np.save(handle, wav)
             os.replace(tmp, cached)

@@ -330,7 +330,7 @@ def _append(path: Path, text: str) -> None:
     symbolic link, a second name of another file) is removed, never written through."""
     for _ in range(3):
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o666)
         except OSError as err:
             if err.errno != errno.ELOOP:
                 raise
