@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import InvalidInputError
-from .guards import create_exclusive
+from .guards import create_exclusive_opener
 
 Pathlike = str | os.PathLike
 
@@ -96,12 +96,12 @@ def save_checkpoint(state: object, path: Pathlike) -> None:
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
     try:
-        fd = create_exclusive(tmp, 0o666)
+        handle = open(tmp, "wb", opener=create_exclusive_opener)
     except FileExistsError:  # left by an earlier process with this PID, or a link: removed, never followed
         tmp.unlink()
-        fd = create_exclusive(tmp, 0o666)
+        handle = open(tmp, "wb", opener=create_exclusive_opener)
     try:
-        with os.fdopen(fd, "wb") as handle:
+        with handle:
             torch.save(state, handle)
             handle.flush()
             os.fsync(handle.fileno())

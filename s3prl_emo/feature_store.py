@@ -41,15 +41,30 @@ from pathlib import Path
 
 import numpy as np
 
-from .guards import create_exclusive
+from .guards import create_exclusive_opener
 
 logger = logging.getLogger(__name__)
 
 FORMAT = 1
 DTYPES = {"float16": np.float16, "float32": np.float32}
-# Entries per shard: a kill loses at most one shard's worth of extraction.
-SHARD_ENTRIES = int(os.environ.get("S3PRL_EMO_SHARD_ENTRIES", "256"))
+SHARD_ENTRIES_ENV = "S3PRL_EMO_SHARD_ENTRIES"
 CACHE_ENV = "S3PRL_EMO_FEATURE_CACHE"
+
+
+def shard_entries() -> int:
+    """Entries per shard: ``$S3PRL_EMO_SHARD_ENTRIES`` when it is a whole number >= 1, else 256.
+
+    A kill loses at most one shard's worth of extraction.
+
+    Examples:
+        >>> shard_entries() >= 1
+        True
+    """
+    text = os.environ.get(SHARD_ENTRIES_ENV, "256")
+    if text.strip().isdigit() and int(text) >= 1:
+        return int(text)
+    logger.warning("%s=%r is not a whole number >= 1: using 256 entries per shard", SHARD_ENTRIES_ENV, text)
+    return 256
 
 
 def digest(data: bytes | str) -> str:
@@ -63,9 +78,9 @@ def json_key(value: object) -> str:
 def write_atomic(path: Path, text: str) -> None:
     """Write ``text`` to a new hidden sibling (never an existing file or link), sync it, rename it over ``path``."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    fd = create_exclusive(tmp, 0o666)  # 0o666: the umask decides, as for open()
+    handle = open(tmp, "w", opener=create_exclusive_opener)
     try:
-        with os.fdopen(fd, "w") as out:
+        with handle as out:
             out.write(text)
             out.flush()
             os.fsync(out.fileno())
@@ -77,7 +92,12 @@ def write_atomic(path: Path, text: str) -> None:
 
 def read_json(path: Path) -> object | None:
     """The JSON value of ``path``, or None when it is absent, not a regular file (a symbolic link,
-    a FIFO), unreadable or not JSON: callers treat that as "not there" and rebuild."""
+    a FIFO), unreadable or not JSON: callers treat that as "not there" and rebuild.
+
+    Examples:
+        >>> read_json(Path("/nonexistent/meta.json")) is None
+        True
+    """
     if path.is_symlink() or not path.is_file():
         return None
     try:
@@ -353,10 +373,10 @@ class FeatureStore:
 
     def add(self, entries: Iterable[tuple[str, np.ndarray]]) -> int:
         """Write ``(key, array(rows, layers, dim))`` pairs in shards; call under ``exclusive``."""
-        added, batch = 0, []
+        added, batch, per_shard = 0, [], shard_entries()
         for key, array in entries:
             batch.append((key, array))
-            if len(batch) == SHARD_ENTRIES:
+            if len(batch) == per_shard:
                 added += self._write_shard(batch)
                 batch = []
         if batch:
@@ -367,7 +387,7 @@ class FeatureStore:
         name = f"shard-{uuid.uuid4().hex[:12]}"
         data_tmp = self.root / f".{name}.bin.{os.getpid()}.tmp"
         hasher, entries, start = hashlib.blake2b(digest_size=16), [], 0
-        with os.fdopen(create_exclusive(data_tmp, 0o666), "wb") as handle:
+        with open(data_tmp, "wb", opener=create_exclusive_opener) as handle:
             for key, array in batch:
                 if array.ndim != 3 or array.shape[1:] != (self.layers, self.dim):
                     raise ValueError(f"entry {key}: shape {array.shape}, expected (rows, {self.layers}, {self.dim})")

@@ -147,7 +147,14 @@ def checkpoint_expdir(path: str | os.PathLike, recorded: object = None) -> str:
 
 
 def pin_expdir(state: object, path: str | os.PathLike) -> None:
-    """Set the ``Args.expdir`` of checkpoint ``state``, read from ``path``, to ``checkpoint_expdir``."""
+    """Set the ``Args.expdir`` of checkpoint ``state``, read from ``path``, to ``checkpoint_expdir``.
+
+    Examples:
+        >>> state = {"Args": argparse.Namespace(expdir="/elsewhere")}
+        >>> pin_expdir(state, "/runs/exp1/dev-best.ckpt")
+        >>> state["Args"].expdir
+        '/runs/exp1'
+    """
     args = state.get("Args") if isinstance(state, dict) else None
     if not isinstance(args, argparse.Namespace):
         return

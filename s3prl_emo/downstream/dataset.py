@@ -23,7 +23,7 @@ from tqdm import tqdm
 from ..atomic import write_text_atomically
 from ..audio import RESAMPLING, SAMPLE_RATE, iter_mono_16k, load_audio
 from ..errors import CorpusLayoutError, InvalidInputError
-from ..guards import create_exclusive
+from ..guards import create_exclusive_opener
 from ..layout import SPLIT_NAMES, label_files, labels_path, parse_fold, read_config, read_labels
 
 logger = logging.getLogger(__name__)
@@ -181,11 +181,11 @@ class AudioStore:
             cached.parent.mkdir(parents=True, exist_ok=True)
             tmp = cached.with_suffix(f".{os.getpid()}.tmp.npy")
             try:
-                fd = create_exclusive(tmp, 0o666)
+                handle = open(tmp, "wb", opener=create_exclusive_opener)
             except FileExistsError:  # a killed run's, or a link: removed, never written through
                 tmp.unlink()
-                fd = create_exclusive(tmp, 0o666)
-            with os.fdopen(fd, "wb") as handle:
+                handle = open(tmp, "wb", opener=create_exclusive_opener)
+            with handle:
                 np.save(handle, wav)
             os.replace(tmp, cached)
         return wav
