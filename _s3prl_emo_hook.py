@@ -7,12 +7,12 @@ over ``s3prl_emo.downstream``, so no file is copied into s3prl. When s3prl is fi
 imported, it also allows ``argparse.Namespace`` (the one non-tensor type S3PRL
 checkpoints hold) in torch's weights-only unpickler, so ``-e ckpt`` works on torch >= 2.6
 without turning the protection off, and fills in the two torchaudio names S3PRL 0.4.18
-needs that torchaudio >= 2.9 removed (``s3prl_emo.torchaudio_fills``; nothing on <= 2.8).
+needs that torchaudio >= 2.9 removed (``s3prl_emo.runtime.torchaudio_fills``; nothing on <= 2.8).
 
-Two more hands on S3PRL's runner, both in ``s3prl_emo.runner_guard``: when
+Two more hands on S3PRL's runner, both in ``s3prl_emo.runtime.runner_guard``: when
 ``s3prl.downstream.runner`` is imported, its checkpoint saves become atomic, its loads
 weights-only, and a run resumed from a checkpoint builds only an upstream that
-``s3prl_emo.checkpoints`` allows; when ``python -m s3prl.run_downstream`` starts, its ``-e``
+``s3prl_emo.runtime.checkpoints`` allows; when ``python -m s3prl.run_downstream`` starts, its ``-e``
 checkpoint is checked (truncated, unsafe upstream, wrong types, NaN weights), a training
 takes the experiment lock, and a checkpoint's recorded experiment folder is replaced by the
 folder that holds it, before S3PRL writes anything.
@@ -75,7 +75,7 @@ class _PatchingLoader(importlib.abc.Loader):
 
 
 def _patch_runner(module) -> None:
-    from s3prl_emo.runner_guard import patch_runner
+    from s3prl_emo.runtime.runner_guard import patch_runner
 
     patch_runner(module)
 
@@ -91,13 +91,13 @@ class S3prlDownstreamFinder(importlib.abc.MetaPathFinder):
                 allow_s3prl_checkpoints()
             except ImportError:  # torch missing: s3prl itself will say so
                 pass
-            from s3prl_emo.torchaudio_fills import fill_missing
+            from s3prl_emo.runtime.torchaudio_fills import fill_missing
 
             fill_missing()
             return None
         if fullname == "s3prl.run_downstream" and sys.argv[:1] == ["-m"]:
             # ``python -m s3prl.run_downstream``: runpy is locating the script it will run.
-            from s3prl_emo.runner_guard import run_preflight
+            from s3prl_emo.runtime.runner_guard import run_preflight
 
             run_preflight()
             return None

@@ -10,7 +10,7 @@ def emotion_multilabel(ckpt, upstream_ckpt=None, device="cpu"):
         ckpt: checkpoint written by ``run_downstream.py -d emotion_multilabel``.
         upstream_ckpt: the upstream's weights file, required when the run used a local one
             (``-u wavlm_local -k FILE``): a checkpoint never chooses which file is read, and
-            only upstreams in ``s3prl_emo.checkpoints.SAFE_UPSTREAMS`` are built from it.
+            only upstreams in ``s3prl_emo.runtime.checkpoints.SAFE_UPSTREAMS`` are built from it.
         device: where to run.
 
     Returns:
@@ -19,6 +19,6 @@ def emotion_multilabel(ckpt, upstream_ckpt=None, device="cpu"):
         ``predict_files(paths)`` labels files and folders as ``s3prl-emo predict`` does
         (windows of the training crop averaged, batched, unreadable files reported).
     """
-    from s3prl_emo.inference import EmotionRecognizer
+    from s3prl_emo.inference.recognizer import EmotionRecognizer
 
     return EmotionRecognizer.from_checkpoint(ckpt, upstream_ckpt=upstream_ckpt, device=device)

@@ -181,13 +181,13 @@ class Bench:
                 "-o", self.override]  # fmt: skip
 
     def stock(self, upstream: Path, name: str, fold: int) -> dict:
-        from s3prl_emo.runner_guard import run_downstream
+        from s3prl_emo.runtime.runner_guard import run_downstream
 
         expdir = self.workdir / f"stock_{name}_fold{fold}"
         return self._timed(lambda: run_downstream(self.argv(upstream, expdir, fold)), expdir)
 
     def fast(self, upstream: Path, name: str, fold: int) -> dict:
-        from s3prl_emo.one_pass import StoreOptions, run_train
+        from s3prl_emo.training.one_pass import StoreOptions, run_train
 
         expdir = self.workdir / f"fast_{name}_fold{fold}"
         options = StoreOptions(cache_dir=str(self.store / name))
@@ -266,7 +266,7 @@ def table(results: dict) -> str:
 
 def corpus(workdir: Path, *, small: bool) -> Path:
     """The built-in corpus (300 utterances), or the tests' 60-utterance version of it."""
-    from s3prl_emo.synth import make_synthetic_corpus
+    from s3prl_emo.data.synth import make_synthetic_corpus
 
     data = workdir / ("data_quick" if small else "data")
     if not (data / "SYNTH" / "Primary").is_dir():

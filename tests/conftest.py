@@ -13,7 +13,7 @@ import pytest
 @pytest.fixture(scope="session")
 def synth_root(tmp_path_factory) -> Path:
     """ROOT with ROOT/SYNTH (60 utterances, 5 sessions): read-only for tests."""
-    from s3prl_emo.synth import make_synthetic_corpus
+    from s3prl_emo.data.synth import make_synthetic_corpus
 
     root = tmp_path_factory.mktemp("synth")
     make_synthetic_corpus(root, seed=7, utterances_per_speaker=6)

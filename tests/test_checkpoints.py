@@ -6,7 +6,9 @@ import os
 import pytest
 import torch
 
-from s3prl_emo.checkpoints import (
+from s3prl_emo.errors import InvalidInputError
+from s3prl_emo.inference.recognizer import EmotionRecognizer
+from s3prl_emo.runtime.checkpoints import (
     FEATURE_UPSTREAMS,
     SAFE_UPSTREAMS,
     build_upstream,
@@ -14,8 +16,6 @@ from s3prl_emo.checkpoints import (
     save_checkpoint,
     upstream_spec,
 )
-from s3prl_emo.errors import InvalidInputError
-from s3prl_emo.inference import EmotionRecognizer
 
 CLASSES = ["angry", "sad", "neutral", "happy", "fear"]
 MODELRC = {"projector_dim": 8, "select": "UtteranceLevel", "UtteranceLevel": {"pooling": "MeanPooling"}}
@@ -216,7 +216,7 @@ def test_loading_keeps_a_global_namespace_allowance(fbank_checkpoint):
 
 
 def test_runner_guard_reads_only_what_the_user_named_on_the_command_line(tmp_path):
-    from s3prl_emo.runner_guard import check_resumed_args, check_resumed_config, override_keys
+    from s3prl_emo.runtime.runner_guard import check_resumed_args, check_resumed_config, override_keys
 
     weights = tmp_path / "w.pt"
     weights.write_bytes(b"x")

@@ -12,16 +12,16 @@ import pytest
 import soundfile as sf
 
 from s3prl_emo.cli import main
-from s3prl_emo.errors import InvalidInputError
-from s3prl_emo.export import (
+from s3prl_emo.data.export import (
     emotion_label,
     export_csv,
     export_kaldi,
     export_s3prl_emotion,
     s3prl_emotion_audio_problem,
 )
-from s3prl_emo.layout import CorpusConfig, label_frame, labels_path, write_config, write_labels
-from s3prl_emo.partitions import assign_splits, fold_table
+from s3prl_emo.data.layout import CorpusConfig, label_frame, labels_path, write_config, write_labels
+from s3prl_emo.data.partitions import assign_splits, fold_table
+from s3prl_emo.errors import InvalidInputError
 
 CLASSES = ("neutral", "happy", "excited", "angry", "sad", "fear")
 LOW = 0.01  # 0.05 / (K - 1): what a unanimous utterance has on every other class

@@ -11,12 +11,12 @@ import pytest
 import soundfile as sf
 import torch
 
-from s3prl_emo import runlock
-from s3prl_emo.atomic import remove_stale_stages, staged_dir
 from s3prl_emo.downstream.dataset import AudioStore, normalisation_stats
 from s3prl_emo.downstream.expert import DownstreamExpert
 from s3prl_emo.errors import CorpusLayoutError, InvalidInputError
-from s3prl_emo.inference import waveform_16k
+from s3prl_emo.inference.recognizer import waveform_16k
+from s3prl_emo.runtime import runlock
+from s3prl_emo.runtime.atomic import remove_stale_stages, staged_dir
 
 MODELRC = {"projector_dim": 8, "select": "UtteranceLevel", "UtteranceLevel": {"pooling": "MeanPooling"}}
 
@@ -345,7 +345,7 @@ def test_a_cropped_array_gives_the_samples_of_the_file_read_whole(tmp_path):
     """Cutting before resampling must not change the kept samples (a second of margin is resampled)."""
     import soundfile as sf
 
-    from s3prl_emo.audio import load_audio
+    from s3prl_emo.data.audio import load_audio
 
     rng = np.random.default_rng(1)
     stereo = (0.1 * rng.standard_normal((44_100 * 13, 2))).astype(np.float32)

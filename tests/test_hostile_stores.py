@@ -21,11 +21,11 @@ import pandas as pd
 import pytest
 import torch
 
-from s3prl_emo import runlock
-from s3prl_emo.checkpoints import load_checkpoint, save_checkpoint
 from s3prl_emo.errors import InvalidInputError
-from s3prl_emo.feature_store import FeatureStore, exclusive, file_hashes
-from s3prl_emo.one_pass import ShapeProbe
+from s3prl_emo.runtime import runlock
+from s3prl_emo.runtime.checkpoints import load_checkpoint, save_checkpoint
+from s3prl_emo.training.feature_store import FeatureStore, exclusive, file_hashes
+from s3prl_emo.training.one_pass import ShapeProbe
 
 # A folder name that S3PRL would run as code if it were spliced into its -o text.
 HOSTILE_NAME = "x,,args.seed=__import__('pathlib').Path('PWNED').touch()"
@@ -428,7 +428,7 @@ def world_free_config(repo_root):
 
 
 def test_a_states_file_s3prl_cannot_order_is_named(tmp_path):
-    from s3prl_emo.runner_guard import preflight
+    from s3prl_emo.runtime.runner_guard import preflight
 
     save_checkpoint({"Step": 1}, tmp_path / "states-1.ckpt")
     (tmp_path / "states-best.ckpt").write_bytes(b"")

@@ -3,8 +3,8 @@
 import subprocess
 import sys
 
-TORCH_FREE = ("s3prl_emo.corpora", "s3prl_emo.partitions", "s3prl_emo.audit", "s3prl_emo.labels", "s3prl_emo.audio",
-              "s3prl_emo.layout", "s3prl_emo.metrics", "s3prl_emo.export", "s3prl_emo.cli")
+TORCH_FREE = ("s3prl_emo.data.corpora", "s3prl_emo.data.partitions", "s3prl_emo.data.audit", "s3prl_emo.data.labels", "s3prl_emo.data.audio",
+              "s3prl_emo.data.layout", "s3prl_emo.metrics", "s3prl_emo.data.export", "s3prl_emo.cli")
 
 
 def test_modules_that_need_no_torch_import_none():

@@ -13,7 +13,7 @@ import time
 import pytest
 import torch
 
-from s3prl_emo.checkpoints import load_checkpoint
+from s3prl_emo.runtime.checkpoints import load_checkpoint
 
 pytestmark = pytest.mark.slow
 

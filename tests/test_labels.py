@@ -1,8 +1,7 @@
 import numpy as np
 import pytest
 
-from s3prl_emo.errors import InvalidInputError
-from s3prl_emo.labels import (
+from s3prl_emo.data.labels import (
     ALIASES,
     COMMON_ALIASES,
     all_other,
@@ -12,6 +11,7 @@ from s3prl_emo.labels import (
     primary_plus_secondary,
     soft_labels,
 )
+from s3prl_emo.errors import InvalidInputError
 
 CREMA = ["angry", "sad", "disgust", "fear", "neutral", "happy"]
 IEMOCAP = ["frustrated", "angry", "sad", "disgust", "excited", "fear", "neutral", "surprise", "happy"]

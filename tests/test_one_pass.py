@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from s3prl_emo.feature_store import FeatureStore, exclusive
+from s3prl_emo.training.feature_store import FeatureStore, exclusive
 
 CONFIG_OVERRIDE = (
     "config.downstream_expert.datarc.root='{root}/',,config.downstream_expert.datarc.train_batch_size=8,,"
@@ -53,10 +53,10 @@ def test_pooled_store_gives_the_stock_paths_logits(tiny_wavlm, synth_root, selec
     from s3prl import hub
     from s3prl.upstream.interfaces import Featurizer
 
-    from s3prl_emo.audio import load_audio
+    from s3prl_emo.data.audio import load_audio
     from s3prl_emo.downstream.model import EmotionHead
-    from s3prl_emo.extraction import features_of
-    from s3prl_emo.one_pass import StoredUpstream
+    from s3prl_emo.training.extraction import features_of
+    from s3prl_emo.training.one_pass import StoredUpstream
 
     torch.manual_seed(0)
     upstream = hub.wavlm_local(ckpt=str(tiny_wavlm)).eval()
@@ -106,7 +106,7 @@ def test_truncated_or_partial_shards_are_never_read(tmp_path):
 
 def test_a_second_builder_waits_for_the_first(tmp_path):
     code = (
-        "import sys, time; from pathlib import Path; from s3prl_emo.feature_store import exclusive\n"
+        "import sys, time; from pathlib import Path; from s3prl_emo.training.feature_store import exclusive\n"
         "print('started', flush=True)\nwith exclusive(Path(sys.argv[1])): print(time.time())"
     )
     with exclusive(tmp_path):
@@ -151,7 +151,7 @@ def test_train_evaluate_hub_resume_and_store_sharing(repo_root, synth_copy, tiny
     # Resume from the states of step 5 to a new total: no upstream call, states-15 written.
     train_cli(pooled_config, synth_copy, exp1, cache, "-e", str(exp1 / "states-5.ckpt"), "-o",
               f"config.runner.total_steps=15,,args.upstream_ckpt='{tiny_wavlm}'")  # fmt: skip
-    from s3prl_emo.checkpoints import load_checkpoint
+    from s3prl_emo.runtime.checkpoints import load_checkpoint
 
     assert load_checkpoint(exp1 / "states-15.ckpt")["Step"] == 15
     assert report(exp1)["upstream_calls"] == 0
@@ -250,7 +250,7 @@ def test_sequence_store_for_other_heads_and_fallback_over_the_budget(synth_root,
 @pytest.mark.slow
 def test_pooled_mlp_fine_tunes_through_the_stock_runner(synth_root, tiny_wavlm, pooled_config, tmp_path):
     """`PooledMLP` with `-f`: S3PRL's runner trains the upstream too (the SOTA_*.yaml recipe)."""
-    from s3prl_emo.checkpoints import load_checkpoint
+    from s3prl_emo.runtime.checkpoints import load_checkpoint
 
     config = tmp_path / "mlp.yaml"
     config.write_text(pooled_config.read_text().replace("select: UtteranceLevel", "select: PooledMLP"))

@@ -11,12 +11,11 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from s3prl_emo import partitions
-from s3prl_emo.audit import check_splits
 from s3prl_emo.cli import main
-from s3prl_emo.errors import InvalidInputError
-from s3prl_emo.layout import CorpusConfig, label_frame, labels_path, write_config, write_labels
-from s3prl_emo.partitions import (
+from s3prl_emo.data import partitions
+from s3prl_emo.data.audit import check_splits
+from s3prl_emo.data.layout import CorpusConfig, label_frame, labels_path, write_config, write_labels
+from s3prl_emo.data.partitions import (
     Fold,
     assign_splits,
     balanced_session_folds,
@@ -27,6 +26,7 @@ from s3prl_emo.partitions import (
     session_of,
     split_of_corpus_set,
 )
+from s3prl_emo.errors import InvalidInputError
 
 # The fold -> session table of the published EMO-SUPERB labels_consensus_<k>.csv files,
 # written out here independently of data_splits/ (copied from the project's facts sheet).

@@ -5,7 +5,7 @@ import sys
 import pytest
 
 from s3prl_emo.errors import InvalidInputError
-from s3prl_emo.link import MARKER, link, unlink
+from s3prl_emo.runtime.link import MARKER, link, unlink
 
 
 def test_s3prl_finds_the_downstream_through_the_installed_hook():

@@ -9,7 +9,7 @@ import torch
 from s3prl_runner import run_downstream, train_downstream
 
 from s3prl_emo.errors import InvalidInputError
-from s3prl_emo.inference import load_checkpoint
+from s3prl_emo.inference.recognizer import load_checkpoint
 
 pytestmark = pytest.mark.slow
 

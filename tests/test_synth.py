@@ -5,10 +5,10 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 
-from s3prl_emo.audit import check_splits
-from s3prl_emo.labels import soft_labels
-from s3prl_emo.layout import read_config, read_labels
-from s3prl_emo.synth import CLASSES, make_synthetic_corpus
+from s3prl_emo.data.audit import check_splits
+from s3prl_emo.data.labels import soft_labels
+from s3prl_emo.data.layout import read_config, read_labels
+from s3prl_emo.data.synth import CLASSES, make_synthetic_corpus
 
 
 def digest(folder):

@@ -10,9 +10,9 @@ import types
 
 import pytest
 
-from s3prl_emo import torchaudio_fills
-from s3prl_emo.export import s3prl_emotion_audio_problem
-from s3prl_emo.torchaudio_fills import SoxEffectsRemovedError
+from s3prl_emo.data.export import s3prl_emotion_audio_problem
+from s3prl_emo.runtime import torchaudio_fills
+from s3prl_emo.runtime.torchaudio_fills import SoxEffectsRemovedError
 
 
 def _torchaudio_version() -> tuple[int, int]:
@@ -30,7 +30,7 @@ import torchaudio
 before = {"set_audio_backend": hasattr(torchaudio, "set_audio_backend"),
           "sox_effects": importlib.util.find_spec("torchaudio.sox_effects") is not None}
 import s3prl.hub
-from s3prl_emo.torchaudio_fills import fill_missing
+from s3prl_emo.runtime.torchaudio_fills import fill_missing
 torchaudio.set_audio_backend("sox_io")
 sox = sys.modules["torchaudio.sox_effects"]
 print(json.dumps({"before": before, "again": fill_missing(), "sox_file": getattr(sox, "__file__", None),
@@ -44,7 +44,7 @@ def test_importing_s3prl_fills_only_what_this_torchaudio_lacks():
     assert out.returncode == 0, out.stderr[-3000:]
     lines = out.stdout.splitlines()
     result = json.loads(lines[-1])
-    fills = [line for line in lines if line.startswith("LOG s3prl_emo.torchaudio_fills")]
+    fills = [line for line in lines if line.startswith("LOG s3prl_emo.runtime.torchaudio_fills")]
     assert result["fbank"] and result["again"] == []  # a second call finds nothing missing
     if NEW_TORCHAUDIO:
         assert result["before"] == {"set_audio_backend": False, "sox_effects": False}
@@ -70,7 +70,7 @@ def bare_torchaudio(monkeypatch):
 
 
 def test_fills_are_logged_once_and_leave_present_names_alone(bare_torchaudio, caplog):
-    with caplog.at_level("DEBUG", logger="s3prl_emo.torchaudio_fills"):
+    with caplog.at_level("DEBUG", logger="s3prl_emo.runtime.torchaudio_fills"):
         assert torchaudio_fills.fill_missing() == ["torchaudio.set_audio_backend", "torchaudio.sox_effects"]
         assert torchaudio_fills.fill_missing() == []
     assert len(caplog.records) == 2 and all(r.levelname == "DEBUG" for r in caplog.records)

@@ -192,7 +192,7 @@ def _fbank_recognizer():
 
     from s3prl_emo.downstream.dataset import Normalizer
     from s3prl_emo.downstream.model import EmotionHead
-    from s3prl_emo.inference import EmotionRecognizer
+    from s3prl_emo.inference.recognizer import EmotionRecognizer
 
     upstream = hub.fbank()
     featurizer = Featurizer(upstream, upstream_device="cpu")

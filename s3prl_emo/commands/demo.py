@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..demo import run_demo
+from .run_demo import run_demo
 
 
 def register(subparsers) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..link import link, unlink
+from ..runtime.link import link, unlink
 
 
 def register(subparsers) -> None:

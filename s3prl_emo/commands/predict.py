@@ -35,8 +35,8 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..inference import EmotionRecognizer
-    from ..predict import format_table, predict_files, write_output
+    from ..inference.predict import format_table, predict_files, write_output
+    from ..inference.recognizer import EmotionRecognizer
 
     if args.window_s is not None and args.window_s <= 0:
         from ..errors import InvalidInputError

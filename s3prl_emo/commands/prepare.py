@@ -13,10 +13,10 @@ import logging
 import re
 from collections.abc import Callable
 
-from ..corpora import CORPORA, PREPARE
-from ..corpora.generic import DEFAULT_FOLDS, DEFAULT_NAME, DEFAULT_SEED
-from ..corpora.writer import AUDIO_MODES
-from ..labels import DEFAULT_SMOOTHING
+from ..data.corpora import CORPORA, PREPARE
+from ..data.corpora.generic import DEFAULT_FOLDS, DEFAULT_NAME, DEFAULT_SEED
+from ..data.corpora.writer import AUDIO_MODES
+from ..data.labels import DEFAULT_SMOOTHING
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ def register(subparsers) -> None:
         sub.add_argument("--relabel", metavar="FILE.csv",
                          help="adjusted label distributions that replace the computed rows of the listed "
                               "utterances: FileName + one column per class, or EMO-SUPERB's released "
-                              "chatGPT/output_*.csv as they are (see s3prl_emo.corpora.relabel)")
+                              "chatGPT/output_*.csv as they are (see s3prl_emo.data.corpora.relabel)")
         sub.add_argument("--smoothing", type=float, default=DEFAULT_SMOOTHING,
                          help="label smoothing (default: %(default)s)")
         sub.add_argument("--overwrite", action="store_true", help="replace an existing OUTPUT_DIR/<CORPUS>")

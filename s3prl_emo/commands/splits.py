@@ -8,11 +8,11 @@ import io
 import sys
 from pathlib import Path
 
-from ..atomic import write_text_atomically
-from ..audit import check_splits
+from ..data.audit import check_splits
+from ..data.export import EXPORTERS
+from ..data.partitions import assign_splits, is_cross_validated, partitioned_corpora
 from ..errors import InvalidInputError
-from ..export import EXPORTERS
-from ..partitions import assign_splits, is_cross_validated, partitioned_corpora
+from ..runtime.atomic import write_text_atomically
 
 LAYOUT_HELP = "DIR is <root>/<CORPUS>/Primary or .../Secondary (config.json + labels_consensus_<k>.csv)"
 
@@ -101,7 +101,7 @@ def run_export_splits(args: argparse.Namespace) -> int:
     folds = ", ".join(map(str, summary.folds))
     print(f"wrote {summary.format} for fold(s) {folds} to {summary.out_dir}{extra}")
     if args.format == "s3prl-emotion":
-        from ..export import s3prl_emotion_audio_problem
+        from ..data.export import s3prl_emotion_audio_problem
 
         problem = s3prl_emotion_audio_problem()
         if problem:

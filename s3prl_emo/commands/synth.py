@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..synth import make_synthetic_corpus
+from ..data.synth import make_synthetic_corpus
 
 
 def register(subparsers) -> None:

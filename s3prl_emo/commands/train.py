@@ -108,7 +108,7 @@ def forwarded_argv(args: argparse.Namespace) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     argv = forwarded_argv(args)
-    from ..one_pass import StoreOptions, run_train
+    from ..training.one_pass import StoreOptions, run_train
 
     options = StoreOptions(
         cache_dir=args.feature_cache_dir,

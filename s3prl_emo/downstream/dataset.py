@@ -20,11 +20,11 @@ import soundfile as sf
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
-from ..atomic import write_text_atomically
-from ..audio import RESAMPLING, SAMPLE_RATE, iter_mono_16k, load_audio
+from ..data.audio import RESAMPLING, SAMPLE_RATE, iter_mono_16k, load_audio
+from ..data.layout import SPLIT_NAMES, label_files, labels_path, parse_fold, read_config, read_labels
 from ..errors import CorpusLayoutError, InvalidInputError
-from ..guards import create_exclusive_opener
-from ..layout import SPLIT_NAMES, label_files, labels_path, parse_fold, read_config, read_labels
+from ..runtime.atomic import write_text_atomically
+from ..runtime.guards import create_exclusive_opener
 
 logger = logging.getLogger(__name__)
 

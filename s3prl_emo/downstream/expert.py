@@ -25,14 +25,14 @@ from s3prl.utility.helper import is_leader_process
 from torch.nn.utils.rnn import pad_sequence
 from torch.utils.data import DataLoader
 
-from .. import runlock
-from ..atomic import write_text_atomically
-from ..audio import load_audio
+from ..data.audio import load_audio
+from ..data.partitions import corpus_key, fold_violations
 from ..errors import CorpusLayoutError, InvalidInputError
-from ..guards import finite_number
 from ..loss import ClassBalancedCrossEntropy, SoftCrossEntropy
 from ..metrics import binarize, score
-from ..partitions import corpus_key, fold_violations
+from ..runtime import runlock
+from ..runtime.atomic import write_text_atomically
+from ..runtime.guards import finite_number
 from .dataset import AudioStore, EmotionDataset, FoldData, Normalizer, check_audio, load_fold, normalisation_stats
 from .model import EmotionHead
 from .settings import CHOICES, check_expert_config

@@ -10,9 +10,9 @@ from __future__ import annotations
 import math
 from numbers import Real
 
-from ..audio import SAMPLE_RATE
+from ..data.audio import SAMPLE_RATE
+from ..data.layout import parse_fold
 from ..errors import InvalidInputError
-from ..layout import parse_fold
 
 DATARC_KEYS = frozenset(
     {

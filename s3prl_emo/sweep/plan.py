@@ -16,10 +16,10 @@ from pathlib import Path
 
 import yaml
 
-from ..atomic import write_text_atomically
+from ..data.layout import Pathlike, label_files
 from ..errors import CorpusLayoutError, InvalidInputError
-from ..layout import Pathlike, label_files
-from ..resources import resource_dir
+from ..runtime.atomic import write_text_atomically
+from ..runtime.resources import resource_dir
 
 PLAN_FILE = "sweep.json"
 RUN_FILE = "run.json"

@@ -9,7 +9,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..runlock import process_alive
+from ..runtime.runlock import process_alive
 from .plan import RESULT_FILE, RunSpec, read_plan
 from .worker import STATE_FILE
 

@@ -26,7 +26,7 @@ import pandas as pd
 from .. import __version__
 from ..errors import InvalidInputError
 from ..metrics import binarize
-from ..runner_guard import run_downstream
+from ..runtime.runner_guard import run_downstream
 from .plan import RESULT_FILE, RUN_FILE, RunSpec, write_json_atomic
 
 STATE_FILE = "state.json"
@@ -89,7 +89,7 @@ def _train(spec: RunSpec, run_dir: Path, device: str) -> None:
 
 def _layer_weights(ckpt: Path) -> list[float] | None:
     """The Featurizer's raw layer weights in dev-best (None for single-layer upstreams such as fbank)."""
-    from ..inference import load_checkpoint
+    from ..inference.recognizer import load_checkpoint
 
     weights = load_checkpoint(ckpt).get("Featurizer", {}).get("weights")
     return None if weights is None else [float(w) for w in weights.flatten()]

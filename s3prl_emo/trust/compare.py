@@ -8,9 +8,9 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..atomic import write_text_atomically
+from ..data.layout import Pathlike
 from ..errors import InvalidInputError
-from ..layout import Pathlike
+from ..runtime.atomic import write_text_atomically
 from .plots import radar
 from .profile import AXES, profile
 

@@ -14,15 +14,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..atomic import write_text_atomically
-from ..checkpoints import load_checkpoint
+from ..data.layout import Pathlike
 from ..downstream.dataset import AudioStore, FoldData, load_fold
 from ..downstream.expert import DEFAULT_DATARC
 from ..downstream.settings import check_datarc
 from ..errors import InvalidInputError
-from ..inference import EmotionRecognizer
-from ..layout import Pathlike
+from ..inference.recognizer import EmotionRecognizer
 from ..metrics import multilabel_macro_f1
+from ..runtime.atomic import write_text_atomically
+from ..runtime.checkpoints import load_checkpoint
 from . import model_io
 from .calibration import calibration
 from .fairness import fairness

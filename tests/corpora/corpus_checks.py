@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from s3prl_emo.layout import read_config, read_labels
+from s3prl_emo.data.layout import read_config, read_labels
 
 EXPECTED = Path(__file__).parent / "expected"
 

@@ -16,9 +16,9 @@ from corpus_checks import (
 )
 from raw_fixtures import build_podcast
 
-from s3prl_emo.audit import check_splits
-from s3prl_emo.corpora import biic_podcast
-from s3prl_emo.corpora.msp_podcast import EXCLUDED_ALL_OTHER, EXCLUDED_NO_ANNOTATIONS
+from s3prl_emo.data.audit import check_splits
+from s3prl_emo.data.corpora import biic_podcast
+from s3prl_emo.data.corpora.msp_podcast import EXCLUDED_ALL_OTHER, EXCLUDED_NO_ANNOTATIONS
 from s3prl_emo.errors import CorpusLayoutError, InvalidInputError
 
 PREFIX = "BIIC-PODCAST"

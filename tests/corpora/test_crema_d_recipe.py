@@ -9,9 +9,9 @@ import pytest
 import raw_fixtures
 from corpus_checks import assert_frame_matches, assert_nothing_written
 
-from s3prl_emo.corpora import crema_d
+from s3prl_emo.data.corpora import crema_d
+from s3prl_emo.data.layout import read_config, read_labels
 from s3prl_emo.errors import CorpusLayoutError, InvalidInputError
-from s3prl_emo.layout import read_config, read_labels
 
 # actor-id session -> split per fold (published table; sessions 1, 2, 4, 5 are in the fixture)
 SESSION_OF_ACTOR = {"1037": 1, "1001": 2, "1002": 2, "1058": 4, "1067": 4, "1019": 5}

@@ -12,14 +12,14 @@ import pytest
 from corpus_checks import read_str_csv, row_of
 from raw_fixtures import GENERIC_CLASSES, write_csv, write_wav
 
-from s3prl_emo.audit import check_splits
 from s3prl_emo.cli import main
-from s3prl_emo.corpora import generic
+from s3prl_emo.data.audit import check_splits
+from s3prl_emo.data.corpora import generic
+from s3prl_emo.data.export import EXPORTERS
+from s3prl_emo.data.labels import EXCLUDED_OTHER
+from s3prl_emo.data.layout import read_config, read_labels
+from s3prl_emo.data.partitions import balanced_session_folds
 from s3prl_emo.errors import CorpusLayoutError, InvalidInputError
-from s3prl_emo.export import EXPORTERS
-from s3prl_emo.labels import EXCLUDED_OTHER
-from s3prl_emo.layout import read_config, read_labels
-from s3prl_emo.partitions import balanced_session_folds
 
 CLASSES = ("angry", "happy", "neutral", "sad")
 OFF = 0.05 / 3  # 0.05 / (K - 1), K = 4

@@ -10,10 +10,10 @@ import raw_fixtures
 from corpus_checks import assert_frame_matches, assert_nothing_written
 
 from s3prl_emo import __version__
-from s3prl_emo.corpora import iemocap
-from s3prl_emo.corpora.raw import sha256_file
+from s3prl_emo.data.corpora import iemocap
+from s3prl_emo.data.corpora.raw import sha256_file
+from s3prl_emo.data.layout import read_config, read_labels
 from s3prl_emo.errors import CorpusLayoutError, InvalidInputError
-from s3prl_emo.layout import read_config, read_labels
 
 # session -> split, per fold, from the published fold table (sessions 1 and 2 only)
 SPLITS = {

@@ -9,9 +9,9 @@ import pytest
 import raw_fixtures
 from corpus_checks import assert_frame_matches, assert_nothing_written
 
-from s3prl_emo.corpora import msp_improv
+from s3prl_emo.data.corpora import msp_improv
+from s3prl_emo.data.layout import read_config, read_labels
 from s3prl_emo.errors import CorpusLayoutError, InvalidInputError
-from s3prl_emo.layout import read_config, read_labels
 
 EXCLUDED = "MSP-IMPROV-S03S-M02-S-MF02.wav"
 SPLITS = {  # session -> split per fold (published table; sessions 1-3 are in the fixture)

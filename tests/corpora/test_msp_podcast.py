@@ -17,8 +17,8 @@ from corpus_checks import (
 )
 from raw_fixtures import build_podcast
 
-from s3prl_emo.audit import check_splits
-from s3prl_emo.corpora import msp_podcast
+from s3prl_emo.data.audit import check_splits
+from s3prl_emo.data.corpora import msp_podcast
 from s3prl_emo.errors import CorpusLayoutError, InvalidInputError
 
 

@@ -10,11 +10,11 @@ import pytest
 from corpus_checks import read_str_csv, row_of
 from raw_fixtures import write_wav
 
-from s3prl_emo.audit import check_splits
-from s3prl_emo.corpora import nnime
+from s3prl_emo.data.audit import check_splits
+from s3prl_emo.data.corpora import nnime
+from s3prl_emo.data.labels import EXCLUDED_FEW_ANNOTATORS, EXCLUDED_OTHER
+from s3prl_emo.data.layout import read_config, read_labels
 from s3prl_emo.errors import CorpusLayoutError, InvalidInputError
-from s3prl_emo.labels import EXCLUDED_FEW_ANNOTATORS, EXCLUDED_OTHER
-from s3prl_emo.layout import read_config, read_labels
 
 CLASSES = ("angry", "frustrated", "disappointed", "sad", "fear", "neutral", "surprise", "excited", "happy",
            "relax", "joy")  # facts §1

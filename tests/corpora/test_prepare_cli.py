@@ -10,9 +10,9 @@ import pytest
 import raw_fixtures
 from corpus_checks import assert_nothing_written
 
-from s3prl_emo.audit import check_splits
 from s3prl_emo.cli import main
-from s3prl_emo.layout import read_config, read_labels, write_labels
+from s3prl_emo.data.audit import check_splits
+from s3prl_emo.data.layout import read_config, read_labels, write_labels
 
 BUILDERS = {
     "iemocap": (raw_fixtures.build_iemocap, "IEMOCAP", ("Secondary",)),

@@ -21,9 +21,9 @@ from corpus_checks import assert_nothing_written
 from raw_fixtures import write_csv, write_wav
 
 from s3prl_emo.cli import main
-from s3prl_emo.corpora import generic
-from s3prl_emo.corpora.podcast_release import CLASSES_PRIMARY
-from s3prl_emo.corpora.relabel import EMO_SUPERB_CHATGPT, read_relabel
+from s3prl_emo.data.corpora import generic
+from s3prl_emo.data.corpora.podcast_release import CLASSES_PRIMARY
+from s3prl_emo.data.corpora.relabel import EMO_SUPERB_CHATGPT, read_relabel
 from s3prl_emo.errors import InvalidInputError
 
 # lines 2, 3 and 38 (off sum 0.7) of the file, and three other podcasts' rows

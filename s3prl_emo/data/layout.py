@@ -1,0 +1,225 @@
+"""Read and write the EMO-SUPERB on-disk layout of a prepared corpus.
+
+    <root>/<CORPUS>/Audios/<FileName>
+    <root>/<CORPUS>/<Primary|Secondary>/config.json
+    <root>/<CORPUS>/<Primary|Secondary>/labels_consensus_<k>.csv
+
+Readers validate everything a user can get wrong (missing columns, NaN, rows that do not
+sum to 1, unknown split names, duplicate files) and name the file and line at fault.
+Writers stage into a temporary folder that is moved into place only when complete
+(``atomic.staged_dir``). This module is the one home of the split names and fold names.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import CorpusLayoutError, InvalidInputError
+
+Pathlike = str | os.PathLike
+
+# The three splits, as ``Split_Set`` and config.json's data_split_type spell them.
+TRAIN, DEVELOPMENT, TEST = "Train", "Development", "Test"
+SPLITS: tuple[str, ...] = (TRAIN, DEVELOPMENT, TEST)
+SPLIT_NAMES = {"train": TRAIN, "dev": DEVELOPMENT, "test": TEST}
+DIMENSIONAL_COLUMNS = ("EmoAct", "EmoVal", "EmoDom")
+SUM_TOLERANCE = 1e-3
+
+
+@dataclass(frozen=True)
+class CorpusConfig:
+    """The content of ``config.json``."""
+
+    classes: tuple[str, ...]
+    split_names: dict[str, str] = field(default_factory=lambda: dict(SPLIT_NAMES))
+    description: str = ""
+    dimensional: dict | None = None
+
+    def to_json(self) -> dict:
+        out: dict = {
+            "data_split_type": dict(self.split_names),
+            "categorical": {"emo_type": list(self.classes)},
+        }
+        if self.dimensional is not None:
+            out["dimensional"] = dict(self.dimensional)
+        out["description"] = self.description
+        return out
+
+
+def labels_path(corpus_dir: Pathlike, fold: int) -> Path:
+    """``<corpus_dir>/labels_consensus_<fold>.csv`` (folds are 1-based)."""
+    return Path(corpus_dir) / f"labels_consensus_{fold}.csv"
+
+
+def label_files(corpus_dir: Pathlike) -> dict[int, Path]:
+    """fold -> ``labels_consensus_<fold>.csv`` for every such file in ``corpus_dir`` (empty if none)."""
+    corpus_dir = Path(corpus_dir)
+    if not corpus_dir.is_dir():
+        return {}
+    found = {}
+    for path in corpus_dir.glob("labels_consensus_*.csv"):
+        number = path.stem.removeprefix("labels_consensus_")
+        if number.isdigit():
+            found[int(number)] = path
+    return dict(sorted(found.items()))
+
+
+def parse_fold(fold: str | int, folds: Sequence[int] | None = None, *, owner: str | None = None) -> int:
+    """``"fold3"``, ``"3"`` or ``3`` -> 3; with ``folds``, also checked to be one of them.
+
+    ``owner`` (a corpus key) prefixes the message. Examples:
+        >>> parse_fold("fold3"), parse_fold(" 2 "), parse_fold(5, [1, 2, 3, 4, 5])
+        (3, 2, 5)
+    """
+    text = str(fold).strip().lower().removeprefix("fold")
+    valid = text.isdigit() and int(text) >= 1 and not isinstance(fold, bool)
+    if folds is not None and (not valid or int(text) not in folds):
+        raise InvalidInputError(f"{owner + ': ' if owner else ''}unknown fold {fold!r}; expected 1..{max(folds)}")
+    if not valid:
+        raise InvalidInputError(f"unknown fold {fold!r}; expected fold1, fold2, ... (1-based)")
+    return int(text)
+
+
+def fold_name(fold: int) -> str:
+    """3 -> ``"fold3"`` (the spelling of S3PRL's ``test_fold`` / ``-v``)."""
+    return f"fold{fold}"
+
+
+def read_config(path: Pathlike) -> CorpusConfig:
+    """Read a ``config.json`` (or the one inside a folder)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "config.json"
+    if not path.is_file():
+        raise CorpusLayoutError(f"{path}: no such file; every Primary/Secondary folder needs one")
+    try:
+        raw = json.loads(path.read_text())
+        emo_type = raw["categorical"]["emo_type"]
+        if not isinstance(emo_type, list) or not all(isinstance(c, str) for c in emo_type):
+            raise TypeError(f"categorical.emo_type must be a list of class names, got {emo_type!r}")
+        classes = tuple(emo_type)
+    except (json.JSONDecodeError, KeyError, TypeError) as err:
+        raise InvalidInputError(
+            f"{path}: not an EMO-SUPERB config.json ({err}); expected "
+            '{"categorical": {"emo_type": [...]}, "data_split_type": {...}}'
+        ) from err
+    if len(classes) < 2 or len(set(classes)) != len(classes):
+        raise InvalidInputError(f"{path}: emo_type must list at least 2 distinct classes, got {list(classes)}")
+    return CorpusConfig(
+        classes=classes,
+        split_names=dict(raw.get("data_split_type", SPLIT_NAMES)),
+        description=raw.get("description", ""),
+        dimensional=raw.get("dimensional"),
+    )
+
+
+def read_labels(path: Pathlike, classes: Sequence[str]) -> pd.DataFrame:
+    """Read and validate one ``labels_consensus_<k>.csv``.
+
+    Returns a frame with a ``FileName`` column, one float column per class (in ``classes``
+    order), ``Split_Set`` and whatever else the file has (SpkrID, Gender, EmoAct, ...).
+    The published NNIME files' empty first header cell is read as ``FileName``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CorpusLayoutError(f"{path}: no such label file")
+    try:
+        frame = pd.read_csv(path, dtype={"FileName": str, "SpkrID": str, "Split_Set": str})
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise InvalidInputError(f"{path}: not a readable CSV ({err})") from err
+    first = frame.columns[0]
+    if first != "FileName" and (first == "" or first.startswith("Unnamed: 0")):
+        frame = frame.rename(columns={first: "FileName"})
+    missing = [c for c in ("FileName", "Split_Set") if c not in frame.columns]
+    if missing:
+        raise InvalidInputError(
+            f"{path}: missing column(s) {missing}; header is {list(frame.columns)}, expected "
+            "FileName, one column per class, ..., Split_Set"
+        )
+    missing_classes = [c for c in classes if c not in frame.columns]
+    unexpected = _unexpected_class_columns(frame.columns, classes)
+    if missing_classes or unexpected:
+        raise InvalidInputError(
+            f"{path}: classes differ from config.json's emo_type {list(classes)}: missing column(s) "
+            f"{missing_classes}, unexpected column(s) {unexpected}; config.json and the label file must "
+            "list the same classes"
+        )
+    empty = frame["FileName"].isna().to_numpy()
+    if empty.any():
+        raise InvalidInputError(f"{path}, line {int(np.flatnonzero(empty)[0]) + 2}: empty FileName")
+    frame["FileName"] = frame["FileName"].astype(str)
+    values = frame[list(classes)].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
+    for row in range(len(frame)):
+        line = row + 2  # 1-based, after the header
+        name = frame["FileName"].iat[row]
+        if np.isnan(values[row]).any():
+            raise InvalidInputError(f"{path}, line {line} ({name}): empty or non-numeric class value")
+        if abs(values[row].sum() - 1.0) > SUM_TOLERANCE:
+            raise InvalidInputError(
+                f"{path}, line {line} ({name}): class values sum to {values[row].sum():.4f}, expected 1 "
+                f"(within {SUM_TOLERANCE})"
+            )
+        if (values[row] < 0).any():
+            raise InvalidInputError(f"{path}, line {line} ({name}): negative class value")
+    frame[list(classes)] = values
+    bad_split = ~frame["Split_Set"].isin(SPLIT_NAMES.values())
+    if bad_split.any():
+        row = int(np.flatnonzero(bad_split.to_numpy())[0])
+        raise InvalidInputError(
+            f"{path}, line {row + 2}: Split_Set {frame['Split_Set'].iat[row]!r}; expected one of "
+            f"{list(SPLIT_NAMES.values())}"
+        )
+    duplicated = frame["FileName"].duplicated()
+    if duplicated.any():
+        row = int(np.flatnonzero(duplicated.to_numpy())[0])
+        raise InvalidInputError(f"{path}, line {row + 2}: duplicate FileName {frame['FileName'].iat[row]!r}")
+    return frame
+
+
+def _unexpected_class_columns(columns: Sequence[str], classes: Sequence[str]) -> list[str]:
+    known = {"FileName", "SpkrID", "Gender", "Split_Set", *DIMENSIONAL_COLUMNS, *classes}
+    return [c for c in columns if c not in known and not str(c).startswith("Unnamed")]
+
+
+def label_frame(
+    file_names: Sequence[str],
+    labels: np.ndarray,
+    classes: Sequence[str],
+    split: Sequence[str],
+    *,
+    speakers: Sequence[str] | None = None,
+    genders: Sequence[str] | None = None,
+    dimensional: dict[str, Sequence[float]] | None = None,
+) -> pd.DataFrame:
+    """Assemble a label table in the published column order."""
+    labels = np.asarray(labels, dtype=float)
+    if labels.shape != (len(file_names), len(classes)):
+        raise InvalidInputError(
+            f"label_frame: labels have shape {labels.shape}, expected {(len(file_names), len(classes))}"
+        )
+    columns: dict[str, object] = {"FileName": list(file_names)}
+    columns.update({c: labels[:, j] for j, c in enumerate(classes)})
+    for name, values in (dimensional or {}).items():
+        columns[name] = list(values)
+    if speakers is not None:
+        columns["SpkrID"] = list(speakers)
+    if genders is not None:
+        columns["Gender"] = list(genders)
+    columns["Split_Set"] = list(split)
+    return pd.DataFrame(columns)
+
+
+def write_labels(frame: pd.DataFrame, path: Pathlike, *, decimals: int = 6) -> None:
+    """Write a label table; values are rounded (rows keep summing to 1 within 1e-3)."""
+    frame.to_csv(path, index=False, float_format=f"%.{decimals}g")
+
+
+def write_config(config: CorpusConfig, folder: Pathlike) -> None:
+    Path(folder, "config.json").write_text(json.dumps(config.to_json(), indent=2) + "\n")

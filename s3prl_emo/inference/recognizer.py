@@ -1,0 +1,216 @@
+"""Label new audio with a trained ``emotion_multilabel`` checkpoint.
+
+A checkpoint written by S3PRL's runner holds the run's arguments (which upstream, which
+layers), the config (the head), the featurizer and head weights, and, through the expert's
+extra state, the class names and the train-split waveform statistics. That is all that is
+needed: no corpus, no config file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+import numpy as np
+import torch
+import torch.nn as nn
+from s3prl.upstream.interfaces import Featurizer
+from torch.nn.utils.rnn import pad_sequence
+
+from ..data.audio import SAMPLE_RATE, load_audio, require_finite, to_mono_16k
+from ..data.layout import Pathlike
+from ..downstream.dataset import Normalizer
+from ..downstream.model import EmotionHead
+from ..errors import InvalidInputError
+from ..runtime.checkpoints import build_upstream, load_checkpoint
+
+__all__ = ["EmotionRecognizer", "check_sample_rate", "load_checkpoint", "waveform_16k"]
+
+
+def _emotion_parts(ckpt: Pathlike, state: dict) -> tuple[argparse.Namespace, dict, dict, dict]:
+    """``Args``, ``Config``, ``Downstream`` and the expert's extra state, checked."""
+    try:
+        args, config, downstream = state["Args"], state["Config"], state["Downstream"]
+        extra = downstream["_extra_state"]
+    except (KeyError, TypeError) as err:
+        raise InvalidInputError(f"{ckpt}: not an emotion_multilabel checkpoint (missing {err})") from err
+    if (
+        not isinstance(args, argparse.Namespace)
+        or not isinstance(config, dict)
+        or not isinstance(config.get("downstream_expert", {}), dict)
+        or not isinstance(extra, dict)
+    ):
+        raise InvalidInputError(f"{ckpt}: not an emotion_multilabel checkpoint (unexpected Args/Config types)")
+    classes = extra.get("classes")
+    if not isinstance(classes, list | tuple) or len(classes) < 2 or not all(isinstance(c, str) for c in classes):
+        raise InvalidInputError(f"{ckpt}: extra state 'classes' must list at least 2 class names, got {classes!r}")
+    for key, positive in (("wav_mean", False), ("wav_std", True), ("max_duration_s", True)):
+        value = extra.get(key)
+        if not isinstance(value, int | float) or not math.isfinite(value) or (positive and value <= 0):
+            raise InvalidInputError(
+                f"{ckpt}: extra state {key!r} must be a finite{' positive' if positive else ''} number, got {value!r}"
+            )
+    return args, config, downstream, extra
+
+
+def _load_weights(module: nn.Module, weights, ckpt: Pathlike, part: str) -> None:
+    try:
+        module.load_state_dict(weights)
+    except (RuntimeError, TypeError, AttributeError, KeyError) as err:
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise InvalidInputError(f"{ckpt}: {part} weights do not fit the described model ({reason})") from err
+
+
+class EmotionRecognizer(nn.Module):
+    """Frozen upstream + featurizer + trained head; ``predict`` returns class probabilities."""
+
+    def __init__(
+        self,
+        upstream: nn.Module,
+        featurizer: nn.Module,
+        head: EmotionHead,
+        classes: list[str],
+        normalize: Normalizer,
+        max_duration_s: float,
+    ):
+        super().__init__()
+        self.upstream, self.featurizer, self.head = upstream, featurizer, head
+        self.classes = list(classes)
+        self.normalize = normalize
+        self.max_duration_s = max_duration_s
+
+    @classmethod
+    def from_checkpoint(cls, ckpt: Pathlike, upstream_ckpt: str | None = None, device: str = "cpu"):
+        """Build the recogniser from an S3PRL checkpoint, treated as untrusted input.
+
+        The upstream comes from ``s3prl_emo.runtime.checkpoints.build_upstream``: a loader that reads
+        a local weights file needs ``upstream_ckpt``; the path the checkpoint records is never read.
+        """
+        state = load_checkpoint(ckpt)
+        args, config, downstream, extra = _emotion_parts(ckpt, state)
+        upstream = build_upstream(args, upstream_ckpt, device="cpu")
+        if "Upstream" in state:
+            _load_weights(upstream, state["Upstream"], ckpt, "Upstream")
+        featurizer = Featurizer(
+            upstream,
+            feature_selection=args.upstream_feature_selection,
+            layer_selection=args.upstream_layer_selection,
+            upstream_device=device,
+            normalize=args.upstream_feature_normalize,
+        )
+        _load_weights(featurizer, state.get("Featurizer"), ckpt, "Featurizer")
+        modelrc = config.get("downstream_expert", {}).get("modelrc", {})
+        head = EmotionHead(featurizer.output_dim, len(extra["classes"]), modelrc)
+        head_weights = {k[len("head.") :]: v for k, v in downstream.items() if k.startswith("head.")}
+        _load_weights(head, head_weights, ckpt, "Downstream head")
+        model = cls(
+            upstream,
+            featurizer,
+            head,
+            extra["classes"],
+            Normalizer(extra["wav_mean"], extra["wav_std"]),
+            extra["max_duration_s"],
+        )
+        return model.to(device).eval()
+
+    @torch.no_grad()
+    def predict(self, wav: np.ndarray | torch.Tensor, sample_rate: int) -> dict[str, float]:
+        """Class probabilities for one waveform at any rate: (T,), (T, channels) or (channels, T);
+        float in [-1, 1] or integer PCM. Like training, only the first ``max_duration_s`` seconds
+        are used (cropped before resampling)."""
+        wav = waveform_16k(wav, sample_rate, self.max_duration_s)
+        device = next(self.head.parameters()).device
+        wavs = [torch.from_numpy(self.normalize(wav)).to(device)]
+        features = self.featurizer(wavs, self.upstream(wavs))
+        lengths = torch.as_tensor([len(f) for f in features], device=device)
+        logits = self.head(torch.stack(features), lengths)
+        return dict(zip(self.classes, torch.softmax(logits, dim=-1)[0].tolist(), strict=True))
+
+    def predict_file(self, path: Pathlike) -> dict[str, float]:
+        return self.predict(load_audio(path, self.max_duration_s), 16_000)
+
+    @torch.no_grad()
+    def predict_batch(self, wavs: list[np.ndarray]) -> np.ndarray:
+        """(N, C) class probabilities of N mono 16 kHz waveforms, one upstream call for all."""
+        device = next(self.head.parameters()).device
+        batch = [torch.from_numpy(self.normalize(np.asarray(w, dtype=np.float32))).to(device) for w in wavs]
+        features = self.featurizer(batch, self.upstream(batch))
+        lengths = torch.as_tensor([len(f) for f in features], device=device)
+        logits = self.head(pad_sequence(features, batch_first=True), lengths)
+        return torch.softmax(logits, dim=-1).cpu().numpy()
+
+    def predict_files(self, paths, *, window_s: float | None = None, batch_size: int = 8, progress=None):
+        """Label files and folders as ``s3prl-emo predict`` does: ``FilePrediction`` per file
+        (``probabilities``, ``windows``, or ``error`` for a file that cannot be read)."""
+        from .predict import predict_files
+
+        return predict_files(self, paths, window_s=window_s, batch_size=batch_size, progress=progress)
+
+
+MIN_RATE, MAX_RATE = 1_000, 768_000
+MAX_CHANNELS = 64
+# Integer PCM -> [-1, 1): divide by full scale (unsigned 8-bit is offset by 128, as in WAV).
+PCM_SCALE = {np.dtype(np.int8): (0, 2**7), np.dtype(np.int16): (0, 2**15), np.dtype(np.int32): (0, 2**31),
+             np.dtype(np.uint8): (128, 2**7)}  # fmt: skip
+
+
+def check_sample_rate(sample_rate) -> int:
+    """A positive whole number of Hz (``44100`` or ``44100.0``), else ``InvalidInputError``."""
+    if isinstance(sample_rate, bool) or not isinstance(sample_rate, int | float | np.integer | np.floating):
+        raise InvalidInputError(f"predict: sample_rate must be a number of Hz, got {sample_rate!r}")
+    if not math.isfinite(sample_rate) or float(sample_rate) != int(sample_rate):
+        raise InvalidInputError(f"predict: sample_rate must be a whole number of Hz, got {sample_rate!r}")
+    if not MIN_RATE <= int(sample_rate) <= MAX_RATE:
+        raise InvalidInputError(f"predict: sample_rate {sample_rate!r} Hz is outside [{MIN_RATE}, {MAX_RATE}]")
+    return int(sample_rate)
+
+
+def waveform_16k(wav, sample_rate, max_seconds: float | None) -> np.ndarray:
+    """Validate one waveform and return its first ``max_seconds`` as mono float32 at 16 kHz.
+
+    The channel axis is the shorter one of a 2-D array, so (channels, T) as torchaudio
+    returns it and (T, channels) as soundfile returns it both work. The array is cut before
+    any conversion or resampling, so a long array costs only the kept seconds; one second
+    more than the crop is resampled, so the kept samples equal those of a file read whole.
+    """
+    rate = check_sample_rate(sample_rate)
+    if isinstance(wav, torch.Tensor):
+        wav = wav.detach()
+    elif not isinstance(wav, np.ndarray):
+        try:
+            wav = np.asarray(wav)
+        except (ValueError, TypeError) as err:
+            raise InvalidInputError(f"predict: not an array of samples ({err})") from err
+    if wav.ndim in (1, 2) and 0 in wav.shape:
+        raise InvalidInputError(f"predict: empty waveform (0 samples, shape {tuple(wav.shape)})")
+    if wav.ndim == 2:
+        if wav.shape[0] == wav.shape[1]:
+            raise InvalidInputError(f"predict: ambiguous shape {tuple(wav.shape)}; pass (T,) or (T, channels)")
+        if wav.shape[0] < wav.shape[1]:
+            wav = wav.T  # (channels, T)
+        if wav.shape[1] > MAX_CHANNELS:
+            raise InvalidInputError(
+                f"predict: shape {tuple(wav.shape)} has no plausible channel axis (at most {MAX_CHANNELS} channels)"
+            )
+    elif wav.ndim != 1:
+        raise InvalidInputError(
+            f"predict: expected a waveform of shape (T,), (T, channels) or (channels, T), got {tuple(wav.shape)}"
+        )
+    if max_seconds is not None:
+        wav = wav[: math.ceil(max_seconds * rate) + rate]
+    if isinstance(wav, torch.Tensor):
+        if wav.is_complex() or wav.dtype == torch.bool:
+            raise InvalidInputError(f"predict: samples must be real numbers, got {wav.dtype}")
+        wav = wav.cpu().numpy() if not wav.is_floating_point() else wav.cpu().float().numpy()
+    if len(wav) == 0:
+        raise InvalidInputError("predict: empty waveform (0 samples)")
+    if wav.dtype in PCM_SCALE:
+        offset, scale = PCM_SCALE[wav.dtype]
+        wav = (wav.astype(np.float32) - offset) / scale
+    elif wav.dtype.kind != "f":
+        raise InvalidInputError(
+            f"predict: samples of type {wav.dtype} are not audio; pass float in [-1, 1] or int8/int16/int32/uint8 PCM"
+        )
+    wav = require_finite(np.asarray(wav, dtype=np.float32), "predict: waveform", rate)
+    wav = to_mono_16k(wav, rate)
+    return wav[: int(round(max_seconds * SAMPLE_RATE))] if max_seconds is not None else wav
