@@ -13,8 +13,9 @@ Two more hands on S3PRL's runner, both in ``s3prl_emo.runtime.runner_guard``: wh
 ``s3prl.downstream.runner`` is imported, its checkpoint saves become atomic, its loads
 weights-only, and a run resumed from a checkpoint builds only an upstream that
 ``s3prl_emo.runtime.checkpoints`` allows; when ``python -m s3prl.run_downstream`` starts, its ``-e``
-checkpoint is checked (truncated, unsafe upstream) and a training takes the experiment lock,
-before S3PRL writes anything.
+checkpoint is checked (truncated, unsafe upstream, wrong types, NaN weights), a training
+takes the experiment lock, and a checkpoint's recorded experiment folder is replaced by the
+folder that holds it, before S3PRL writes anything.
 """
 
 from __future__ import annotations

@@ -24,6 +24,7 @@ from ..data.audio import RESAMPLING, SAMPLE_RATE, iter_mono_16k, load_audio
 from ..data.layout import SPLIT_NAMES, label_files, labels_path, parse_fold, read_config, read_labels
 from ..errors import CorpusLayoutError, InvalidInputError
 from ..runtime.atomic import write_text_atomically
+from ..runtime.guards import create_exclusive_opener
 
 logger = logging.getLogger(__name__)
 
@@ -168,7 +169,7 @@ class AudioStore:
     def _read(self, name: str) -> np.ndarray:
         path = self.audio_dir / name
         cached = self._cache_path(path) if self.cache_dir and not self.pre_load else None
-        if cached is not None and cached.is_file():
+        if cached is not None and cached.is_file() and not cached.is_symlink():
             try:
                 wav = np.load(cached, allow_pickle=False)
                 if wav.ndim == 1 and np.isfinite(wav).all():
@@ -179,10 +180,15 @@ class AudioStore:
         if cached is not None and _needs_conversion(path):
             cached.parent.mkdir(parents=True, exist_ok=True)
             tmp = cached.with_suffix(f".{os.getpid()}.tmp.npy")
-            np.save(tmp, wav)
+            try:
+                handle = open(tmp, "wb", opener=create_exclusive_opener)
+            except FileExistsError:  # a killed run's, or a link: removed, never written through
+                tmp.unlink()
+                handle = open(tmp, "wb", opener=create_exclusive_opener)
+            with handle:
+                np.save(handle, wav)
             os.replace(tmp, cached)
         return wav
-
 
     def _cache_path(self, path: Path) -> Path:
         """Flat inside ``cache_dir``, keyed by what changes the converted audio."""

@@ -8,10 +8,13 @@ The runner builds it as ``DownstreamExpert(upstream_dim=, upstream_rate=, **conf
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
 import math
+import os
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -64,7 +67,7 @@ class DownstreamExpert(nn.Module):
             self._build(upstream_dim, downstream_expert, **kwargs)
         except (InvalidInputError, CorpusLayoutError):
             runlock.release(self.expdir / runlock.LOCK_NAME)
-            _remove_runner_leftovers(self.expdir)
+            remove_runner_leftovers(self.expdir)
             raise
 
     def _build(self, upstream_dim: int, downstream_expert: dict, **kwargs) -> None:
@@ -133,11 +136,19 @@ class DownstreamExpert(nn.Module):
         }
 
     def set_extra_state(self, state: dict) -> None:
-        if list(state["classes"]) != list(self.classes):
+        where = "checkpoint Downstream._extra_state"
+        if not isinstance(state, dict):
+            raise InvalidInputError(f"{where}: expected a mapping, got {type(state).__name__}")
+        classes = state.get("classes")
+        if not isinstance(classes, list | tuple) or list(classes) != list(self.classes):
             raise InvalidInputError(
-                f"checkpoint classes {state['classes']} differ from the corpus classes {list(self.classes)}"
+                f"checkpoint classes {classes!r} differ from the corpus classes {list(self.classes)}"
             )
-        self.normalize.mean, self.normalize.std = state["wav_mean"], state["wav_std"]
+        mean = finite_number(state.get("wav_mean"), where=f"{where}.wav_mean")
+        std = finite_number(state.get("wav_std"), where=f"{where}.wav_std", low=0)
+        if std == 0:
+            raise InvalidInputError(f"{where}.wav_std: 0 is not a standard deviation > 0")
+        self.normalize.mean, self.normalize.std = mean, std
         self.dev_thresholds = _checked_dev_thresholds(state.get("dev_thresholds"), len(self.classes))
 
     # Used by the runner's ``-m inference -t FILE``.
@@ -222,8 +233,7 @@ class DownstreamExpert(nn.Module):
             self.best_score.fill_(loss)
             save_names.append(f"{split}-best.ckpt")
             message += " (new best)"
-        with open(self.expdir / "log.log", "a") as log:
-            log.write(message + "\n")
+        _append(self.expdir / "log.log", message + "\n")
         if split != "train":
             self._dump(split, records["names"], probs, labels, {**scores, "step": global_step})
         return save_names
@@ -376,7 +386,31 @@ def _remove_partial_files(expdir: Path) -> None:
                 path.unlink(missing_ok=True)
 
 
-def _remove_runner_leftovers(expdir: Path) -> None:
+def _append(path: Path, text: str) -> None:
+    """Append ``text`` to a log of the experiment folder. What this run did not make there (a
+    symbolic link, a second name of another file) is removed, never written through."""
+    for _ in range(3):
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o666)
+        except OSError as err:
+            if err.errno != errno.ELOOP:
+                raise
+            fd = None
+        if fd is not None:
+            info = os.fstat(fd)
+            if stat.S_ISREG(info.st_mode) and info.st_nlink == 1:
+                with os.fdopen(fd, "a") as log:
+                    log.write(text)
+                return
+            os.close(fd)
+        logger.warning(
+            "%s: not a plain file of this experiment: removing it (what it points to is left as it is)", path
+        )
+        path.unlink(missing_ok=True)
+    raise InvalidInputError(f"{path}: cannot be written (something keeps replacing it)")
+
+
+def remove_runner_leftovers(expdir: Path) -> None:
     """The runner writes args/config yaml before it builds the expert. When the folder holds
     nothing else, no run ever started there: remove it rather than leave a husk behind."""
     if not expdir.is_dir():

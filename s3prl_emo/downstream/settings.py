@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from numbers import Real
 
+from ..data.audio import SAMPLE_RATE
 from ..data.layout import parse_fold
 from ..errors import InvalidInputError
 
@@ -34,6 +35,9 @@ CHOICES = {
     "predict_fallback": ("none", "top_class"),
 }
 SPLITS = ("train", "dev", "test")
+# The crop's range in seconds: one sample at 16 kHz, and a bound that no recording reaches.
+MIN_CROP_S = 1 / SAMPLE_RATE
+MAX_CROP_S = 1e6
 
 
 def _fail(key: str, expected: str, value) -> InvalidInputError:
@@ -66,6 +70,21 @@ def _positive_number(block: dict, key: str, where: str) -> None:
         raise _fail(f"{where}.{key}", "a number > 0", value)
 
 
+def _crop(block: dict, key: str, where: str) -> None:
+    """A crop holds at least one sample (a shorter one would empty every file) and stays a count
+    of samples that fits in memory arithmetic (``max_duration_s * 16000`` is finite)."""
+    if key not in block:
+        return
+    value = block[key]
+    number = not isinstance(value, bool) and isinstance(value, Real) and math.isfinite(value)
+    if not number or not MIN_CROP_S <= value <= MAX_CROP_S:
+        raise _fail(
+            f"{where}.{key}",
+            f"a number of seconds in [{MIN_CROP_S:g}, {MAX_CROP_S:g}] (one sample at 16 kHz or more)",
+            value,
+        )
+
+
 def check_datarc(datarc, where: str = "downstream_expert.datarc") -> None:
     if not isinstance(datarc, dict):
         raise _fail(where, "a mapping", datarc)
@@ -84,7 +103,7 @@ def check_datarc(datarc, where: str = "downstream_expert.datarc") -> None:
     for key in ("train_batch_size", "eval_batch_size"):
         _integer(datarc, key, where, 1)
     _integer(datarc, "num_workers", where, 0)
-    _positive_number(datarc, "max_duration_s", where)
+    _crop(datarc, "max_duration_s", where)
 
 
 def check_loss(lossrc, where: str = "downstream_expert.loss") -> None:

@@ -9,8 +9,10 @@ code. Every loading path of this package goes through this module:
 
 ``load_checkpoint(path)``
     ``torch.load(..., weights_only=True)`` (``argparse.Namespace`` allowed, nothing else).
-    A missing, truncated or corrupt file, or one holding other objects, raises
-    ``InvalidInputError`` naming the file.
+    A missing, truncated or corrupt file, one holding other objects, or one whose runner
+    fields have the wrong type (``Args``, ``Config``, ``Step``, ``Epoch``, the model
+    entries) or whose weights are NaN or infinite, raises ``InvalidInputError`` naming the
+    file and the field.
 ``upstream_spec(args, upstream_ckpt=None)``
     Decides which ``s3prl.hub`` loader runs, and on which file, for a checkpoint's ``Args``:
     only loaders in ``SAFE_UPSTREAMS``; a local weights file only when the caller names it
@@ -20,8 +22,9 @@ code. Every loading path of this package goes through this module:
     ``upstream_spec`` followed by the loader call: the upstream model, ready for a
     ``Featurizer``.
 ``save_checkpoint(state, path)``
-    ``torch.save`` to a hidden sibling, then an atomic rename: a kill never leaves a
-    truncated checkpoint under the final name (``PARTIAL_GLOB`` matches the leftovers).
+    ``torch.save`` to a new hidden sibling (created exclusively, never through a link),
+    then an atomic rename: a kill never leaves a truncated checkpoint under the final name
+    (``PARTIAL_GLOB`` matches the leftovers).
 
 S3PRL's own ``run_downstream.py -e`` goes through the same ``upstream_spec``, via the
 import hook (``_s3prl_emo_hook``), where the user names a local upstream file with
@@ -39,6 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import InvalidInputError
+from .guards import create_exclusive_opener
 
 Pathlike = str | os.PathLike
 
@@ -92,7 +96,12 @@ def save_checkpoint(state: object, path: Pathlike) -> None:
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
     try:
-        with open(tmp, "wb") as handle:
+        handle = open(tmp, "wb", opener=create_exclusive_opener)
+    except FileExistsError:  # left by an earlier process with this PID, or a link: removed, never followed
+        tmp.unlink()
+        handle = open(tmp, "wb", opener=create_exclusive_opener)
+    try:
+        with handle:
             torch.save(state, handle)
             handle.flush()
             os.fsync(handle.fileno())
@@ -135,7 +144,49 @@ def load_checkpoint(path: Pathlike) -> dict:
         ) from err
     if not isinstance(state, dict):
         raise InvalidInputError(f"{path}: not an S3PRL checkpoint (holds a {type(state).__name__}, not a dict)")
+    check_fields(state, path)
     return state
+
+
+# The runner's entries that hold model weights (S3PRL saves each trainable one under its name).
+WEIGHT_ENTRIES = ("Upstream", "Featurizer", "Downstream")
+
+
+def check_fields(state: dict, where: Pathlike) -> None:
+    """Refuse a checkpoint whose runner fields would fail later, deep in S3PRL or torch.
+
+    ``Args`` is S3PRL's ``Namespace``, ``Config`` a mapping, ``Step``/``Epoch`` counts, and
+    every floating-point weight of the model entries finite (a run that diverged saves NaN
+    weights, which would only ever predict NaN). Absent fields are left to their readers.
+
+    Raises:
+        InvalidInputError: naming ``where`` and the field.
+
+    Examples:
+        >>> check_fields({"Step": 10, "Config": {}}, "dev-best.ckpt")
+    """
+    import torch
+
+    expected = {"Args": argparse.Namespace, "Config": dict, "Optimizer": dict, "Scheduler": dict}
+    for key, kind in expected.items():
+        if key in state and not isinstance(state[key], kind):
+            raise InvalidInputError(f"{where}: {key} is a {type(state[key]).__name__}, not a {kind.__name__}")
+    for key in ("Step", "Epoch"):
+        value = state.get(key, 0)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise InvalidInputError(f"{where}: {key} is {value!r}, not a whole number >= 0")
+    for entry in WEIGHT_ENTRIES:
+        weights = state.get(entry)
+        if weights is None:
+            continue
+        if not isinstance(weights, dict):
+            raise InvalidInputError(f"{where}: {entry} is a {type(weights).__name__}, not a mapping of weights")
+        for name, tensor in weights.items():
+            if isinstance(tensor, torch.Tensor) and tensor.is_floating_point() and not torch.isfinite(tensor).all():
+                raise InvalidInputError(
+                    f"{where}: {entry}.{name} holds NaN or infinite weights (the run diverged before this save); "
+                    "use an earlier states-*.ckpt of the experiment"
+                )
 
 
 def upstream_spec(

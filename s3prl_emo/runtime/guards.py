@@ -279,6 +279,23 @@ def create_exclusive(path: Pathlike, mode: int = 0o644) -> int:
     return os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW, mode)
 
 
+def create_exclusive_opener(path: str, flags: int) -> int:
+    """``open(path, "wb", opener=create_exclusive_opener)``: ``create_exclusive`` for ``open``.
+
+    The file object keeps ``path`` as its name; the permissions are the umask's, as ``open``
+    gives them (``flags`` is ignored: the file is always created new, for writing).
+
+    Examples:
+        >>> import tempfile
+        >>> path = Path(tempfile.mkdtemp()) / "a.partial"
+        >>> with open(path, "w", opener=create_exclusive_opener) as handle:
+        ...     _ = handle.write("a")
+        >>> handle.name == str(path)
+        True
+    """
+    return create_exclusive(path, 0o666)
+
+
 # -- figures read back -------------------------------------------------------------------------
 
 

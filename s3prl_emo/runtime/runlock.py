@@ -1,7 +1,9 @@
 """One training per experiment folder: a lock file holding the owner's PID.
 
 Taken before anything is written, released when the process exits; a lock whose process is
-gone (killed, crashed) is stale and broken by the next run.
+gone (killed, crashed) is stale and broken by the next run. The lock is created only where
+nothing is (``guards.create_exclusive``) and read without following links: a symbolic link,
+FIFO or other non-file at its name is no lock, so it is removed (never its target).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import json
 import logging
 import os
 import socket
+import stat
 import time
 from pathlib import Path
 
@@ -39,11 +42,23 @@ def process_alive(pid: int) -> bool:
 
 
 def _holder(path: Path) -> dict | None:
+    """The lock's owner, or None when the lock is unreadable, not a regular file, or a link."""
     try:
-        holder = json.loads(path.read_text())
-        return holder if isinstance(holder, dict) and isinstance(holder.get("pid"), int) else None
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        holder = json.loads(os.read(fd, 4096))
     except (OSError, ValueError):
         return None
+    finally:
+        os.close(fd)
+    pid = holder.get("pid") if isinstance(holder, dict) else None
+    if isinstance(pid, bool) or not isinstance(pid, int) or not 0 < pid < 2**31:  # 0 and -1 mean process groups
+        return None
+    return holder
 
 
 def _is_stale(holder: dict | None) -> bool:
@@ -56,6 +71,8 @@ def _is_stale(holder: dict | None) -> bool:
 
 def acquire(expdir: str | os.PathLike) -> Path:
     """Lock ``expdir`` for this process (re-entrant); ``InvalidInputError`` if a live run holds it."""
+    from .guards import create_exclusive
+
     expdir = Path(expdir)
     path = expdir / LOCK_NAME
     if path in _held:
@@ -65,7 +82,7 @@ def acquire(expdir: str | os.PathLike) -> Path:
         _created.add(expdir)
     for _ in range(3):
         try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            fd = create_exclusive(path)
         except FileExistsError:
             holder = _holder(path)
             if holder and holder["pid"] == os.getpid() and holder.get("host") == socket.gethostname():
@@ -77,7 +94,9 @@ def acquire(expdir: str | os.PathLike) -> Path:
                     f"{holder.get('started', '?')}) is using this experiment folder; wait for it to end or use "
                     f"another -p. If no such run exists, delete {path}"
                 ) from None
-            logger.warning("%s: breaking the stale lock of a run that is gone (%s)", path, holder)
+            if path.is_dir() and not path.is_symlink():
+                raise InvalidInputError(f"{path}: a folder where the experiment lock goes; remove it") from None
+            logger.warning("%s: breaking the stale or unreadable lock of a run that is gone (%s)", path, holder)
             path.unlink(missing_ok=True)
             continue
         with os.fdopen(fd, "w") as handle:

@@ -13,6 +13,13 @@ checkpoint's ``Args``. The hook (``_s3prl_emo_hook``) applies, for every downstr
   checks run on ``-e``/``-a`` before S3PRL reads the checkpoint (so a truncated one is named),
   and a training of ``emotion_multilabel`` takes the experiment lock (``runlock``) before
   S3PRL writes anything there.
+* ``expdir_next_to_checkpoints``: S3PRL takes ``expdir`` from the checkpoint's ``Args`` with
+  ``-e``, so an edited or moved checkpoint would have it write (its args and config, the
+  predictions, new checkpoints) into whatever folder the checkpoint records. While it is
+  active (from ``preflight`` on, and during ``run_downstream``), a checkpoint read by path
+  has ``Args.expdir`` set to the folder that holds it: ``-e EXP/dev-best.ckpt`` writes into
+  ``EXP``, wherever EXP was when it was trained. ``-o args.expdir=DIR`` still chooses
+  another folder (S3PRL applies it after reading the checkpoint).
 
 ``run_downstream`` runs S3PRL's ``run_downstream.py`` main in this process (the sweep worker,
 ``s3prl-emo train``, the benchmark) and leaves the interpreter as it found it.
@@ -21,15 +28,20 @@ checkpoint's ``Args``. The hook (``_s3prl_emo_hook``) applies, for every downstr
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import glob
+import logging
 import os
 import sys
+from collections.abc import Iterator
 
 from ..errors import CorpusLayoutError, InvalidInputError
 from .checkpoints import load_checkpoint, save_checkpoint, upstream_spec
 
 DOWNSTREAM_NAME = "emotion_multilabel"
+_PINS_EXPDIR = "_s3prl_emo_pins_expdir"
+logger = logging.getLogger(__name__)
 
 
 def override_keys(override: str | None) -> set[str]:
@@ -118,18 +130,93 @@ def patch_runner(module) -> None:
     module.Runner.__init__ = __init__
 
 
+def checkpoint_expdir(path: str | os.PathLike, recorded: object = None) -> str:
+    """The experiment folder of a run started from checkpoint ``path``: the folder that holds it.
+
+    ``recorded`` (the checkpoint's ``Args.expdir``) is kept as it is written when it names that
+    same folder, so a checkpoint that was not moved runs exactly as S3PRL would run it.
+
+    Examples:
+        >>> checkpoint_expdir("/runs/exp1/dev-best.ckpt", "/elsewhere")
+        '/runs/exp1'
+    """
+    folder = os.path.dirname(os.path.abspath(path))
+    if isinstance(recorded, str) and recorded and os.path.realpath(recorded) == os.path.realpath(folder):
+        return recorded
+    return folder
+
+
+def pin_expdir(state: object, path: str | os.PathLike) -> None:
+    """Set the ``Args.expdir`` of checkpoint ``state``, read from ``path``, to ``checkpoint_expdir``.
+
+    Examples:
+        >>> state = {"Args": argparse.Namespace(expdir="/elsewhere")}
+        >>> pin_expdir(state, "/runs/exp1/dev-best.ckpt")
+        >>> state["Args"].expdir
+        '/runs/exp1'
+    """
+    args = state.get("Args") if isinstance(state, dict) else None
+    if not isinstance(args, argparse.Namespace):
+        return
+    recorded = getattr(args, "expdir", None)
+    folder = checkpoint_expdir(path, recorded)
+    if folder != recorded:
+        logger.warning(
+            "%s records the experiment folder %r: writing next to the checkpoint, in %s, instead",
+            path,
+            recorded,
+            folder,
+        )
+        args.expdir = folder
+
+
+@contextlib.contextmanager
+def expdir_next_to_checkpoints() -> Iterator[None]:
+    """While active, every checkpoint ``torch.load`` reads by path gets ``pin_expdir`` (see module doc)."""
+    import torch
+
+    original = torch.load
+    if getattr(original, _PINS_EXPDIR, False):  # already active
+        yield
+        return
+
+    @functools.wraps(original)
+    def load(f, *args, **kwargs):
+        state = original(f, *args, **kwargs)
+        if isinstance(f, str | os.PathLike):
+            pin_expdir(state, f)
+        return state
+
+    setattr(load, _PINS_EXPDIR, True)
+    torch.load = load
+    try:
+        yield
+    finally:
+        if torch.load is load:
+            torch.load = original
+
+
+_process_pins = contextlib.ExitStack()  # ``python -m s3prl.run_downstream``: active until the process ends
+
+
+def _step(path: str) -> int:
+    """The step S3PRL reads from ``states-<step>.ckpt`` (the same expression, so the same order)."""
+    return int(path.split("-")[-1].split(".")[0])
+
+
 def _latest_states(directory: str) -> str:
     paths = glob.glob(f"{directory}/states-*.ckpt")
     if not paths:
         raise InvalidInputError(f"-e {directory}: no states-*.ckpt in this folder to resume from")
-
-    def step(path: str) -> int:
+    for path in paths:
         try:
-            return int(path.split("-")[-1].split(".")[0])
+            _step(path)
         except ValueError:
-            return -1
-
-    return max(paths, key=step)
+            raise InvalidInputError(
+                f"-e {directory}: {os.path.basename(path)} is not named states-<step>.ckpt, so S3PRL cannot tell "
+                "which checkpoint is the newest; rename or remove it"
+            ) from None
+    return max(paths, key=_step)
 
 
 def _leader() -> bool:
@@ -166,6 +253,7 @@ def preflight(argv: list[str]) -> None:
         if not isinstance(args, argparse.Namespace):
             raise InvalidInputError(f"{path}: not an S3PRL checkpoint (no Args)")
         merged = argparse.Namespace(**{**vars(args), "override": known.override})
+        merged.expdir = checkpoint_expdir(path, getattr(args, "expdir", None))
         for key in ("upstream_ckpt", "upstream_model_config", "expdir"):
             if f"args.{key}" in override_keys(known.override):
                 setattr(merged, key, _override_value(known.override, f"args.{key}"))
@@ -173,6 +261,7 @@ def preflight(argv: list[str]) -> None:
         check_resumed_config(state.get("Config"), path)
         downstream = getattr(args, "downstream", None)
         expdir = getattr(merged, "expdir", None)
+        _process_pins.enter_context(expdir_next_to_checkpoints())
     if known.mode == "train" and downstream == DOWNSTREAM_NAME and expdir and known.local_rank in (None, 0):
         if _leader():
             from .runlock import acquire
@@ -208,7 +297,8 @@ def run_downstream(argv: list[str], *, prog: str = "run_downstream.py", runner=N
     if runner is not None:
         s3prl_run_downstream.Runner = runner
     try:
-        s3prl_run_downstream.main()
+        with expdir_next_to_checkpoints():
+            s3prl_run_downstream.main()
     finally:
         sys.argv, s3prl_run_downstream.Runner, builtins.isinstance = saved
 
@@ -220,4 +310,3 @@ def run_preflight() -> None:
     except (InvalidInputError, CorpusLayoutError) as err:
         print(f"s3prl-emo: {err}", file=sys.stderr)
         raise SystemExit(2) from None
-

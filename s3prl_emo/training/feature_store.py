@@ -15,6 +15,14 @@ size or with the wrong digest is never read (it is removed and its files re-extr
 Builders take an exclusive ``flock`` on ``<cache>/<key>/.lock`` (released by the kernel
 even on SIGKILL), so two jobs never write the same store: the second waits, then finds the
 entries present.
+
+Everything in a store is read as untrusted: ``meta.json`` must hold positive whole layer and
+dimension counts, a known dtype and finite waveform statistics (``check_meta``); a shard
+index must describe its data file exactly (whole entries laid end to end, non-negative
+offsets, no row past the data) and the data must be finite (``check_index``). A store or
+shard that fails is named in a warning and never read; under the lock it is removed and
+extracted again. A symbolic link where a store file, shard or lock should be is never
+followed: it is removed (its target untouched) or ignored.
 """
 
 from __future__ import annotations
@@ -23,7 +31,9 @@ import fcntl
 import hashlib
 import json
 import logging
+import math
 import os
+import stat
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -31,13 +41,30 @@ from pathlib import Path
 
 import numpy as np
 
+from ..runtime.guards import create_exclusive_opener
+
 logger = logging.getLogger(__name__)
 
 FORMAT = 1
 DTYPES = {"float16": np.float16, "float32": np.float32}
-# Entries per shard: a kill loses at most one shard's worth of extraction.
-SHARD_ENTRIES = int(os.environ.get("S3PRL_EMO_SHARD_ENTRIES", "256"))
+SHARD_ENTRIES_ENV = "S3PRL_EMO_SHARD_ENTRIES"
 CACHE_ENV = "S3PRL_EMO_FEATURE_CACHE"
+
+
+def shard_entries() -> int:
+    """Entries per shard: ``$S3PRL_EMO_SHARD_ENTRIES`` when it is a whole number >= 1, else 256.
+
+    A kill loses at most one shard's worth of extraction.
+
+    Examples:
+        >>> shard_entries() >= 1
+        True
+    """
+    text = os.environ.get(SHARD_ENTRIES_ENV, "256")
+    if text.strip().isdigit() and int(text) >= 1:
+        return int(text)
+    logger.warning("%s=%r is not a whole number >= 1: using 256 entries per shard", SHARD_ENTRIES_ENV, text)
+    return 256
 
 
 def digest(data: bytes | str) -> str:
@@ -49,26 +76,47 @@ def json_key(value: object) -> str:
 
 
 def write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    """Write ``text`` to a new hidden sibling (never an existing file or link), sync it, rename it over ``path``."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    handle = open(tmp, "w", opener=create_exclusive_opener)
+    try:
+        with handle as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_json(path: Path) -> object | None:
+    """The JSON value of ``path``, or None when it is absent, not a regular file (a symbolic link,
+    a FIFO), unreadable or not JSON: callers treat that as "not there" and rebuild.
+
+    Examples:
+        >>> read_json(Path("/nonexistent/meta.json")) is None
+        True
+    """
+    if path.is_symlink() or not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def file_hashes(paths: list[Path], cache_file: Path | None) -> list[str]:
     """Content hash of each file, remembered by (path, size, mtime) so unchanged files are not re-read."""
-    known = {}
-    if cache_file is not None and cache_file.is_file():
-        try:
-            known = json.loads(cache_file.read_text())
-        except (OSError, ValueError):
-            known = {}
+    known = read_json(cache_file) if cache_file is not None else None
+    if not isinstance(known, dict) or not all(isinstance(v, str) and v for v in known.values()):
+        if known is not None:
+            logger.warning("%s: not a map of file stamps to content hashes; hashing every file again", cache_file)
+        known = {}
     out, changed = [], False
     for path in paths:
-        stat = path.stat()
-        stamp = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+        stat_ = path.stat()
+        stamp = f"{path.resolve()}|{stat_.st_size}|{stat_.st_mtime_ns}"
         if stamp not in known:
             known[stamp] = hashlib.blake2b(path.read_bytes(), digest_size=16).hexdigest()
             changed = True
@@ -79,16 +127,46 @@ def file_hashes(paths: list[Path], cache_file: Path | None) -> list[str]:
     return out
 
 
+def _open_lock(path: Path) -> int:
+    """``path`` opened for locking, as a regular file with one name that this open did not reach
+    through a link. Anything else there (a symbolic link, a hard link to another file, a FIFO) was
+    not made by a builder: it is removed (a link's target is never touched) and the lock made anew."""
+    for _ in range(3):
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o666)
+        except OSError as err:  # ELOOP: a symbolic link; ENXIO: a socket; EISDIR: a folder
+            if not os.path.lexists(path) or (path.is_dir() and not path.is_symlink()):
+                raise
+            logger.warning(
+                "feature store lock %s is not a plain file (%s): removing it (what it points to is left as it is)",
+                path,
+                err,
+            )
+            path.unlink(missing_ok=True)
+            continue
+        info = os.fstat(fd)
+        if stat.S_ISREG(info.st_mode) and info.st_nlink == 1:
+            os.set_blocking(fd, True)
+            return fd
+        os.close(fd)
+        logger.warning(
+            "feature store lock %s is not a plain file with one name: removing it (what it points to is left as it is)",
+            path,
+        )
+        path.unlink(missing_ok=True)
+    raise OSError(f"{path}: could not create the feature store lock (something keeps replacing it)")
+
+
 @contextmanager
 def exclusive(folder: Path) -> Iterator[None]:
     """Hold ``folder/.lock`` exclusively; wait (and say so) while another job holds it."""
     folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / ".lock", "a+") as handle:
+    with os.fdopen(_open_lock(folder / ".lock"), "r+") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             handle.seek(0)
-            logger.info("feature store %s: another job is building it (%s); waiting", folder, handle.read().strip())
+            logger.info("feature store %s: another job is building it (%s); waiting", folder, handle.read(200).strip())
             fcntl.flock(handle, fcntl.LOCK_EX)
         handle.seek(0)
         handle.truncate()
@@ -98,6 +176,78 @@ def exclusive(folder: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _count(value: object, minimum: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+
+
+def check_meta(meta: object) -> str | None:
+    """What is wrong with a store's ``meta.json`` value, or None when a reader can trust it.
+
+    Examples:
+        >>> check_meta({"layers": 2, "dim": 3, "dtype": "float32", "wav_mean": 0.0, "wav_std": 0.1}) is None
+        True
+        >>> check_meta({"layers": 2, "dim": -3, "dtype": "float32"})
+        'dim is -3, not a whole number >= 1'
+    """
+    if not isinstance(meta, dict):
+        return f"not a JSON object ({type(meta).__name__})"
+    for key in ("layers", "dim"):
+        if not _count(meta.get(key), 1):
+            return f"{key} is {meta.get(key)!r}, not a whole number >= 1"
+    if meta.get("dtype") not in DTYPES:
+        return f"dtype is {meta.get('dtype')!r}, not one of {sorted(DTYPES)}"
+    for key, low in (("wav_mean", -math.inf), ("wav_std", 0.0)):
+        if key not in meta:
+            continue
+        value = meta[key]
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if not number or not math.isfinite(value) or value <= low:
+            return f"{key} is {value!r}, not a finite number" + (" > 0" if low == 0.0 else "")
+    return None
+
+
+def check_index(shard: object, row_bytes: int) -> str | None:
+    """What is wrong with a shard's index, or None when it describes its data exactly.
+
+    A writer lays the entries end to end from offset 0 (``[key, start, rows]``, rows >= 1)
+    and records the data's byte size: anything else would slice past the data or into
+    another entry.
+
+    Examples:
+        >>> check_index({"format": 1, "entries": [["a", 0, 2], ["b", 2, 1]], "nbytes": 36, "blake2b": "0" * 32}, 12)
+        >>> check_index({"format": 1, "entries": [["a", -1, 2]], "nbytes": 24, "blake2b": "0" * 32}, 12)
+        "entry 0 ('a'): starts at row -1, expected 0"
+    """
+    if not isinstance(shard, dict):
+        return f"not a JSON object ({type(shard).__name__})"
+    if shard.get("format") != FORMAT:
+        return f"format {shard.get('format')!r}, expected {FORMAT}"
+    digest_ = shard.get("blake2b")
+    if not isinstance(digest_, str) or len(digest_) != 32:
+        return f"blake2b {digest_!r} is not a 32-digit digest"
+    entries, nbytes = shard.get("entries"), shard.get("nbytes")
+    if not isinstance(entries, list) or not entries:
+        return "entries is not a non-empty list"
+    if not _count(nbytes, 0):
+        return f"nbytes {nbytes!r} is not a whole number >= 0"
+    seen, row = set(), 0
+    for number, entry in enumerate(entries):
+        if not isinstance(entry, list) or len(entry) != 3:
+            return f"entry {number} is {entry!r}, not [key, start, rows]"
+        key, start, rows = entry
+        if not isinstance(key, str) or not key or key in seen:
+            return f"entry {number}: key {key!r} is not a new non-empty string"
+        if not _count(start, 0) or start != row:
+            return f"entry {number} ({key!r}): starts at row {start!r}, expected {row}"
+        if not _count(rows, 1):
+            return f"entry {number} ({key!r}): {rows!r} rows, expected a whole number >= 1"
+        seen.add(key)
+        row += rows
+    if row * row_bytes != nbytes:
+        return f"its entries hold {row} rows ({row * row_bytes} bytes), its data {nbytes} bytes"
+    return None
 
 
 class FeatureStore:
@@ -113,25 +263,42 @@ class FeatureStore:
 
     @classmethod
     def open(cls, root: Path, meta: dict | None = None, *, repair: bool = False) -> FeatureStore | None:
-        """The store at ``root`` (created with ``meta`` when given and absent); None if absent.
+        """The store at ``root`` (created with ``meta`` when given and absent); None if absent or unusable.
 
-        ``repair`` (only under the lock) removes unusable shards and leftovers of killed writers.
+        ``meta.json`` that fails ``check_meta``, or differs from ``meta``, is named in a warning:
+        with ``repair`` and ``meta`` the store is emptied and made anew (its files are extracted
+        again), otherwise None. ``repair`` (only under the lock) also removes unusable shards and
+        leftovers of killed writers.
         """
         root = Path(root)
         meta_file = root / "meta.json"
-        if meta_file.is_file():
-            try:
-                stored = json.loads(meta_file.read_text())
-            except ValueError:
-                stored = None
-            if meta is not None and stored != meta:
-                raise RuntimeError(f"{root}: meta.json does not match its key (edited by hand?)")
+        present = os.path.lexists(meta_file)
+        stored = read_json(meta_file) if present else None
+        problem = check_meta(stored) if present else None
+        if problem is None and present and meta is not None and stored != meta:
+            problem = "does not match its key (edited by hand, or another store's)"
+        if present and problem is None:
             meta = stored
-        elif meta is not None:
+        elif present:
+            why = (
+                "a symbolic link"
+                if meta_file.is_symlink()
+                else "unreadable"
+                if stored is None
+                else f"wrong ({problem})"
+            )
+            logger.warning("feature store %s: meta.json is %s: never read, its files are extracted again", root, why)
+            if not (repair and meta is not None):
+                return None
+            _empty(root)
+        if meta is None:
+            return None
+        if not present or problem is not None:
+            problem = check_meta(meta)
+            if problem is not None:
+                raise ValueError(f"feature store {root}: its own meta {problem}")
             root.mkdir(parents=True, exist_ok=True)
             write_atomic(meta_file, json.dumps(meta, indent=2, sort_keys=True))
-        else:
-            return None
         store = cls(root, meta)
         store._load_index(repair)
         return store
@@ -140,13 +307,12 @@ class FeatureStore:
         if repair:
             for leftover in self.root.glob(".*.tmp"):
                 logger.info("feature store %s: removing %s, left by an interrupted build", self.root, leftover.name)
-                leftover.unlink(missing_ok=True)
+                _remove(leftover)
         for index_file in sorted(self.root.glob("shard-*.json")):
-            problem = self._check_shard(index_file)
+            problem, shard = self._check_shard(index_file)
             if problem is None:
-                shard = json.loads(index_file.read_text())
                 for key, start, rows in shard["entries"]:
-                    self.index[key] = (index_file.stem, int(start), int(rows))
+                    self.index[key] = (index_file.stem, start, rows)
                 continue
             logger.warning(
                 "feature store %s: %s is %s: never read, its files are extracted again",
@@ -155,30 +321,38 @@ class FeatureStore:
                 problem,
             )
             if repair:
-                index_file.unlink(missing_ok=True)
-                index_file.with_suffix(".bin").unlink(missing_ok=True)
+                _remove(index_file)
+                _remove(index_file.with_suffix(".bin"))
         if repair:
             for data in self.root.glob("shard-*.bin"):
                 if not data.with_suffix(".json").exists():  # killed between the two renames
-                    data.unlink(missing_ok=True)
+                    _remove(data)
 
-    def _check_shard(self, index_file: Path) -> str | None:
-        try:
-            shard = json.loads(index_file.read_text())
-        except (OSError, ValueError):
-            return "unreadable"
+    def _check_shard(self, index_file: Path) -> tuple[str | None, dict | None]:
         data = index_file.with_suffix(".bin")
+        if index_file.is_symlink() or data.is_symlink():
+            return "a symbolic link", None
+        shard = read_json(index_file)
+        if shard is None:
+            return "unreadable", None
+        row_bytes = self.dtype.itemsize * self.layers * self.dim
+        problem = check_index(shard, row_bytes)
+        if problem is not None:
+            return f"an inconsistent index ({problem})", None
         if not data.is_file():
-            return "missing its data file"
+            return "missing its data file", None
         if data.stat().st_size != shard["nbytes"]:
-            return f"truncated ({data.stat().st_size} of {shard['nbytes']} bytes)"
-        hasher = hashlib.blake2b(digest_size=16)
+            return f"truncated ({data.stat().st_size} of {shard['nbytes']} bytes)", None
+        hasher, finite = hashlib.blake2b(digest_size=16), True
         with open(data, "rb") as handle:
             for block in iter(lambda: handle.read(1 << 24), b""):
                 hasher.update(block)
+                finite = finite and bool(np.isfinite(np.frombuffer(block, dtype=self.dtype)).all())
         if hasher.hexdigest() != shard["blake2b"]:
-            return "corrupt (digest mismatch)"
-        return None
+            return "corrupt (digest mismatch)", None
+        if not finite:
+            return "holding NaN or infinite features", None
+        return None, shard
 
     def __contains__(self, key: str) -> bool:
         return key in self.index
@@ -199,10 +373,10 @@ class FeatureStore:
 
     def add(self, entries: Iterable[tuple[str, np.ndarray]]) -> int:
         """Write ``(key, array(rows, layers, dim))`` pairs in shards; call under ``exclusive``."""
-        added, batch = 0, []
+        added, batch, per_shard = 0, [], shard_entries()
         for key, array in entries:
             batch.append((key, array))
-            if len(batch) == SHARD_ENTRIES:
+            if len(batch) == per_shard:
                 added += self._write_shard(batch)
                 batch = []
         if batch:
@@ -213,7 +387,7 @@ class FeatureStore:
         name = f"shard-{uuid.uuid4().hex[:12]}"
         data_tmp = self.root / f".{name}.bin.{os.getpid()}.tmp"
         hasher, entries, start = hashlib.blake2b(digest_size=16), [], 0
-        with open(data_tmp, "wb") as handle:
+        with open(data_tmp, "wb", opener=create_exclusive_opener) as handle:
             for key, array in batch:
                 if array.ndim != 3 or array.shape[1:] != (self.layers, self.dim):
                     raise ValueError(f"entry {key}: shape {array.shape}, expected (rows, {self.layers}, {self.dim})")
@@ -234,3 +408,16 @@ class FeatureStore:
 
     def nbytes(self) -> int:
         return sum(p.stat().st_size for p in self.root.glob("shard-*.bin"))
+
+
+def _remove(path: Path) -> None:
+    """Remove a file or a link (never its target); leave a folder that has a store file's name."""
+    if path.is_symlink() or path.is_file():
+        path.unlink(missing_ok=True)
+
+
+def _empty(root: Path) -> None:
+    """Remove a store's own files (meta, shards, leftovers), nothing else: it is built again."""
+    for pattern in ("meta.json", "shard-*.json", "shard-*.bin", ".*.tmp"):
+        for path in root.glob(pattern):
+            _remove(path)

@@ -20,11 +20,18 @@ Which store (``feature_store``): pooled for heads that pool by a plain mean firs
 (projector + ``UtteranceLevel``/``MeanPooling``, ``PooledMLP``), sequence otherwise. When a
 fold with other waveform statistics asks for a store, a sample of its files is run under
 both statistics and compared; the store is reused when they agree within ``tolerance``.
+
+The cache folder is shared and may hold anything: a store, alias, shape record or statistics
+file that is unreadable, of the wrong type or shape, non-finite, or a link leading out of
+the cache folder is named in a warning and built again (``feature_store`` checks the stores
+themselves). The config is checked before the upstream is built, so a bad value fails
+before any extraction, and a failing run leaves no experiment folder behind.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import logging
@@ -37,15 +44,20 @@ import numpy as np
 import torch
 import torch.nn as nn
 from s3prl.downstream.runner import Runner
+from s3prl.utility.helper import is_leader_process
 from torch.nn.utils.rnn import pad_sequence
 from torch.utils.data import Dataset
 
 from ..data import audio
 from ..downstream import dataset as dataset_module
 from ..downstream.dataset import Normalizer
-from ..errors import InvalidInputError
+from ..downstream.expert import remove_runner_leftovers
+from ..downstream.settings import check_expert_config
+from ..errors import CorpusLayoutError, InvalidInputError
+from ..runtime import runlock
+from ..runtime.guards import finite_number, resolve_inside
 from .extraction import extract, features_of, max_relative_difference
-from .feature_store import CACHE_ENV, DTYPES, FeatureStore, exclusive, file_hashes, json_key, write_atomic
+from .feature_store import CACHE_ENV, DTYPES, FeatureStore, exclusive, file_hashes, json_key, read_json, write_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +73,18 @@ class StoreOptions:
     dtype: str = "float16"  # sequence store; pooled entries are always float32
     budget_gb: float = 50.0
     tolerance: float = 1e-4
+
+    def __post_init__(self):
+        if self.store not in ("auto", "pooled", "sequence"):
+            raise InvalidInputError(f"--store {self.store!r}: expected auto, pooled or sequence")
+        if self.dtype not in DTYPES:
+            raise InvalidInputError(f"--store-dtype {self.dtype!r}: expected one of {sorted(DTYPES)}")
+        self.budget_gb = finite_number(self.budget_gb, where="--cache-budget-gb", low=0)
+        self.tolerance = finite_number(self.tolerance, where="--invariance-tolerance", low=0)
+
+
+# Keys of a store's meta that depend on the waveform statistics, not on the store's key.
+STATS_KEYS = ("wav_mean", "wav_std")
 
 
 def default_cache_dir(expdir: str) -> Path:
@@ -98,6 +122,25 @@ class ShapeProbe:
 
     def __init__(self, record: dict):
         self.record = record
+
+    @staticmethod
+    def check(record: object) -> str | None:
+        """What is wrong with a record read back from the cache, or None.
+
+        Examples:
+            >>> ShapeProbe.check({"key": "hidden_states", "raw_layers": 4, "dim": 64, "downsample_rate": 320})
+            >>> ShapeProbe.check({"key": "hidden_states", "raw_layers": 4, "dim": "64", "downsample_rate": 320})
+            "dim is '64', not a whole number >= 1"
+        """
+        if not isinstance(record, dict) or set(record) != {"key", "raw_layers", "dim", "downsample_rate"}:
+            return "not a record of key, raw_layers, dim and downsample_rate"
+        if not isinstance(record["key"], str) or not record["key"]:
+            return f"key is {record['key']!r}, not a feature name"
+        for name, low in (("raw_layers", 0), ("dim", 1), ("downsample_rate", 1)):
+            value = record[name]
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                return f"{name} is {value!r}, not a whole number >= {low}"
+        return None
 
     def eval(self):
         return self
@@ -171,6 +214,11 @@ class OnePassRunner(Runner):
             )
         if args.downstream != DOWNSTREAM:
             raise InvalidInputError(f"downstream {args.downstream!r}: s3prl-emo train runs {DOWNSTREAM} only")
+        try:  # before the upstream is built and before anything is written for this run
+            check_expert_config(config.get("downstream_expert"), config.get("runner"))
+        except InvalidInputError:
+            remove_runner_leftovers(Path(args.expdir))
+            raise
         self.options = options
         self.report: dict = {"upstream_calls": 0}
         self.cache_dir = Path(options.cache_dir) if options.cache_dir else default_cache_dir(args.expdir)
@@ -203,10 +251,23 @@ class OnePassRunner(Runner):
         }
         return entry
 
+    def _cache_file(self, folder: str, name: str) -> Path | None:
+        """``<cache>/<folder>/<name>``, or None (with a warning) when ``folder`` leads out of the cache."""
+        try:
+            resolve_inside(self.cache_dir, folder, what=f"feature cache {self.cache_dir}")
+        except InvalidInputError as err:
+            logger.warning("%s: not read or written", err)
+            return None
+        return self.cache_dir / folder / name
+
     def _get_featurizer(self):
-        shapes_file = self.cache_dir / "shapes" / f"{json_key(self.upstream_id)}.json"
+        shapes_file = self._cache_file("shapes", f"{json_key(self.upstream_id)}.json")
         real = self.upstream.model
-        record = json.loads(shapes_file.read_text()) if shapes_file.is_file() else None
+        record = read_json(shapes_file) if shapes_file is not None else None
+        problem = ShapeProbe.check(record) if record is not None else None
+        if problem:
+            logger.warning("%s: %s; recording the upstream's shapes again", shapes_file, problem)
+            record = None
         probe = ShapeProbe(record) if record else RecordingUpstream(real)
         self.upstream.model = probe
         try:
@@ -227,8 +288,9 @@ class OnePassRunner(Runner):
                 "dim": int(sample.shape[-1]),
                 "downsample_rate": int(featurizer.downsample_rate),
             }
-            shapes_file.parent.mkdir(parents=True, exist_ok=True)
-            write_atomic(shapes_file, json.dumps(record))
+            if shapes_file is not None:
+                shapes_file.parent.mkdir(parents=True, exist_ok=True)
+                write_atomic(shapes_file, json.dumps(record))
         self.shape_record = record
         return entry
 
@@ -239,21 +301,35 @@ class OnePassRunner(Runner):
         datarc = self.config["downstream_expert"].setdefault("datarc", {})
         had_pre_load, pre_load = "pre_load" in datarc, datarc.get("pre_load", True)
         datarc["pre_load"] = False
-        stats_file = Path(self.args.expdir) / "cache" / f"wav_stats_{self._fold(datarc)}.json"
-        shared_stats = self.cache_dir / "wav_stats" / f"{json_key([datarc, self._fold(datarc)])}.json"
-        if shared_stats.is_file() and not stats_file.is_file():  # the expert checks its key before using it
+        expdir = Path(self.args.expdir)
+        stats_file = expdir / "cache" / f"wav_stats_{self._fold(datarc)}.json"
+        shared_stats = self._cache_file("wav_stats", f"{json_key([datarc, self._fold(datarc)])}.json")
+        shared = read_json(shared_stats) if shared_stats is not None else None
+        copied = False
+        if isinstance(shared, dict) and not os.path.lexists(stats_file):  # the expert checks its key and values
+            if self.args.mode == "train" and is_leader_process():
+                runlock.acquire(expdir)  # this run's folder before anything is written there
             stats_file.parent.mkdir(parents=True, exist_ok=True)
-            write_atomic(stats_file, shared_stats.read_text())
+            write_atomic(stats_file, json.dumps(shared))
+            copied = True
         try:
             entry = super()._get_downstream()
+        except (InvalidInputError, CorpusLayoutError):
+            if copied:  # the expert removes the folder S3PRL made only when nothing else is there
+                stats_file.unlink(missing_ok=True)
+                with contextlib.suppress(OSError):
+                    stats_file.parent.rmdir()
+                remove_runner_leftovers(expdir)
+            raise
         finally:
             if had_pre_load:
                 datarc["pre_load"] = pre_load
             else:
                 del datarc["pre_load"]
-        if stats_file.is_file():
+        computed = read_json(stats_file)
+        if shared_stats is not None and isinstance(computed, dict):
             shared_stats.parent.mkdir(parents=True, exist_ok=True)
-            write_atomic(shared_stats, stats_file.read_text())
+            write_atomic(shared_stats, json.dumps(computed))
         if not self._use_store(entry.model) and pre_load:  # per-step upstream calls: pre-load as configured
             expert = entry.model
             expert.store.pre_load = True
@@ -312,7 +388,7 @@ class OnePassRunner(Runner):
             "max_duration_s": float(expert.datarc["max_duration_s"]),
             "audio_reader": AUDIO_READER,
         }
-        base = self.cache_dir / json_key(key_meta)
+        base = self._store_folder(self.cache_dir / json_key(key_meta))
         hashes = dict(
             zip(
                 names,
@@ -330,17 +406,16 @@ class OnePassRunner(Runner):
                 normalize = Normalizer(store.meta["wav_mean"], store.meta["wav_std"])
                 items = [(h, _loader(expert.store, wanted[h], normalize)) for h in missing]
                 logger.info("feature store %s: extracting %d of %d files", store.root, len(missing), len(wanted))
-                store.add(
-                    extract(
-                        self.upstream.model,
-                        featurizer,
-                        items,
-                        downsample_rate=rate,
-                        pooled=kind == "pooled",
-                        device=self.args.device,
-                        desc="extract",
-                    )
+                entries = extract(
+                    self.upstream.model,
+                    featurizer,
+                    items,
+                    downsample_rate=rate,
+                    pooled=kind == "pooled",
+                    device=self.args.device,
+                    desc="extract",
                 )
+                store.add(self._checked(entries, wanted, store))
             else:
                 logger.info("feature store %s: all %d files stored, no upstream pass needed", store.root, len(wanted))
         self.report.update(
@@ -359,31 +434,101 @@ class OnePassRunner(Runner):
         featurizer.downsample_rate = 1  # stored entries hold exactly the runner's valid frames
         return True
 
+    def _checked(self, entries, names: dict[str, str], store: FeatureStore):
+        """``entries`` as they are extracted, refused before they are stored when their shape is not
+        the one the store was keyed with (a shape record that does not describe the upstream: it is
+        removed) or when the upstream gave NaN or infinite features for a file (named)."""
+        expected = (store.layers, store.dim)
+        for key, entry in entries:
+            if entry.ndim != 3 or entry.shape[1:] != expected or entry.shape[0] < 1:
+                record = self._cache_file("shapes", f"{json_key(self.upstream_id)}.json")
+                if record is not None:
+                    record.unlink(missing_ok=True)
+                raise InvalidInputError(
+                    f"{names[key]}: the upstream's features have shape {entry.shape}, the store expects (frames >= 1, "
+                    f"{expected[0]}, {expected[1]}) from the recorded shapes of this upstream ({record}), which are "
+                    "wrong: the record is removed, run again"
+                )
+            if not np.isfinite(entry).all():
+                raise InvalidInputError(f"{names[key]}: the upstream's features of this file are NaN or infinite")
+            yield key, entry
+
+    def _store_folder(self, folder: Path) -> Path:
+        """``folder`` where a store is built: a link or a file there (made by no builder) is removed, not
+        followed, and the store built in its place."""
+        if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+            what = f"a symbolic link (to {os.readlink(folder)})" if folder.is_symlink() else "a file"
+            logger.warning("feature store %s is %s: removing it and building the store in its place", folder, what)
+            folder.unlink()
+        return folder
+
+    def _usable(self, folder: Path, key_meta: dict) -> FeatureStore | None:
+        """The store in ``folder`` if it is a store of this key (any statistics), else None with a warning."""
+        if folder.is_symlink() or not folder.is_dir():
+            logger.warning("feature store %s: not a folder of the cache (a link or a file): ignored", folder)
+            return None
+        store = FeatureStore.open(folder, repair=True)
+        if store is None:
+            return None
+        if {k: v for k, v in store.meta.items() if k not in STATS_KEYS} != key_meta or not all(
+            k in store.meta for k in STATS_KEYS
+        ):
+            logger.warning("feature store %s: its meta.json is not this store's key: ignored", folder)
+            return None
+        return store
+
+    def _alias(self, alias_file: Path, base: Path, key_meta: dict) -> tuple[FeatureStore, dict] | None:
+        """The store an alias of ``base`` names and the alias, if the alias is sound and within tolerance."""
+        alias = read_json(alias_file)
+        if alias is None:
+            if os.path.lexists(alias_file):
+                logger.warning("alias %s: unreadable or not a plain file: ignored", alias_file)
+            return None
+        try:
+            if not isinstance(alias, dict):
+                raise InvalidInputError(f"alias {alias_file}: not a JSON object")
+            target = alias.get("target")
+            if target is None:
+                return None  # checked before: not invariant
+            if not isinstance(target, str) or not target.startswith("stats-"):
+                raise InvalidInputError(f"alias {alias_file}: target {target!r} is not a stats-* store")
+            folder = resolve_inside(base, target, what=f"alias {alias_file}: target")
+            if folder.parent != base.resolve():
+                raise InvalidInputError(f"alias {alias_file}: target {target!r} is not a store of {base}")
+            diff = finite_number(alias.get("max_rel_diff"), where=f"alias {alias_file}: max_rel_diff", low=0)
+            finite_number(alias.get("tolerance"), where=f"alias {alias_file}: tolerance", low=0)
+        except InvalidInputError as err:
+            logger.warning("%s; ignored, the statistics are checked again", err)
+            return None
+        if diff > self.options.tolerance:
+            return None  # reused under a looser tolerance than this run's: check again
+        store = self._usable(base / folder.name, key_meta)
+        return (store, alias) if store is not None else None
+
     def _pick_store(self, base, key_meta, stats, expert, hashes, *, pooled) -> FeatureStore:
         stats_id = f"stats-{json_key(list(stats))[:12]}"
         meta = {**key_meta, "wav_mean": stats[0], "wav_std": stats[1]}
-        own = base / stats_id
+        own = self._store_folder(base / stats_id)
         alias_file = base / "aliases" / f"{stats_id}.json"
-        if (own / "meta.json").is_file():
+        if os.path.lexists(own / "meta.json"):
             self.report.update(case="store built under these statistics")
             return FeatureStore.open(own, meta, repair=True)
-        if alias_file.is_file():
-            alias = json.loads(alias_file.read_text())
-            target = base / str(alias.get("target"))
-            if alias.get("target") and (target / "meta.json").is_file():
-                logger.info(
-                    "waveform statistics mean %.6g std %.6g: reusing %s (checked before: max relative difference "
-                    "%.2e <= %.0e)",
-                    *stats,
-                    target,
-                    alias["max_rel_diff"],
-                    alias["tolerance"],
-                )
-                self.report.update(case="reused (checked before)", max_rel_diff=alias["max_rel_diff"])
-                return FeatureStore.open(target, repair=True)
+        aliased = self._alias(alias_file, base, key_meta)
+        if aliased is not None:
+            target, alias = aliased
+            logger.info(
+                "waveform statistics mean %.6g std %.6g: reusing %s (checked before: max relative difference "
+                "%.2e <= %.0e)",
+                *stats,
+                target.root,
+                alias["max_rel_diff"],
+                alias["tolerance"],
+            )
+            self.report.update(case="reused (checked before)", max_rel_diff=alias["max_rel_diff"])
+            return target
         candidates = []
-        for folder in base.glob("stats-*"):
-            other = FeatureStore.open(folder, repair=True)
+        for folder in sorted(base.glob("stats-*")):
+            other = self._usable(folder, key_meta)
             if other is not None:
                 candidates.append((sum(h in other for h in hashes.values()), folder.name, other))
         candidates = [c for c in candidates if c[0] > 0]
