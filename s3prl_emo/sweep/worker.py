@@ -71,8 +71,11 @@ def evaluate(ckpt: Path, splits: tuple[str, ...], device: str, override: str = "
     from s3prl.downstream.runner import Runner
     from s3prl.utility.helper import hack_isinstance
 
+    from ..runtime.runner_guard import expdir_next_to_checkpoints
+
     hack_isinstance()
-    with _argv(["-m", "evaluate", "-e", str(ckpt), "--device", device, "-o", override]):
+    # S3PRL takes expdir from the checkpoint: a RESULTS folder that was moved writes next to its checkpoint
+    with expdir_next_to_checkpoints(), _argv(["-m", "evaluate", "-e", str(ckpt), "--device", device, "-o", override]):
         args, config, _ = s3prl_run_downstream.get_downstream_args()
     runner = Runner(args, config)
     for split in splits:
