@@ -26,7 +26,8 @@ import importlib.machinery
 import importlib.util
 import sys
 
-DOWNSTREAM_NAME = "emotion_multilabel"
+from s3prl_emo.downstream import NAME as DOWNSTREAM_NAME  # light: the package imports nothing at start
+
 # Modules S3PRL (or a user following S3PRL's layout) may import, and where they live.
 FORWARDS = {
     f"s3prl.downstream.{DOWNSTREAM_NAME}": "s3prl_emo.downstream",

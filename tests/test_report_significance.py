@@ -16,7 +16,7 @@ from s3prl_emo.metrics import binarize, multilabel_macro_f1
 from s3prl_emo.report.results import RunPredictions, load_sweep, pool
 from s3prl_emo.report.significance import analyse, condition_seed
 from s3prl_emo.report.tables import SIGNIFICANCE_COLUMNS, leaderboard
-from s3prl_emo.runtime.resources import resource_dir
+from s3prl_emo.runtime.paths import resource_dir
 from s3prl_emo.stats import bootstrap_ci, bootstrap_scores, holm, paired_test, percentile_interval
 from s3prl_emo.sweep import plan
 from s3prl_emo.sweep.plan import RESULT_FILE, RunSpec, write_json_atomic, write_plan

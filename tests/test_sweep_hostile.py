@@ -15,7 +15,7 @@ import pytest
 
 from s3prl_emo.cli import main
 from s3prl_emo.errors import InvalidInputError
-from s3prl_emo.runtime.resources import resource_dir
+from s3prl_emo.runtime.paths import resource_dir
 from s3prl_emo.sweep import local, plan, worker
 from s3prl_emo.sweep.state import RunState
 from s3prl_emo.sweep.worker import STATE_FILE

@@ -16,13 +16,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..data.layout import TRAIN, Pathlike, labels_path, read_config, read_labels
+from ..data.layout import TRAIN, labels_path, read_config, read_labels
 from ..data.synth import NAME, make_synthetic_corpus
+from ..downstream import NAME as DOWNSTREAM_NAME
 from ..errors import InvalidInputError
 from ..metrics import format_table, prior_baseline, score
 from ..runtime.atomic import write_text_atomically
 from ..runtime.guards import OUTPUT_MARKER, claim_output_dir, s3prl_override
-from ..runtime.resources import resource_dir
+from ..runtime.paths import Pathlike, resource_dir
 
 logger = logging.getLogger(__name__)
 
@@ -94,7 +95,7 @@ def run_demo(workdir: Pathlike = "demo", *, upstream: str = "fbank", seed: int =
         "-u",
         upstream,
         "-d",
-        "emotion_multilabel",
+        DOWNSTREAM_NAME,
         "-c",
         str(config),
         "-p",

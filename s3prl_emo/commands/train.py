@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..downstream import NAME as DOWNSTREAM_NAME
 from ..errors import InvalidInputError
 
 # run_downstream.py's training flags this command honours, forwarded unchanged.
@@ -88,13 +89,13 @@ def forwarded_argv(args: argparse.Namespace) -> list[str]:
         raise InvalidInputError(f"--hub {args.hub}: only s3prl.hub upstreams; use `python -m s3prl.run_downstream`")
     if args.local_rank is not None:
         raise InvalidInputError("--local_rank: distributed training is not supported here; use run_downstream.py")
-    if args.downstream not in (None, "emotion_multilabel"):
-        raise InvalidInputError(f"-d {args.downstream}: s3prl-emo train runs the emotion_multilabel downstream only")
+    if args.downstream not in (None, DOWNSTREAM_NAME):
+        raise InvalidInputError(f"-d {args.downstream}: s3prl-emo train runs the {DOWNSTREAM_NAME} downstream only")
     if not args.past_exp and not args.auto_resume and not args.config:
         raise InvalidInputError("-c/--config is required for a new experiment (e.g. downstream_configs/IEMOCAP.yaml)")
     argv = ["-m", "train"]
     if not args.past_exp:
-        argv += ["-d", "emotion_multilabel"]
+        argv += ["-d", DOWNSTREAM_NAME]
     for flags, _ in VALUE_FLAGS:
         dest = flags[-1].lstrip("-")
         value = getattr(args, dest)

@@ -18,7 +18,7 @@ import soundfile as sf
 import soxr
 
 from ..errors import CorpusLayoutError, InvalidInputError
-from .layout import Pathlike
+from ..runtime.paths import Pathlike
 
 SAMPLE_RATE = 16_000
 RESAMPLING = "soxr-HQ"  # named in cache keys: a different resampler means different samples

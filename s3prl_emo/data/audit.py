@@ -18,7 +18,8 @@ import soundfile
 from tqdm import tqdm
 
 from ..errors import CorpusLayoutError
-from .layout import SPLITS, TEST, Pathlike, label_files, read_config, read_labels
+from ..runtime.paths import Pathlike
+from .layout import SPLIT_SETS, TEST, label_files, read_config, read_labels
 from .partitions import corpus_key, fold_violations, is_cross_validated, quote_examples
 
 logger = logging.getLogger(__name__)
@@ -112,7 +113,7 @@ def check_splits(corpus_dir: Pathlike) -> SplitReport:
             violations.append(
                 f"fold {k}: {len(absent)} utterance(s) of other folds are in no split: {quote_examples(absent)}"
             )
-        for split in SPLITS:
+        for split in SPLIT_SETS:
             part = frame[frame["Split_Set"] == split]
             speakers = part["SpkrID"].dropna().nunique() if "SpkrID" in part.columns else None
             hours = sum(durations[n] for n in part["FileName"]) / 3600.0

@@ -42,6 +42,7 @@ import pandas as pd
 
 from ..errors import InvalidInputError
 from ..runtime.guards import claim_output_dir, kaldi_safe, spreadsheet_safe, staged_output
+from ..runtime.paths import Pathlike
 from .audit import read_folds
 from .export_formats import (
     AUDIO_MODES,
@@ -56,7 +57,7 @@ from .export_formats import (
     write_audiofolder_split,
     write_lhotse,
 )
-from .layout import DEVELOPMENT, TEST, TRAIN, Pathlike, fold_name, labels_path, read_config
+from .layout import DEVELOPMENT, TEST, TRAIN, fold_name, labels_path, read_config
 from .partitions import corpus_key, fold_violations
 
 logger = logging.getLogger(__name__)

@@ -13,7 +13,6 @@ Writers stage into a temporary folder that is moved into place only when complet
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,13 +21,13 @@ import numpy as np
 import pandas as pd
 
 from ..errors import CorpusLayoutError, InvalidInputError
-
-Pathlike = str | os.PathLike
+from ..runtime.paths import Pathlike
 
 # The three splits, as ``Split_Set`` and config.json's data_split_type spell them.
 TRAIN, DEVELOPMENT, TEST = "Train", "Development", "Test"
-SPLITS: tuple[str, ...] = (TRAIN, DEVELOPMENT, TEST)
-SPLIT_NAMES = {"train": TRAIN, "dev": DEVELOPMENT, "test": TEST}
+SPLIT_SETS: tuple[str, ...] = (TRAIN, DEVELOPMENT, TEST)  # the values of a label file's Split_Set
+SPLITS: tuple[str, ...] = ("train", "dev", "test")  # the downstream's split names, in that order
+SPLIT_NAMES = dict(zip(SPLITS, SPLIT_SETS, strict=True))
 DIMENSIONAL_COLUMNS = ("EmoAct", "EmoVal", "EmoDom")
 SUM_TOLERANCE = 1e-3
 # Every column of a label file that is not a class, as ``label_frame`` writes them.

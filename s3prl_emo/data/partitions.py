@@ -29,8 +29,8 @@ from types import MappingProxyType
 import pandas as pd
 
 from ..errors import CorpusLayoutError, InvalidInputError
-from ..runtime.resources import resource_dir
-from .layout import DEVELOPMENT, SPLITS, TEST, TRAIN, parse_fold
+from ..runtime.paths import resource_dir
+from .layout import DEVELOPMENT, SPLIT_SETS, TEST, TRAIN, parse_fold
 
 logger = logging.getLogger(__name__)
 
@@ -159,8 +159,8 @@ def _parse_folds(raw: dict) -> Mapping[int, Fold]:
 def _validate_spec(spec: _CorpusSpec) -> None:
     """The fold table must be a rotation: disjoint splits, same sessions, each tested once."""
     if not spec.cross_validated:
-        if not spec.corpus_sets or any(split not in SPLITS for _, split in spec.corpus_sets):
-            raise InvalidInputError(f"{spec.source}: corpus_sets must map set names to one of {SPLITS}")
+        if not spec.corpus_sets or any(split not in SPLIT_SETS for _, split in spec.corpus_sets):
+            raise InvalidInputError(f"{spec.source}: corpus_sets must map set names to one of {SPLIT_SETS}")
         return
     if list(spec.folds) != list(range(1, len(spec.folds) + 1)):
         raise InvalidInputError(f"{spec.source}: folds are {list(spec.folds)}; expected 1..n")
@@ -351,7 +351,7 @@ def _split_summary(groups: pd.Series) -> str:
 
 
 def _split_rank(split: str) -> int:
-    return SPLITS.index(split) if split in SPLITS else len(SPLITS)
+    return SPLIT_SETS.index(split) if split in SPLIT_SETS else len(SPLIT_SETS)
 
 
 def quote_examples(names: Sequence[str]) -> str:

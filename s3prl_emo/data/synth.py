@@ -29,8 +29,9 @@ from tqdm import tqdm
 
 from ..errors import InvalidInputError
 from ..runtime.guards import staged_output
+from ..runtime.paths import Pathlike
 from .labels import soft_labels
-from .layout import CorpusConfig, Pathlike, label_frame, labels_path, write_config, write_labels
+from .layout import CorpusConfig, label_frame, labels_path, write_config, write_labels
 from .partitions import assign_splits, fold_table
 
 NAME = "SYNTH"

@@ -27,6 +27,7 @@ from torch.nn.utils.rnn import pad_sequence
 from torch.utils.data import DataLoader
 
 from ..data.audio import load_audio
+from ..data.layout import SPLITS
 from ..data.partitions import corpus_key, fold_violations
 from ..errors import CorpusLayoutError, InvalidInputError
 from ..loss import ClassBalancedCrossEntropy, SoftCrossEntropy
@@ -34,14 +35,13 @@ from ..metrics import binarize, macro_f1_at_thresholds, score, tune_thresholds
 from ..runtime import runlock
 from ..runtime.atomic import write_text_atomically
 from ..runtime.guards import finite_number
+from . import NAME
 from .dataset import AudioStore, EmotionDataset, FoldData, Normalizer, check_audio, load_fold, normalisation_stats
 from .model import EmotionHead
 from .settings import CHOICES, check_expert_config
 
 logger = logging.getLogger(__name__)
 
-NAME = "emotion_multilabel"
-SPLITS = ("train", "dev", "test")
 DEFAULT_DATARC = {
     "test_fold": "fold1",
     "pre_load": True,

@@ -11,7 +11,7 @@ import math
 from numbers import Real
 
 from ..data.audio import SAMPLE_RATE
-from ..data.layout import parse_fold
+from ..data.layout import SPLITS, parse_fold
 from ..errors import InvalidInputError
 
 DATARC_KEYS = frozenset(
@@ -34,7 +34,6 @@ CHOICES = {
     # metric scored (and what EMO-SUPERB writes), or the top class, for people reading it.
     "predict_fallback": ("none", "top_class"),
 }
-SPLITS = ("train", "dev", "test")
 # The crop's range in seconds: one sample at 16 kHz, and a bound that no recording reaches.
 MIN_CROP_S = 1 / SAMPLE_RATE
 MAX_CROP_S = 1e6

@@ -51,9 +51,10 @@ import numpy as np
 import pandas as pd
 
 from ..data.labels import canonical_class
-from ..data.layout import Pathlike, fold_name, parse_fold
+from ..data.layout import fold_name, parse_fold
 from ..errors import InvalidInputError
 from ..metrics import binarize, score
+from ..runtime.paths import Pathlike
 
 logger = logging.getLogger(__name__)
 

@@ -31,12 +31,12 @@ import soundfile as sf
 from tqdm import tqdm
 
 from ..data.audio import SAMPLE_RATE, load_audio, require_finite
-from ..data.layout import Pathlike
 from ..downstream.dataset import MIN_SAMPLES
 from ..errors import CorpusLayoutError, InvalidInputError
 from ..metrics import binarize
 from ..runtime.atomic import write_text_atomically
 from ..runtime.guards import spreadsheet_safe, terminal_safe
+from ..runtime.paths import Pathlike
 
 MIN_TAIL_S = 1.0
 MIN_WINDOW_S = MIN_SAMPLES / SAMPLE_RATE  # a shorter window is zero-padded to this anyway

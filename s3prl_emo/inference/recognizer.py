@@ -19,11 +19,12 @@ from s3prl.upstream.interfaces import Featurizer
 from torch.nn.utils.rnn import pad_sequence
 
 from ..data.audio import SAMPLE_RATE, load_audio, require_finite, to_mono_16k
-from ..data.layout import Pathlike, check_class_names
+from ..data.layout import check_class_names
 from ..downstream.dataset import Normalizer
 from ..downstream.model import EmotionHead
 from ..errors import InvalidInputError
 from ..runtime.checkpoints import build_upstream, load_checkpoint
+from ..runtime.paths import Pathlike
 
 __all__ = ["EmotionRecognizer", "check_sample_rate", "load_checkpoint", "waveform_16k"]
 

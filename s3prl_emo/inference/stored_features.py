@@ -29,22 +29,15 @@ from torch.nn.utils.rnn import pad_sequence
 from tqdm import tqdm
 
 from ..data.audio import load_audio
-from ..data.layout import Pathlike
 from ..downstream.dataset import Normalizer
 from ..runtime.checkpoints import load_checkpoint
+from ..runtime.paths import Pathlike
 from ..training.feature_store import FeatureStore, exclusive, file_hashes, json_key
-from ..training.one_pass import (
-    REPORT_FILE,
-    StoredUpstream,
-    _s3prl_version,
-    audio_reader_fingerprint,
-    pooled_head,
-    upstream_fingerprint,
-)
+from ..training.one_pass import REPORT_FILE, StoredUpstream, _s3prl_version, pooled_head
+from ..training.store_choice import AUDIO_READER, STATS_KEYS, upstream_fingerprint
 
 logger = logging.getLogger(__name__)
 
-STATS_KEYS = ("wav_mean", "wav_std")
 
 
 class RunStore:
@@ -137,7 +130,7 @@ def expected_meta(args, config: dict, extra: dict, recognizer, *, as_list: bool)
         "downsample_rate": int(featurizer.downsample_rate),
         "normalize": bool(featurizer.normalize and as_list),
         "max_duration_s": float(extra["max_duration_s"]),
-        "audio_reader": audio_reader_fingerprint(),
+        "audio_reader": AUDIO_READER,
         "modelrc_pooled": pooled_head(config.get("downstream_expert", {}).get("modelrc", {}) or {}),
     }
 

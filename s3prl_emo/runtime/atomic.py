@@ -17,9 +17,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import InvalidInputError
+from .paths import Pathlike
 from .runlock import process_alive
-
-Pathlike = str | os.PathLike
 
 
 @contextlib.contextmanager

@@ -43,8 +43,7 @@ from pathlib import Path
 
 from ..errors import InvalidInputError
 from .guards import create_exclusive_opener
-
-Pathlike = str | os.PathLike
+from .paths import Pathlike
 
 # Loaders that read no file: the features are computed from the waveform.
 FEATURE_UPSTREAMS = frozenset({"fbank", "fbank_no_cmvn", "mfcc", "mel", "spectrogram", "linear", "baseline"})

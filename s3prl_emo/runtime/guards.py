@@ -33,8 +33,7 @@ from pathlib import Path
 
 from ..errors import InvalidInputError
 from .atomic import staged_dir
-
-Pathlike = str | os.PathLike
+from .paths import Pathlike
 
 OUTPUT_MARKER = ".s3prl-emo-output.json"
 """Written into every output folder: which command wrote it, so that only that command replaces it."""

@@ -13,8 +13,8 @@ from pathlib import Path
 from _s3prl_emo_hook import DOWNSTREAM_NAME, FORWARDS
 
 from .. import __version__
-from ..data.layout import Pathlike
 from ..errors import InvalidInputError
+from ..runtime.paths import Pathlike
 
 MARKER = "S3PRL_EMO_LINK"
 

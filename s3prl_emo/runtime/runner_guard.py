@@ -36,10 +36,10 @@ import os
 import sys
 from collections.abc import Iterator
 
+from ..downstream import NAME as DOWNSTREAM_NAME
 from ..errors import CorpusLayoutError, InvalidInputError
 from .checkpoints import load_checkpoint, save_checkpoint, upstream_spec
 
-DOWNSTREAM_NAME = "emotion_multilabel"
 _PINS_EXPDIR = "_s3prl_emo_pins_expdir"
 logger = logging.getLogger(__name__)
 

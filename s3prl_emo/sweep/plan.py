@@ -32,11 +32,11 @@ from pathlib import Path
 
 import yaml
 
-from ..data.layout import Pathlike, label_files
+from ..data.layout import label_files
 from ..errors import CorpusLayoutError, InvalidInputError
 from ..runtime.atomic import write_text_atomically
 from ..runtime.guards import claim_output_dir, refuse_override_keys, resolve_inside, s3prl_override
-from ..runtime.resources import resource_dir
+from ..runtime.paths import Pathlike, resource_dir
 
 PLAN_FILE = "sweep.json"
 RUN_FILE = "run.json"

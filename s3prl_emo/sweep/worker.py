@@ -30,6 +30,7 @@ import pandas as pd
 import yaml
 
 from .. import __version__
+from ..downstream import NAME as DOWNSTREAM_NAME
 from ..errors import CorpusLayoutError, InvalidInputError
 from ..metrics import binarize
 from ..runtime.atomic import write_text_atomically
@@ -41,7 +42,7 @@ from .plan import RESULT_FILE, RUN_CONFIG, RunSpec, check_upstreams, read_json_o
 STATE_FILE = "state.json"
 TRAIN_DONE = "train.done"
 FAST_TRAINER_MODULE = "s3prl_emo.commands.train"
-SPLITS = ("dev", "test")
+EVALUATED_SPLITS = ("dev", "test")
 
 
 def fast_trainer_available() -> bool:
@@ -147,7 +148,7 @@ def _train(spec: RunSpec, run_dir: Path, device: str) -> None:
     config = run_dir / RUN_CONFIG
     write_text_atomically(config, yaml.safe_dump(spec.run_config(), sort_keys=False))
     upstream = ["-u", spec.upstream] + (["-k", spec.upstream_ckpt] if spec.upstream_ckpt else [])
-    common = ["-a", "-d", "emotion_multilabel", *upstream, "-c", str(config), "-p", str(run_dir / "exp")]
+    common = ["-a", "-d", DOWNSTREAM_NAME, *upstream, "-c", str(config), "-p", str(run_dir / "exp")]
     common += ["--device", device]
     override = spec.override_string()
     if override:
@@ -244,8 +245,8 @@ def run_one(run_dir: Path, spec: RunSpec | None = None) -> dict:
     if not best.is_file():
         raise InvalidInputError(f"{expdir}: training ended without dev-best.ckpt")
     ckpt = {"args.upstream_ckpt": spec.upstream_ckpt} if spec.upstream_ckpt else {}
-    evaluate(best, SPLITS, device, s3prl_override(ckpt) or "none")
-    scores = {split: read_json_object(expdir / f"{split}_fold{spec.fold}_metrics.json") for split in SPLITS}
+    evaluate(best, EVALUATED_SPLITS, device, s3prl_override(ckpt) or "none")
+    scores = {split: read_json_object(expdir / f"{split}_fold{spec.fold}_metrics.json") for split in EVALUATED_SPLITS}
     classes = [key.split("/", 1)[1] for key in scores["test"] if key.startswith("f1/")]
     result = {
         **spec.to_json(),

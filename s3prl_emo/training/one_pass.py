@@ -17,9 +17,9 @@ and never saved; the Featurizer keeps its weights), so ``run_downstream.py -m ev
 and torch.hub read them as they are. Saves are atomic through the import hook's runner patch.
 
 Which store (``feature_store``): pooled for heads that pool by a plain mean first
-(projector + ``UtteranceLevel``/``MeanPooling``, ``PooledMLP``), sequence otherwise. When a
-fold with other waveform statistics asks for a store, a sample of its files is run under
-both statistics and compared; the store is reused when they agree within ``tolerance``.
+(projector + ``UtteranceLevel``/``MeanPooling``, ``PooledMLP``), sequence otherwise; which of
+the stores of one key a fold reads, and when it may reuse another fold's, is
+``store_choice``'s job.
 
 The cache folder is shared and may hold anything: a store, alias, shape record or statistics
 file that is unreadable, of the wrong type or shape, non-finite, or a link leading out of
@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
 import json
 import logging
 import os
@@ -49,6 +48,7 @@ from torch.nn.utils.rnn import pad_sequence
 from torch.utils.data import Dataset
 
 from ..data import audio
+from ..downstream import NAME as DOWNSTREAM
 from ..downstream import dataset as dataset_module
 from ..downstream.dataset import Normalizer
 from ..downstream.expert import remove_runner_leftovers
@@ -56,14 +56,13 @@ from ..downstream.settings import check_expert_config
 from ..errors import CorpusLayoutError, InvalidInputError
 from ..runtime import runlock
 from ..runtime.guards import finite_number, resolve_inside
-from .extraction import extract, features_of, max_relative_difference
+from .extraction import extract
 from .feature_store import CACHE_ENV, DTYPES, FeatureStore, exclusive, file_hashes, json_key, read_json, write_atomic
+from .store_choice import AUDIO_READER, StoreChooser, durations, store_folder, upstream_fingerprint
 
 logger = logging.getLogger(__name__)
 
-DOWNSTREAM = "emotion_multilabel"
 REPORT_FILE = "one_pass.json"
-INVARIANCE_SAMPLE = 5
 
 
 @dataclass
@@ -81,10 +80,6 @@ class StoreOptions:
             raise InvalidInputError(f"--store-dtype {self.dtype!r}: expected one of {sorted(DTYPES)}")
         self.budget_gb = finite_number(self.budget_gb, where="--cache-budget-gb", low=0)
         self.tolerance = finite_number(self.tolerance, where="--invariance-tolerance", low=0)
-
-
-# Keys of a store's meta that depend on the waveform statistics, not on the store's key.
-STATS_KEYS = ("wav_mean", "wav_std")
 
 
 def default_cache_dir(expdir: str) -> Path:
@@ -184,23 +179,6 @@ class StoredFeatures(Dataset):
         return self.store.get(self.keys[name]), self.labels[index], name
 
     collate = staticmethod(dataset_module.EmotionDataset.collate)
-
-
-def upstream_fingerprint(model: nn.Module) -> str:
-    """Hash of the upstream's class and every tensor of its state: changes with its checkpoint."""
-    hasher = hashlib.blake2b(digest_size=16)
-    hasher.update(f"{type(model).__module__}.{type(model).__qualname__}".encode())
-    for name, tensor in model.state_dict().items():
-        hasher.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}".encode())
-        hasher.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
-    return hasher.hexdigest()
-
-
-AUDIO_READER = "cdf73449d2b2778b0821741cfa8a9bc7"
-"""How a file becomes the upstream's input (reading, soxr resampling, cropping, padding,
-normalising), as store keys name it. Stores written by earlier versions carry this value, so a
-module that moves or is reformatted keeps its stores; ``tests/test_audio_reader_key.py`` pins
-the samples the reader produces, and a change of that behaviour must change this value."""
 
 
 class OnePassRunner(Runner):
@@ -388,7 +366,7 @@ class OnePassRunner(Runner):
             "max_duration_s": float(expert.datarc["max_duration_s"]),
             "audio_reader": AUDIO_READER,
         }
-        base = self._store_folder(self.cache_dir / json_key(key_meta))
+        base = store_folder(self.cache_dir / json_key(key_meta))
         hashes = dict(
             zip(
                 names,
@@ -399,7 +377,10 @@ class OnePassRunner(Runner):
         stats = (float(expert.normalize.mean), float(expert.normalize.std))
         started = time.perf_counter()
         with exclusive(base):
-            store = self._pick_store(base, key_meta, stats, expert, hashes, pooled=kind == "pooled")
+            chooser = StoreChooser(
+                self.upstream.model, featurizer, self.args.device, self.options.tolerance, self.report
+            )
+            store = chooser.pick(base, key_meta, stats, expert, hashes, pooled=kind == "pooled")
             wanted = {h: n for n, h in sorted(hashes.items())}
             missing = store.missing(wanted)
             if missing:
@@ -452,193 +433,6 @@ class OnePassRunner(Runner):
             if not np.isfinite(entry).all():
                 raise InvalidInputError(f"{names[key]}: the upstream's features of this file are NaN or infinite")
             yield key, entry
-
-    def _store_folder(self, folder: Path) -> Path:
-        """``folder`` where a store is built: a link or a file there (made by no builder) is removed, not
-        followed, and the store built in its place."""
-        if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
-            what = f"a symbolic link (to {os.readlink(folder)})" if folder.is_symlink() else "a file"
-            logger.warning("feature store %s is %s: removing it and building the store in its place", folder, what)
-            folder.unlink()
-        return folder
-
-    def _usable(self, folder: Path, key_meta: dict) -> FeatureStore | None:
-        """The store in ``folder`` if it is a store of this key (any statistics), else None with a warning."""
-        if folder.is_symlink() or not folder.is_dir():
-            logger.warning("feature store %s: not a folder of the cache (a link or a file): ignored", folder)
-            return None
-        store = FeatureStore.open(folder, repair=True)
-        if store is None:
-            return None
-        if {k: v for k, v in store.meta.items() if k not in STATS_KEYS} != key_meta or not all(
-            k in store.meta for k in STATS_KEYS
-        ):
-            logger.warning("feature store %s: its meta.json is not this store's key: ignored", folder)
-            return None
-        return store
-
-    def _alias(self, alias_file: Path, base: Path, key_meta: dict) -> tuple[FeatureStore, dict] | None:
-        """The store an alias of ``base`` names and the alias, if the alias is sound and within tolerance."""
-        alias = read_json(alias_file)
-        if alias is None:
-            if os.path.lexists(alias_file):
-                logger.warning("alias %s: unreadable or not a plain file: ignored", alias_file)
-            return None
-        try:
-            if not isinstance(alias, dict):
-                raise InvalidInputError(f"alias {alias_file}: not a JSON object")
-            target = alias.get("target")
-            if target is None:
-                return None  # checked before: not invariant
-            if not isinstance(target, str) or not target.startswith("stats-"):
-                raise InvalidInputError(f"alias {alias_file}: target {target!r} is not a stats-* store")
-            folder = resolve_inside(base, target, what=f"alias {alias_file}: target")
-            if folder.parent != base.resolve():
-                raise InvalidInputError(f"alias {alias_file}: target {target!r} is not a store of {base}")
-            diff = finite_number(alias.get("max_rel_diff"), where=f"alias {alias_file}: max_rel_diff", low=0)
-            finite_number(alias.get("tolerance"), where=f"alias {alias_file}: tolerance", low=0)
-        except InvalidInputError as err:
-            logger.warning("%s; ignored, the statistics are checked again", err)
-            return None
-        if diff > self.options.tolerance:
-            return None  # reused under a looser tolerance than this run's: check again
-        store = self._usable(base / folder.name, key_meta)
-        return (store, alias) if store is not None else None
-
-    def _pick_store(self, base, key_meta, stats, expert, hashes, *, pooled) -> FeatureStore:
-        stats_id = f"stats-{json_key(list(stats))[:12]}"
-        meta = {**key_meta, "wav_mean": stats[0], "wav_std": stats[1]}
-        own = self._store_folder(base / stats_id)
-        alias_file = base / "aliases" / f"{stats_id}.json"
-        if os.path.lexists(own / "meta.json"):
-            self.report.update(case="store built under these statistics")
-            return FeatureStore.open(own, meta, repair=True)
-        aliased = self._alias(alias_file, base, key_meta)
-        if aliased is not None:
-            target, alias = aliased
-            logger.info(
-                "waveform statistics mean %.6g std %.6g: reusing %s (checked before: max relative difference "
-                "%.2e <= %.0e)",
-                *stats,
-                target.root,
-                alias["max_rel_diff"],
-                alias["tolerance"],
-            )
-            self.report.update(case="reused (checked before)", max_rel_diff=alias["max_rel_diff"])
-            return target
-        candidates = []
-        for folder in sorted(base.glob("stats-*")):
-            other = self._usable(folder, key_meta)
-            if other is not None:
-                candidates.append((sum(h in other for h in hashes.values()), folder.name, other))
-        candidates = [c for c in candidates if c[0] > 0]
-        if candidates:
-            _, _, other = max(candidates, key=lambda c: (c[0], c[1]))
-            reason = provably_invariant(self.upstream.model)
-            if reason and min(durations(expert, hashes).values()) >= 0.1:
-                logger.info(
-                    "waveform statistics mean %.6g std %.6g: reusing %s, built under mean %.6g std %.6g: %s, "
-                    "which removes any global shift and scale (no upstream call needed)",
-                    *stats,
-                    other.root,
-                    other.meta["wav_mean"],
-                    other.meta["wav_std"],
-                    reason,
-                )
-                self.report.update(case=f"reused (provably invariant: {reason})", max_rel_diff=0.0)
-                return other
-            diff, sample = self._invariance(other, stats, expert, hashes, pooled)
-            agree = diff <= self.options.tolerance
-            alias_file.parent.mkdir(parents=True, exist_ok=True)
-            write_atomic(
-                alias_file,
-                json.dumps(
-                    {
-                        "target": other.root.name if agree else None,
-                        "max_rel_diff": diff,
-                        "tolerance": self.options.tolerance,
-                        "files": sample,
-                        "stats": list(stats),
-                    },
-                    indent=2,
-                ),
-            )
-            logger.info(
-                "waveform statistics mean %.6g std %.6g differ from %s's (mean %.6g std %.6g): on %d sampled files "
-                "the upstream's features differ by at most %.2e (relative), %s the tolerance %.0e: %s",
-                *stats,
-                other.root,
-                other.meta["wav_mean"],
-                other.meta["wav_std"],
-                len(sample),
-                diff,
-                "within" if agree else "above",
-                self.options.tolerance,
-                "reusing that store" if agree else "building a store for these statistics",
-            )
-            self.report.update(case="reused (invariant)" if agree else "built (not invariant)", max_rel_diff=diff)
-            if agree:
-                return other
-        else:
-            self.report.update(case="new store")
-        return FeatureStore.open(own, meta, repair=True)
-
-    def _invariance(self, other: FeatureStore, stats, expert, hashes, pooled) -> tuple[float, list[str]]:
-        """Max relative difference, over a sample of files, between the features under ``stats``
-        and under ``other``'s statistics: the shortest, the longest and seeded random files."""
-        seconds = durations(expert, [n for n, h in hashes.items() if h in other])
-        present = sorted(seconds, key=lambda n: (seconds[n], n))
-        rng = np.random.default_rng(0)
-        middle = present[1:-1]
-        picked = rng.choice(len(middle), size=min(INVARIANCE_SAMPLE - 2, len(middle)), replace=False) if middle else []
-        sample = sorted({present[0], present[-1], *(middle[i] for i in picked)})
-        mine, theirs = Normalizer(*stats), Normalizer(other.meta["wav_mean"], other.meta["wav_std"])
-        rate, worst = int(self.featurizer.model.downsample_rate), 0.0
-        for name in sample:
-            raw = expert.store.get(name)
-            wav = torch.from_numpy(mine(raw)).to(self.args.device)
-            (new,) = features_of(self.upstream.model, self.featurizer.model, [wav], rate, pooled)
-            if other.dtype == np.float32:
-                reference = other.get(hashes[name])
-            else:  # the stored entry is rounded: compare two fresh passes instead
-                ref_wav = torch.from_numpy(theirs(raw)).to(self.args.device)
-                (reference,) = features_of(self.upstream.model, self.featurizer.model, [ref_wav], rate, pooled)
-            worst = max(worst, max_relative_difference(new, reference))
-        return worst, sample
-
-
-def provably_invariant(upstream) -> str | None:
-    """Why the train-split normalisation ``(x - mean) / std`` cannot change the upstream's
-    features, or None. Either the upstream layer-norms each waveform (WavLM/HuBERT/wav2vec 2.0
-    Large), or its first layer is a bias-free convolution over the waveform followed by a
-    per-channel norm over time (the Base models' group norm): a shift adds a per-channel
-    constant that the norm subtracts, a scale is divided out."""
-    for owner, name in (("cfg", "normalize"), ("task_cfg", "normalize"), (None, "wav_normalize")):
-        holder = getattr(upstream, owner, None) if owner else upstream
-        if holder is not None and getattr(holder, name, False) is True:
-            return "the upstream layer-norms each waveform"
-    for block in upstream.modules():
-        if not (isinstance(block, nn.Sequential) and len(block) and isinstance(block[0], nn.Conv1d)):
-            continue
-        conv = block[0]
-        if conv.in_channels != 1:
-            continue
-        after = list(block)[1:]
-        while after and isinstance(after[0], nn.Dropout):
-            after.pop(0)
-        norm = after[0] if after else None
-        if conv.bias is None and isinstance(norm, nn.GroupNorm) and norm.num_groups == norm.num_channels:
-            return "its first layer, a bias-free convolution over the waveform, is followed by a group norm over time"
-        return None  # the waveform's first convolution does not cancel a shift and scale
-    return None
-
-
-def durations(expert, names) -> dict[str, float]:
-    """Seconds of each file as the expert reads it (after the crop), from the file headers."""
-    import soundfile as sf
-
-    crop = float(expert.datarc["max_duration_s"])
-    return {n: min(sf.info(str(expert.data.audio_dir / n)).duration, crop) for n in names}
 
 
 def _loader(audio_store, name: str, normalize: Normalizer):

@@ -15,9 +15,9 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..data.layout import Pathlike
 from ..errors import InvalidInputError
 from ..runtime.guards import claim_output_dir, markdown_safe, read_json, resolve_inside, spreadsheet_safe, staged_output
+from ..runtime.paths import Pathlike
 from .plots import radar
 from .profile import AXES, check_report, profile
 

@@ -19,7 +19,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..data.layout import Pathlike
 from ..downstream.dataset import AudioStore, FoldData, load_fold
 from ..downstream.expert import DEFAULT_DATARC
 from ..downstream.settings import check_datarc
@@ -29,6 +28,7 @@ from ..metrics import multilabel_macro_f1
 from ..runtime.atomic import write_text_atomically
 from ..runtime.checkpoints import load_checkpoint
 from ..runtime.guards import claim_output_dir, spreadsheet_safe, staged_output
+from ..runtime.paths import Pathlike
 from . import model_io
 from .calibration import calibration
 from .fairness import fairness

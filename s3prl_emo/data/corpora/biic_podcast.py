@@ -21,8 +21,8 @@ that are missing or ``Unknown`` stay ``Unknown``.
 
 from __future__ import annotations
 
+from ...runtime.paths import Pathlike
 from ..labels import DEFAULT_SMOOTHING, alias_table
-from ..layout import Pathlike
 from .podcast_release import (
     CLASSES_PRIMARY,
     CLASSES_SECONDARY,

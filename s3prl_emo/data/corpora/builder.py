@@ -29,9 +29,10 @@ import pandas as pd
 
 from ... import __version__
 from ...errors import InvalidInputError
+from ...runtime.paths import Pathlike
 from .. import partitions
 from ..labels import DEFAULT_SMOOTHING, EXCLUDED_FEW_ANNOTATORS, EXCLUDED_OTHER, all_other, soft_labels
-from ..layout import DIMENSIONAL_COLUMNS, Pathlike, label_frame, plain_file_name_problem
+from ..layout import DIMENSIONAL_COLUMNS, label_frame, plain_file_name_problem
 from .raw import sha256_file
 from .relabel import RelabelTable, apply_relabel, read_relabel, relabel_target
 from .types import Condition, Partition, PreparedCondition, PreparedCorpus, Reading, Recipe, Utterance

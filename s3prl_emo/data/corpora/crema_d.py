@@ -31,8 +31,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ...errors import CorpusLayoutError, InvalidInputError
+from ...runtime.paths import Pathlike
 from ..labels import DEFAULT_SMOOTHING, alias_table, canonical_class
-from ..layout import Pathlike
 from .builder import prepare_corpus
 from .raw import read_csv_rows, require_dir
 from .record import Corpus, PublishedCondition

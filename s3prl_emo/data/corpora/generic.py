@@ -29,8 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import CorpusLayoutError, InvalidInputError
+from ...runtime.paths import Pathlike
 from ..labels import DEFAULT_SMOOTHING, OTHER
-from ..layout import Pathlike, check_class_names, plain_file_name_problem
+from ..layout import check_class_names, plain_file_name_problem
 from .builder import balanced_partition, prepare_corpus
 from .raw import VOTE_COLUMNS, Row, annotator_rows, index_audio, read_csv_rows
 from .record import Corpus

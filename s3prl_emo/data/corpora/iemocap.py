@@ -32,8 +32,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ...errors import CorpusLayoutError, InvalidInputError
+from ...runtime.paths import Pathlike
 from ..labels import DEFAULT_SMOOTHING, alias_table
-from ..layout import Pathlike
 from .builder import prepare_corpus
 from .raw import check_choices, mean_scores, require_dir, split_choices
 from .record import Corpus, PublishedCondition

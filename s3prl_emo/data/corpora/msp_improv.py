@@ -36,8 +36,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ...errors import CorpusLayoutError, InvalidInputError
+from ...runtime.paths import Pathlike
 from ..labels import DEFAULT_SMOOTHING, alias_table, canonical_class, is_other, primary_plus_secondary
-from ..layout import Pathlike
 from .builder import prepare_corpus
 from .raw import mean_scores, require_dir
 from .record import Corpus, PublishedCondition

@@ -36,8 +36,8 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import CorpusLayoutError, InvalidInputError
+from ...runtime.paths import Pathlike
 from ..labels import DEFAULT_SMOOTHING, alias_table
-from ..layout import Pathlike
 from ..partitions import session_of
 from .builder import prepare_corpus
 from .raw import VOTE_COLUMNS, annotator_rows, index_audio, require_dir

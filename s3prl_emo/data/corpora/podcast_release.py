@@ -44,8 +44,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ...errors import CorpusLayoutError, InvalidInputError
+from ...runtime.paths import Pathlike
 from ..labels import EXCLUDED_OTHER, alias_table, canonical_class, is_other, primary_plus_secondary
-from ..layout import Pathlike
 from ..partitions import split_of_corpus_set
 from .builder import prepare_corpus
 from .raw import Row, index_audio, mean_scores, read_csv_rows, require_dir

@@ -16,8 +16,8 @@ import numpy as np
 from tqdm import tqdm
 
 from ...errors import CorpusLayoutError, InvalidInputError
+from ...runtime.paths import Pathlike
 from ..labels import canonical_class, is_other
-from ..layout import Pathlike
 
 MULTI_CHOICE_SEPARATOR = ";"
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".au")

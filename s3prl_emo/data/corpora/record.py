@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ...runtime.paths import Pathlike
 from ..labels import DEFAULT_SMOOTHING
-from ..layout import Pathlike
 from .builder import check_smoothing
 from .types import Condition, PreparedCorpus, Utterance
 from .writer import claim_corpus_dir

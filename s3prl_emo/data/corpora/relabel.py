@@ -31,7 +31,8 @@ import numpy as np
 import pandas as pd
 
 from ...errors import CorpusLayoutError, InvalidInputError
-from ..layout import SUM_TOLERANCE, Pathlike
+from ...runtime.paths import Pathlike
+from ..layout import SUM_TOLERANCE
 from .raw import refuse_repeated_columns
 from .types import Condition, Utterance
 

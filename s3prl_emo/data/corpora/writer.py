@@ -18,7 +18,8 @@ from tqdm import tqdm
 
 from ...errors import CorpusLayoutError, InvalidInputError
 from ...runtime.guards import claim_output_dir, staged_output
-from ..layout import CorpusConfig, Pathlike, labels_path, plain_file_name_problem, write_config, write_labels
+from ...runtime.paths import Pathlike
+from ..layout import CorpusConfig, labels_path, plain_file_name_problem, write_config, write_labels
 from .types import PreparedCorpus
 
 logger = logging.getLogger(__name__)

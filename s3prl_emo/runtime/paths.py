@@ -1,10 +1,15 @@
-"""Data folders shipped with the package (``data_splits``, ``downstream_configs``)."""
+"""Paths: the type every path argument accepts, and the data folders shipped with the package
+(``data_splits``, ``downstream_configs``)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from ..errors import CorpusLayoutError
+
+Pathlike = str | os.PathLike
+"""A path as a string or any ``os.PathLike``; functions turn it into a ``Path`` at the boundary."""
 
 
 def resource_dir(name: str) -> Path:
