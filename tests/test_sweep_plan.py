@@ -8,7 +8,7 @@ import pytest
 
 from s3prl_emo.cli import main
 from s3prl_emo.errors import InvalidInputError
-from s3prl_emo.sweep import plan, worker
+from s3prl_emo.sweep import plan
 from s3prl_emo.sweep.state import sweep_states
 from s3prl_emo.sweep.worker import STATE_FILE
 
@@ -51,17 +51,6 @@ def test_dry_run_lists_the_runs_and_writes_nothing(synth_root, tmp_path, capsys)
         "fbank/SYNTH/default/fold2  would run (to do)",
         "done 0 / running 0 / failed 0 / to do 2",
     ]
-
-
-def test_fast_trainer_says_it_is_unavailable(synth_root, tmp_path, caplog, monkeypatch):
-    # as in an installation without the one-pass trainer's command module
-    monkeypatch.setattr(worker, "FAST_TRAINER_MODULE", "s3prl_emo.commands.no_such_trainer")
-    assert not worker.fast_trainer_available()
-    out = tmp_path / "results"
-    code = main(["sweep", "--upstreams", "fbank", "--conditions", "SYNTH", "--root", str(synth_root), "--out", str(out),
-                 "--trainer", "fast"])  # fmt: skip
-    assert code == 2 and not out.exists()
-    assert "--trainer fast: the one-pass trainer (s3prl-emo train) is unavailable" in caplog.text
 
 
 def test_status_reads_the_results_folder_alone(synth_root, tmp_path, capsys):

@@ -79,16 +79,10 @@ def run(args: argparse.Namespace) -> int:
     from ..runtime.guards import refuse_override_keys
     from ..sweep import plan
     from ..sweep.state import DONE, RUNNING, UNREADABLE, format_states, run_state, summary, sweep_states
-    from ..sweep.worker import fast_trainer_available
 
     if args.status:
         print(format_states(sweep_states(args.out)))
         return 0
-    if args.trainer == "fast" and not fast_trainer_available():
-        raise InvalidInputError(
-            "--trainer fast: the one-pass trainer (s3prl-emo train) is unavailable in this installation; "
-            "use --trainer runner"
-        )
     if args.jobs < 1:
         raise InvalidInputError(f"--jobs {args.jobs}: expected at least 1")
     if args.root is None:

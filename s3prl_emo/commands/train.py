@@ -6,6 +6,7 @@ import argparse
 
 from ..downstream import NAME as DOWNSTREAM_NAME
 from ..errors import InvalidInputError
+from ..training.feature_store import DTYPES, STORE_KINDS, StoreOptions
 
 # run_downstream.py's training flags this command honours, forwarded unchanged.
 VALUE_FLAGS = (
@@ -50,7 +51,9 @@ def register(subparsers) -> None:
     parser.add_argument("--hub", help=argparse.SUPPRESS)
     parser.add_argument("--local_rank", help=argparse.SUPPRESS)
     store = parser.add_argument_group("feature store")
+    defaults = StoreOptions()
     store.add_argument(
+        "--feature-cache-dir",
         "--cache-dir",
         dest="feature_cache_dir",
         help="where stores live, shared by runs (default $S3PRL_EMO_FEATURE_CACHE, else feature_cache/ "
@@ -58,21 +61,21 @@ def register(subparsers) -> None:
     )
     store.add_argument(
         "--store",
-        choices=("auto", "pooled", "sequence"),
-        default="auto",
+        choices=STORE_KINDS,
+        default=defaults.store,
         help="pooled (per-layer means, exact for heads that mean-pool first) or sequence; auto picks by the head",
     )
-    store.add_argument("--store-dtype", choices=("float16", "float32"), default="float16", help="sequence store dtype")
+    store.add_argument("--store-dtype", choices=sorted(DTYPES), default=defaults.dtype, help="sequence store dtype")
     store.add_argument(
         "--cache-budget-gb",
         type=float,
-        default=50.0,
+        default=defaults.budget_gb,
         help="largest sequence store to build; above it the run falls back to per-step upstream calls",
     )
     store.add_argument(
         "--invariance-tolerance",
         type=float,
-        default=1e-4,
+        default=defaults.tolerance,
         help="max relative feature difference under which a store built with other waveform statistics is reused",
     )
     parser.set_defaults(run=run)

@@ -164,9 +164,6 @@ class DownstreamExpert(nn.Module):
             print(json.dumps({"file": name, "probabilities": result}))
             write_text_atomically(self.expdir / f"inference_{name}.json", json.dumps(result, indent=2) + "\n")
 
-    def get_downstream_name(self) -> str:
-        return f"{NAME}_{self.fold}"
-
     # Interface
     def get_dataloader(self, split: str, epoch: int = 0) -> DataLoader:
         if split not in self.datasets:

@@ -2,7 +2,10 @@
 
 A folder is staged in a temporary sibling and moved into place when complete
 (``staged_dir``); a single file is written to a temporary sibling and renamed over the
-target (``write_text_atomically``). Every writer of the package uses one of the two.
+target (``write_text_atomically``). Output folders of commands are staged this way
+(``guards.staged_output``), and files read back by later runs (plans, states, results,
+stores' indexes) are written atomically; the files written inside a staging folder, and
+binary files with their own writers (checkpoints, store shards), need neither.
 """
 
 from __future__ import annotations

@@ -84,7 +84,7 @@ def fill_missing() -> list[str]:
     """
     try:
         import torchaudio
-    except Exception:  # noqa: BLE001 - s3prl imports torchaudio next and reports it itself
+    except Exception:  # s3prl imports torchaudio next and reports it itself
         return []
     filled = []
     if not hasattr(torchaudio, "set_audio_backend"):

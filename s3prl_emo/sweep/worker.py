@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import importlib.util
 import json
 import os
 import signal
@@ -41,13 +40,7 @@ from .plan import RESULT_FILE, RUN_CONFIG, RunSpec, check_upstreams, read_json_o
 
 STATE_FILE = "state.json"
 TRAIN_DONE = "train.done"
-FAST_TRAINER_MODULE = "s3prl_emo.commands.train"
 EVALUATED_SPLITS = ("dev", "test")
-
-
-def fast_trainer_available() -> bool:
-    """Whether the one-pass trainer (``s3prl-emo train``) is installed."""
-    return importlib.util.find_spec(FAST_TRAINER_MODULE) is not None
 
 
 def _device() -> str:
@@ -156,10 +149,10 @@ def _train(spec: RunSpec, run_dir: Path, device: str) -> None:
     if spec.seed is not None:
         common += ["--seed", str(spec.seed)]
     if spec.trainer == "fast":
-        if not fast_trainer_available():
-            raise InvalidInputError("--trainer fast: the one-pass trainer (s3prl-emo train) is not installed")
         store = run_dir.parents[3] / "feature_cache"  # RESULTS/<upstream>/<condition>/<grid>/fold<k>
-        subprocess.run([sys.executable, "-m", "s3prl_emo.cli", "train", *common, "--cache-dir", str(store)], check=True)
+        subprocess.run(
+            [sys.executable, "-m", "s3prl_emo.cli", "train", *common, "--feature-cache-dir", str(store)], check=True
+        )
         return
     run_downstream(["-m", "train", *common])
 

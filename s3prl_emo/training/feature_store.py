@@ -37,11 +37,13 @@ import stat
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ..runtime.guards import create_exclusive_opener
+from ..errors import InvalidInputError
+from ..runtime.guards import create_exclusive_opener, finite_number
 
 logger = logging.getLogger(__name__)
 
@@ -421,3 +423,25 @@ def _empty(root: Path) -> None:
     for pattern in ("meta.json", "shard-*.json", "shard-*.bin", ".*.tmp"):
         for path in root.glob(pattern):
             _remove(path)
+
+
+STORE_KINDS = ("auto", "pooled", "sequence")
+
+
+@dataclass
+class StoreOptions:
+    """How ``s3prl-emo train`` stores features; the command line takes its defaults from here."""
+
+    cache_dir: str | None = None
+    store: str = "auto"  # auto | pooled | sequence
+    dtype: str = "float16"  # sequence store; pooled entries are always float32
+    budget_gb: float = 50.0
+    tolerance: float = 1e-4
+
+    def __post_init__(self):
+        if self.store not in STORE_KINDS:
+            raise InvalidInputError(f"--store {self.store!r}: expected auto, pooled or sequence")
+        if self.dtype not in DTYPES:
+            raise InvalidInputError(f"--store-dtype {self.dtype!r}: expected one of {sorted(DTYPES)}")
+        self.budget_gb = finite_number(self.budget_gb, where="--cache-budget-gb", low=0)
+        self.tolerance = finite_number(self.tolerance, where="--invariance-tolerance", low=0)

@@ -36,7 +36,6 @@ import json
 import logging
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -55,31 +54,24 @@ from ..downstream.expert import remove_runner_leftovers
 from ..downstream.settings import check_expert_config
 from ..errors import CorpusLayoutError, InvalidInputError
 from ..runtime import runlock
-from ..runtime.guards import finite_number, resolve_inside
+from ..runtime.guards import resolve_inside
 from .extraction import extract
-from .feature_store import CACHE_ENV, DTYPES, FeatureStore, exclusive, file_hashes, json_key, read_json, write_atomic
+from .feature_store import (
+    CACHE_ENV,
+    DTYPES,
+    FeatureStore,
+    StoreOptions,
+    exclusive,
+    file_hashes,
+    json_key,
+    read_json,
+    write_atomic,
+)
 from .store_choice import AUDIO_READER, StoreChooser, durations, store_folder, upstream_fingerprint
 
 logger = logging.getLogger(__name__)
 
 REPORT_FILE = "one_pass.json"
-
-
-@dataclass
-class StoreOptions:
-    cache_dir: str | None = None
-    store: str = "auto"  # auto | pooled | sequence
-    dtype: str = "float16"  # sequence store; pooled entries are always float32
-    budget_gb: float = 50.0
-    tolerance: float = 1e-4
-
-    def __post_init__(self):
-        if self.store not in ("auto", "pooled", "sequence"):
-            raise InvalidInputError(f"--store {self.store!r}: expected auto, pooled or sequence")
-        if self.dtype not in DTYPES:
-            raise InvalidInputError(f"--store-dtype {self.dtype!r}: expected one of {sorted(DTYPES)}")
-        self.budget_gb = finite_number(self.budget_gb, where="--cache-budget-gb", low=0)
-        self.tolerance = finite_number(self.tolerance, where="--invariance-tolerance", low=0)
 
 
 def default_cache_dir(expdir: str) -> Path:
