@@ -34,10 +34,10 @@ from ..downstream.dataset import Normalizer
 from ..runtime.checkpoints import load_checkpoint
 from ..training.feature_store import FeatureStore, exclusive, file_hashes, json_key
 from ..training.one_pass import (
+    AUDIO_READER,
     REPORT_FILE,
     StoredUpstream,
     _s3prl_version,
-    audio_reader_fingerprint,
     pooled_head,
     upstream_fingerprint,
 )
@@ -137,7 +137,7 @@ def expected_meta(args, config: dict, extra: dict, recognizer, *, as_list: bool)
         "downsample_rate": int(featurizer.downsample_rate),
         "normalize": bool(featurizer.normalize and as_list),
         "max_duration_s": float(extra["max_duration_s"]),
-        "audio_reader": audio_reader_fingerprint(),
+        "audio_reader": AUDIO_READER,
         "modelrc_pooled": pooled_head(config.get("downstream_expert", {}).get("modelrc", {}) or {}),
     }
 
