@@ -165,8 +165,7 @@ def cross_matrix_chart(matrix, upstream: str, path: Path) -> Path:
                 elif cell.diagonal:
                     text += f"\n({len(cell.figure.classes)} classes)"
                 texts[(i, j)] = text
-    colours = plt.get_cmap("viridis").copy()
-    colours.set_bad("#dddddd")
+    colours = plt.get_cmap("viridis").with_extremes(bad="#dddddd")
     image = ax.imshow(np.ma.masked_invalid(values), cmap=colours, vmin=0, vmax=1)
     for (i, j), text in texts.items():
         dark = not np.isnan(values[i, j]) and values[i, j] < 0.6

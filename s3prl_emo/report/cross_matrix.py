@@ -184,7 +184,7 @@ def check_evaluation(data: object, spec: RunSpec, condition: str, classes: Seque
         >>> check_evaluation({**good, "macro_f1": "0.5"}, spec, "B", ["x", "y"], where="B.json")
         Traceback (most recent call last):
         ...
-        s3prl_emo.errors.InvalidInputError: B.json.macro_f1: '0.5' is not a number
+        s3prl_emo.errors.InvalidInputError: B.json: scores.macro_f1: '0.5' is not a number
     """
     if not isinstance(data, dict):
         raise InvalidInputError(f"{where}: a JSON {type(data).__name__}, not an evaluation object")
@@ -204,12 +204,12 @@ def check_evaluation(data: object, spec: RunSpec, condition: str, classes: Seque
         or len(set(shared)) < len(shared)
     ):
         raise InvalidInputError(
-            f"{where}: shared_classes {str(shared)[:200]} is not a list of 2 or more distinct classes of the "
+            f"{where}: shared_classes {repr(shared)[:200]} is not a list of 2 or more distinct classes of the "
             f"model's {list(classes)}"
         )
     if not isinstance(data.get("in_corpus"), bool):
         raise InvalidInputError(f"{where}: in_corpus {str(data.get('in_corpus'))[:80]!r} is not true or false")
-    scores = check_scores(data, where=where, required=["macro_f1", *(f"f1/{c}" for c in shared)])
+    scores = check_scores(data, where=f"{where}: scores", required=["macro_f1", *(f"f1/{c}" for c in shared)])
     return {
         "classes": tuple(shared),
         "macro_f1": scores["macro_f1"],
