@@ -20,7 +20,8 @@ and its ``probs.csv`` / ``labels.csv``, over all of i's classes): both matrices 
 cell's classes and each row is divided by its sum, which is exactly what ``cross-eval
 --classes`` scores, since renormalising commutes with dropping columns.
 
-Intervals (only where every run of the figure has readable per-utterance files):
+Intervals (only where every run of the figure has readable per-utterance files; resamples index
+the utterances in file-name order):
 
 - cross cells: every fold's model scores every one of j's utterances, so folds are not
   concatenated as the leaderboard concatenates them: per fold the seeds are averaged in
