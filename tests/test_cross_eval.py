@@ -220,10 +220,11 @@ def test_own_condition_reproduces_the_runs_test_figures(exp, targets, tmp_path):
     own = json.loads((tmp_path / "own" / "metrics.json").read_text())
     test = json.loads((exp / "test_fold1_metrics.json").read_text())
     assert own["in_corpus"] is True and own["folds"] == [1] and own["num_utterances"] == test["num_utterances"] == 12
-    figures = [k for k, v in test.items() if isinstance(v, float) and not k.startswith("loss")]
-    assert "macro_f1" in figures and "f1/fear" in figures
-    for key in figures:
-        assert own[key] == pytest.approx(test[key], abs=1e-12), key
+    # every figure both compute (the expert also tunes thresholds on dev, which cross-eval does not)
+    figures = [k for k, v in test.items() if isinstance(v, float) and not k.startswith("loss") and k in own]
+    assert {"macro_f1", "micro_f1", "weighted_f1", "samples_f1", "f1/fear", "support/fear"} <= set(figures)
+    for key in figures:  # the divergence sums logarithms of probabilities: equal up to their float32 rounding
+        assert own[key] == pytest.approx(test[key], abs=1e-6 if key == "js_divergence" else 1e-12), key
 
     # on the classes SYNTH_B shares: the run's own test probabilities, restricted the same way
     shared = ["angry", "sad", "neutral", "happy"]

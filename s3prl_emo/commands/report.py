@@ -18,7 +18,10 @@ def register(subparsers) -> None:
             "OUT/significance.csv, OUT/charts/*.png and OUT/index.html (readable offline). Per (upstream, "
             "condition) the grid point with the best mean dev macro-F1 is reported, with a bootstrap interval on "
             "the pooled test utterances; per condition, paired tests against the best upstream mark the ones "
-            "tied with it. Incomplete sweeps are marked, never averaged over missing folds. A plan entry, "
+            "tied with it. A sweep run with --cross-eval also gets OUT/cross_matrix.{md,csv} and a heatmap per "
+            "upstream: train x test condition, macro-F1 over the classes each pair shares, the diagonal the "
+            "in-corpus figure over the classes its row shares with every column. "
+            "Incomplete sweeps are marked, never averaged over missing folds. A plan entry, "
             "result.json or prediction file that leads outside RESULTS or holds anything but valid figures is "
             "named in a warning and in index.html, and skipped."
         ),
@@ -56,5 +59,6 @@ def run(args: argparse.Namespace) -> int:
     )
     print((index.parent / "leaderboard.md").read_text(encoding="utf-8"))
     charts = len(list((index.parent / "charts").glob("*.png")))
-    print(f"{charts} chart(s), leaderboard.{{md,csv,html}}, significance.csv; open {index}")
+    matrix = ", cross_matrix.{md,csv}" if (index.parent / "cross_matrix.csv").is_file() else ""
+    print(f"{charts} chart(s), leaderboard.{{md,csv,html}}, significance.csv{matrix}; open {index}")
     return 0

@@ -1,4 +1,5 @@
-"""``s3prl-emo sweep``: upstreams x conditions x folds x grid points, resumable, local or on Slurm."""
+"""``s3prl-emo sweep``: upstreams x conditions x folds x grid points, resumable, local or on Slurm;
+with ``--cross-eval``, each run's dev-best is also evaluated on the other conditions of its upstream."""
 
 from __future__ import annotations
 
@@ -55,6 +56,13 @@ def register(subparsers) -> None:
     parser.add_argument("--jobs", type=int, default=1, help="runs at once (Slurm: array parallelism)")
     parser.add_argument("--gpus", default="", help="local: GPUs to pin runs to, round-robin, e.g. 0,1")
     parser.add_argument("--trainer", choices=("runner", "fast"), default="runner")
+    parser.add_argument(
+        "--cross-eval",
+        action="store_true",
+        help="after training, evaluate each run's dev-best on every other condition of its upstream, over the "
+        "classes they share (OUT/.../fold<k>/cross/<condition>.json; the report's train x test matrix); kept by "
+        "later invocations on OUT",
+    )
     parser.add_argument("--dry-run", action="store_true", help="list what would run and what is done")
     parser.add_argument("--status", action="store_true", help="read the state of OUT back (no Slurm needed)")
     slurm = parser.add_argument_group("Slurm (with --launcher slurm)")
@@ -73,6 +81,32 @@ def _split(text: str | None, flag: str) -> list[str]:
     if not items:
         raise InvalidInputError(f"{flag} is required (comma-separated)")
     return items
+
+
+def _merged(out: Path, runs: list) -> list:
+    """The runs of OUT's plan (if any) and this invocation's, as ``write_plan`` will merge them."""
+    import os
+
+    from ..sweep import plan
+
+    previous = plan.read_plan(out) if os.path.lexists(Path(out) / plan.PLAN_FILE) else []
+    merged = {r.key: r for r in previous}
+    merged.update({r.key: r for r in runs})
+    return list(merged.values())
+
+
+def _cross_eval_classes(args: argparse.Namespace, runs: list) -> dict | None:
+    """Each condition's classes when cross-evaluation is on (``--cross-eval``, or an earlier invocation's
+    plan on OUT); a pair of conditions sharing fewer than two classes is a warning, and is skipped."""
+    from ..sweep import plan
+
+    if not args.cross_eval and plan.read_cross_eval(args.out) is None:
+        return None
+    everything = _merged(args.out, runs)
+    classes = plan.condition_classes(everything)
+    for gap in plan.cross_gaps(everything, classes):
+        logger.warning("--cross-eval: %s", gap)
+    return classes
 
 
 def run(args: argparse.Namespace) -> int:
@@ -104,6 +138,7 @@ def run(args: argparse.Namespace) -> int:
         trainer=args.trainer,
         seeds=seeds,
     )
+    cross_eval = _cross_eval_classes(args, runs)
     plan.check_upstreams(upstreams, upstream_ckpts)  # imports S3PRL's hub: after the cheaper checks
     settings = None
     if args.launcher == "slurm":
@@ -118,7 +153,15 @@ def run(args: argparse.Namespace) -> int:
         }
         settings = read_slurm_config(args.slurm_config, flags)
     if args.dry_run:
-        states = [run_state(spec, plan.run_folder(args.out, spec)) for spec in runs]
+        everything = _merged(args.out, runs)
+        states = [
+            run_state(
+                spec,
+                plan.run_folder(args.out, spec),
+                tuple(t.condition for t in plan.cross_targets(spec, everything, cross_eval)[0]) if cross_eval else (),
+            )
+            for spec in runs
+        ]
         for state in states:
             verb = (
                 "done"
@@ -129,7 +172,7 @@ def run(args: argparse.Namespace) -> int:
         print(summary(states))
         return 0
 
-    plan.write_plan(args.out, runs)
+    plan.write_plan(args.out, runs, cross_eval=cross_eval)
     states = sweep_states(args.out, runs)
     busy = [s for s in states if s.state == RUNNING]
     for state in busy:

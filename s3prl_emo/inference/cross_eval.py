@@ -112,6 +112,7 @@ def match_classes(
     *,
     only: Sequence[str] | None = None,
     map_source: str = "--map",
+    minimum: int = 2,
 ) -> ClassMatch:
     """The classes a model and a target condition share, by name, aliases or ``class_map``.
 
@@ -124,6 +125,7 @@ def match_classes(
         only: score only these of the shared classes (model names), e.g. to put a model's
             in-corpus score on the classes its cross-corpus scores share.
         map_source: where ``class_map`` came from, for messages.
+        minimum: the fewest shared classes accepted (a plan counts them with 0).
 
     Returns:
         a ``ClassMatch``; several target classes may feed one model class.
@@ -131,7 +133,7 @@ def match_classes(
     Raises:
         InvalidInputError: ``class_map`` names a class that neither list has (both lists
             are named), ``only`` names a class that is not shared, or fewer than two classes
-            are shared.
+            (``minimum``) are shared.
 
     Examples:
         >>> m = match_classes(["angry", "sad", "neutral", "happy", "fear"],
@@ -174,7 +176,7 @@ def match_classes(
             )
         shared = tuple(m for m in shared if m in wanted)
         chosen = {t: m for t, m in chosen.items() if m in shared}
-    if len(shared) < 2:
+    if len(shared) < minimum:
         raise InvalidInputError(
             f"cross-eval: the model's classes {list(model_classes)} and the target's classes {list(target_classes)} "
             f"share {len(shared)} class(es) {list(shared)}; at least 2 are needed. Map target classes onto model "

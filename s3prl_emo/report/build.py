@@ -1,4 +1,5 @@
-"""Write a sweep's report folder: leaderboard.{md,csv,html}, significance.csv, charts/*.png and index.html.
+"""Write a sweep's report folder: leaderboard.{md,csv,html}, significance.csv, charts/*.png and index.html;
+for a sweep run with ``--cross-eval``, also cross_matrix.{md,csv} and a heatmap per upstream.
 
 index.html has no scripts and no network references: tables and the forest plot of the
 intervals inline (SVG), images as relative links into charts/, so the folder reads the same
@@ -20,7 +21,8 @@ from pathlib import Path
 import pandas as pd
 
 from ..runtime.guards import claim_output_dir, spreadsheet_safe, staged_output
-from . import charts
+from . import charts, cross_tables
+from .cross_matrix import CrossMatrix, cross_matrix
 from .forest import forest_svg
 from .results import Sweep, load_sweep
 from .significance import N_RESAMPLES, Analysis, analyse
@@ -35,6 +37,7 @@ tr.published td { color: #555; font-style: italic; }
 tr.difference td { color: #777; }
 .incomplete { color: #b00; font-weight: bold; }
 td.tied { background: #eef3fb; }
+td.diagonal { background: #f3f3f3; }
 figure { display: inline-block; margin: 0.5em; }
 svg.forest { display: block; margin: 1em 0; }
 """
@@ -76,8 +79,9 @@ def write_report(results: Path, out: Path, *, with_published: bool = False, n_re
     claim_output_dir(out, command=COMMAND, inputs=[results])
     sweep = load_sweep(results)
     analysis = analyse(sweep, n_resamples=n_resamples)
+    matrix = cross_matrix(results, sweep, n_resamples=n_resamples)
     with staged_output(out, command=COMMAND, inputs=[results]) as stage:
-        _write(sweep, analysis, stage, with_published)
+        _write(sweep, analysis, stage, with_published, matrix)
     return out / "index.html"
 
 
@@ -87,7 +91,9 @@ def _spreadsheet(board: pd.DataFrame) -> pd.DataFrame:
     return safe.map(lambda v: spreadsheet_safe(v) if isinstance(v, str) else v)
 
 
-def _write(sweep: Sweep, analysis: Analysis, out: Path, with_published: bool) -> None:
+def _write(
+    sweep: Sweep, analysis: Analysis, out: Path, with_published: bool, matrix: CrossMatrix | None = None
+) -> None:
     board = leaderboard(sweep, with_published=with_published, analysis=analysis)
     shown = display_table(board, sweep, analysis)
     _spreadsheet(board).to_csv(out / "leaderboard.csv", index=False, float_format="%.5f")
@@ -110,6 +116,8 @@ def _write(sweep: Sweep, analysis: Analysis, out: Path, with_published: bool) ->
     sections += [_grid_note(sweep), _intervals(sweep, analysis)]
     radar = charts.conditions_chart(sweep, figures / "conditions.png")
     sections.append(_figure(radar, out, "test macro-F1 per condition and upstream"))
+    if matrix is not None:
+        sections.append(_cross_matrix(matrix, out, figures))
     slugs = _slugs(sweep.cells)
     for (upstream, condition), cell in sweep.cells.items():
         if not cell.folds:
@@ -126,6 +134,18 @@ def _write(sweep: Sweep, analysis: Analysis, out: Path, with_published: bool) ->
             _figure(charts.cooccurrence_chart(cell, figures / f"cooccurrence_{slug}.png"), out, "co-occurrence")
         )
     (out / "index.html").write_text(_page("EMO-SUPERB sweep report", "\n".join(sections)), encoding="utf-8")
+
+
+def _cross_matrix(matrix: CrossMatrix, out: Path, figures: Path) -> str:
+    """Write cross_matrix.{md,csv} and a heatmap per upstream; return the index.html section."""
+    _spreadsheet(cross_tables.matrix_frame(matrix)).to_csv(out / "cross_matrix.csv", index=False, float_format="%.5f")
+    (out / "cross_matrix.md").write_text(cross_tables.to_markdown(matrix), encoding="utf-8")
+    slugs = _slugs([(upstream, "matrix") for upstream in matrix.upstreams])
+    shown = {}
+    for upstream in matrix.upstreams:
+        path = charts.cross_matrix_chart(matrix, upstream, figures / f"cross_{slugs[(upstream, 'matrix')]}.png")
+        shown[upstream] = _figure(path, out, f"{upstream}: train x test macro-F1 over shared classes")
+    return cross_tables.to_html(matrix, shown)
 
 
 def _legend(analysis: Analysis) -> str:

@@ -135,3 +135,47 @@ def cooccurrence_chart(cell: Cell, path: Path) -> Path:
     ax.set_title(f"{cell.upstream} / {cell.condition}: co-occurrence, {_runs(cell)}")
     fig.colorbar(image, ax=ax, label="share of the row's largest count")
     return _save(fig, path)
+
+
+@plt.rc_context(PLAIN_TEXT)
+def cross_matrix_chart(matrix, upstream: str, path: Path) -> Path:
+    """A heatmap of an upstream's cross-corpus matrix (``cross_matrix.CrossMatrix``): rows the training
+    condition, columns the tested one, colour and text the cell's mean macro-F1 over its shared
+    classes; off the diagonal, the in-corpus reference on the same classes below it. The diagonal is
+    outlined; skipped and missing cells are grey."""
+    from matplotlib.patches import Rectangle
+
+    conditions = matrix.conditions[upstream]
+    size = len(conditions)
+    values = np.full((size, size), np.nan)
+    fig, ax = plt.subplots(figsize=(1.6 * size + 2.5, 1.3 * size + 1.8))
+    texts = {}
+    for i, train in enumerate(conditions):
+        for j, test in enumerate(conditions):
+            cell = matrix.cells[(upstream, train, test)]
+            if cell.skipped:
+                texts[(i, j)] = "skipped"
+            elif cell.figure is None or not cell.figure.runs:
+                texts[(i, j)] = "missing"
+            else:
+                values[i, j] = cell.figure.mean
+                text = f"{cell.figure.mean:.3f}"
+                if cell.in_corpus is not None and cell.in_corpus.runs:
+                    text += f"\n(in-corpus {cell.in_corpus.mean:.3f})"
+                elif cell.diagonal:
+                    text += f"\n({len(cell.figure.classes)} classes)"
+                texts[(i, j)] = text
+    colours = plt.get_cmap("viridis").with_extremes(bad="#dddddd")
+    image = ax.imshow(np.ma.masked_invalid(values), cmap=colours, vmin=0, vmax=1)
+    for (i, j), text in texts.items():
+        dark = not np.isnan(values[i, j]) and values[i, j] < 0.6
+        ax.text(j, i, text, ha="center", va="center", fontsize=8, color="white" if dark else "black")
+    for k in range(size):
+        ax.add_patch(Rectangle((k - 0.46, k - 0.46), 0.92, 0.92, fill=False, edgecolor="black", linewidth=1.5))
+    ax.set_xticks(range(size), conditions, rotation=30, ha="right")
+    ax.set_yticks(range(size), conditions)
+    ax.set_xlabel("tested on")
+    ax.set_ylabel("trained on")
+    ax.set_title(f"{upstream}: macro-F1 over shared classes")
+    fig.colorbar(image, ax=ax, label="macro-F1 (mean over runs)")
+    return _save(fig, path)

@@ -90,6 +90,7 @@ class Cell:
     expected_runs: int | None = None  # folds x seeds planned (None: one seed, expected_folds)
     pooled: Pooled | None = None  # set when every planned run is finished and its predictions read
     pooled_note: str = ""  # why ``pooled`` is None
+    specs: list[RunSpec] = field(default_factory=list)  # the runs of ``results``, in the same order
 
     @property
     def runs(self) -> int:
@@ -643,6 +644,7 @@ def load_sweep(results: Path) -> Sweep:
                 [record for _, record in chosen],
                 dev,
                 expected_runs=len(specs),
+                specs=[spec for spec, _ in chosen],
             )
             _pool_cell(results, cell, chosen, problems)
             cells[(upstream, condition)] = cell

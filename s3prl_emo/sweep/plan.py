@@ -12,6 +12,10 @@ upstream checkpoint are re-written as Python literals (``guards.s3prl_override``
 become folders only if they stay folders inside RESULTS, and whatever is read back from
 RESULTS is checked before it is used.
 
+With ``--cross-eval``, ``sweep.json`` also holds ``{"cross_eval": {"classes": {condition: [...]}}}``
+(each condition's label classes, read at planning time) and every run's dev-best is evaluated
+on each condition of its upstream (``cross_targets``); see ``sweep.cross`` for the files.
+
 With ``--seeds``, ``<grid>`` becomes ``<grid>+seed=<s>`` (same depth); without it the
 trainer's own seed is used and the folders are those of a sweep without a seed axis.
 """
@@ -27,12 +31,13 @@ import itertools
 import json
 import os
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import yaml
 
-from ..data.layout import label_files
+from ..data.layout import label_files, read_config
 from ..errors import CorpusLayoutError, InvalidInputError
 from ..runtime.atomic import write_text_atomically
 from ..runtime.guards import claim_output_dir, refuse_override_keys, resolve_inside, s3prl_override
@@ -43,6 +48,7 @@ RUN_FILE = "run.json"
 MAX_FOLDER_NAME = 255  # bytes, the limit of common file systems
 RUN_CONFIG = "config.yaml"
 RESULT_FILE = "result.json"
+CROSS_EVAL_KEY = "cross_eval"
 DEFAULT_GRID = "default"
 TRAINERS = ("runner", "fast")
 
@@ -603,15 +609,23 @@ def write_json_atomic(path: Path, data: dict) -> None:
     write_text_atomically(path, json.dumps(data, indent=2, allow_nan=False) + "\n")
 
 
-def write_plan(results: Path, runs: list[RunSpec]) -> list[Path]:
+def write_plan(
+    results: Path, runs: list[RunSpec], *, cross_eval: Mapping[str, Sequence[str]] | None = None
+) -> list[Path]:
     """Create RESULTS and one folder per run; a folder planned with other arguments is refused.
 
     Everything is checked before anything is written: each folder is inside RESULTS, an
     existing ``run.json`` is readable and the same run, the earlier plan is readable. The plan
     is written first, so that a RESULTS with run folders always has its ``sweep.json``.
+
+    ``cross_eval`` (condition -> label classes, ``condition_classes``) turns cross-corpus
+    evaluation on; None keeps the earlier plan's setting, so a rerun without the flag keeps it.
     """
     results = Path(results)
-    previous = read_plan(results) if os.path.lexists(results / PLAN_FILE) else []
+    exists = os.path.lexists(results / PLAN_FILE)
+    previous = read_plan(results) if exists else []
+    if cross_eval is None and exists:
+        cross_eval = read_cross_eval(results)
     folders = []
     for run in runs:
         folder = run_folder(results, run)
@@ -631,7 +645,10 @@ def write_plan(results: Path, runs: list[RunSpec]) -> list[Path]:
     merged = {r.key: r for r in previous}
     merged.update({r.key: r for r in runs})
     results.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(results / PLAN_FILE, {"runs": [r.to_json() for r in merged.values()]})
+    content: dict = {"runs": [r.to_json() for r in merged.values()]}
+    if cross_eval is not None:
+        content[CROSS_EVAL_KEY] = {"classes": {name: list(classes) for name, classes in cross_eval.items()}}
+    write_json_atomic(results / PLAN_FILE, content)
     for run, folder in zip(runs, folders, strict=True):
         folder.mkdir(parents=True, exist_ok=True)
         if not os.path.lexists(folder / RUN_FILE):
@@ -668,3 +685,134 @@ def read_plan(results: Pathlike) -> list[RunSpec]:
         if isinstance(entry, InvalidInputError):
             raise InvalidInputError(f"{entry}; repair or remove this entry")
     return entries
+
+
+# -- cross-corpus evaluation -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CrossTarget:
+    """A condition a run's dev-best is evaluated on: its name, config YAML and data root."""
+
+    condition: str
+    config: str
+    root: str
+
+
+def parse_cross_eval(data: object, *, where: str) -> dict[str, tuple[str, ...]] | None:
+    """The ``cross_eval`` block of a plan's content: condition -> its label classes; None when absent.
+
+    Raises:
+        InvalidInputError: naming ``where``: not ``{"classes": {condition: [class, ...]}}``,
+            or a class list that is not 2 or more distinct names.
+
+    Examples:
+        >>> parse_cross_eval({"runs": [], "cross_eval": {"classes": {"A": ["angry", "sad"]}}}, where="sweep.json")
+        {'A': ('angry', 'sad')}
+        >>> parse_cross_eval({"runs": []}, where="sweep.json") is None
+        True
+    """
+    if not isinstance(data, dict) or data.get(CROSS_EVAL_KEY) is None:
+        return None
+    block = data[CROSS_EVAL_KEY]
+    classes = block.get("classes") if isinstance(block, dict) else None
+    if not isinstance(block, dict) or set(block) != {"classes"} or not isinstance(classes, dict):
+        raise InvalidInputError(f'{where}: {CROSS_EVAL_KEY} is not {{"classes": {{condition: [class, ...]}}}}')
+    out = {}
+    for name, names in classes.items():
+        if (
+            not isinstance(names, list)
+            or len(names) < 2
+            or not all(isinstance(c, str) and 0 < len(c) <= MAX_FOLDER_NAME for c in names)
+            or len(set(names)) < len(names)
+        ):
+            raise InvalidInputError(
+                f"{where}: {CROSS_EVAL_KEY}.classes.{name[:80]}: {str(names)[:200]} is not a list of 2 or more "
+                "distinct class names"
+            )
+        out[name] = tuple(names)
+    return out
+
+
+def read_cross_eval(results: Pathlike) -> dict[str, tuple[str, ...]] | None:
+    """The ``cross_eval`` block of ``RESULTS/sweep.json`` (``parse_cross_eval``); None without a plan or block."""
+    path = Path(results) / PLAN_FILE
+    if not os.path.lexists(path):
+        return None
+    return parse_cross_eval(read_json_object(path), where=str(path))
+
+
+def condition_classes(runs: Sequence[RunSpec]) -> dict[str, tuple[str, ...]]:
+    """Each condition's label classes (``config.json`` of ``<root>/<corpus>/<p_or_s>``), read once per condition.
+
+    Raises:
+        CorpusLayoutError, InvalidInputError: a condition's config or label folder is unreadable.
+    """
+    out: dict[str, tuple[str, ...]] = {}
+    for run in runs:
+        if run.condition not in out:
+            condition = resolve_condition(run.config)
+            out[run.condition] = read_config(Path(run.root) / condition.corpus / condition.p_or_s).classes
+    return out
+
+
+def shared_classes(model: Sequence[str], target: Sequence[str]) -> tuple[str, ...]:
+    """The classes a model of one condition and another condition share (cross-eval's name matching).
+
+    Examples:
+        >>> shared_classes(["angry", "sad", "neutral", "happy", "fear"], ["Anger", "happy", "sad", "surprise"])
+        ('angry', 'sad', 'happy')
+        >>> shared_classes(["angry", "sad"], ["angry", "joy"])
+        ('angry',)
+    """
+    from ..inference.cross_eval import match_classes
+
+    return match_classes(model, target, minimum=0).shared
+
+
+def cross_targets(
+    spec: RunSpec, runs: Sequence[RunSpec], classes: Mapping[str, Sequence[str]]
+) -> tuple[list[CrossTarget], list[str]]:
+    """The conditions a run's dev-best is evaluated on, and the pairs skipped (with why).
+
+    Its own condition first (the in-corpus evaluation a report restricts to each pair's
+    shared classes: the diagonal), then every other condition of the plan with runs of the
+    same upstream, in plan order. A pair sharing fewer than two classes is skipped.
+
+    Raises:
+        InvalidInputError: ``classes`` lacks a condition of the plan (a plan from another version).
+    """
+
+    def classes_of(condition: str) -> Sequence[str]:
+        if condition not in classes:
+            raise InvalidInputError(
+                f"{PLAN_FILE}: {CROSS_EVAL_KEY} has no classes for condition {condition}; run the sweep command again"
+            )
+        return classes[condition]
+
+    own = classes_of(spec.condition)
+    targets, skipped, seen = [], [], set()
+    for run in [spec, *runs]:
+        if run.upstream != spec.upstream or run.condition in seen:
+            continue
+        seen.add(run.condition)
+        other = classes_of(run.condition)
+        shared = shared_classes(own, other)
+        if run.condition != spec.condition and len(shared) < 2:
+            skipped.append(
+                f"{spec.condition} {list(own)} -> {run.condition} {list(other)}: {len(shared)} shared class(es) "
+                f"{list(shared)}, at least 2 are needed; no cross-corpus cell"
+            )
+            continue
+        targets.append(CrossTarget(run.condition, run.config, run.root))
+    return targets, skipped
+
+
+def cross_gaps(runs: Sequence[RunSpec], classes: Mapping[str, Sequence[str]]) -> list[str]:
+    """Every pair of the plan's conditions that is skipped for sharing fewer than two classes, once each."""
+    gaps: list[str] = []
+    for spec in runs:
+        for gap in cross_targets(spec, runs, classes)[1]:
+            if gap not in gaps:
+                gaps.append(gap)
+    return gaps

@@ -141,7 +141,7 @@ def wait_slurm(jobs, pending: list[RunState], poll_s: float = 5.0) -> int:
 
     with tqdm(total=len(jobs), desc="sweep (slurm)", unit="run") as bar:
         while True:
-            states = [run_state(item.spec, item.folder) for item in pending]
+            states = [run_state(item.spec, item.folder, item.cross) for item in pending]
             finished = sum(job.done() or state.state in (DONE, FAILED) for job, state in zip(jobs, states, strict=True))
             bar.n = finished
             bar.set_postfix_str(summary(states))
@@ -150,7 +150,7 @@ def wait_slurm(jobs, pending: list[RunState], poll_s: float = 5.0) -> int:
             time.sleep(poll_s)
     failed = 0
     for job, item in zip(jobs, pending, strict=True):
-        if run_state(item.spec, item.folder).state == DONE:
+        if run_state(item.spec, item.folder, item.cross).state == DONE:
             continue
         failed += 1
         try:

@@ -1,4 +1,5 @@
-"""One run of a sweep: train, evaluate dev-best on dev and test, write ``result.json`` last.
+"""One run of a sweep: train, evaluate dev-best on dev and test, write ``result.json``; with
+``--cross-eval``, then evaluate dev-best on each condition of its upstream (``sweep.cross``).
 
 ``python -m s3prl_emo.sweep.worker RUN_DIR`` (what both launchers start). Training goes
 through S3PRL's ``run_downstream`` with ``-a``, so a run interrupted earlier resumes from its
@@ -36,6 +37,7 @@ from ..runtime.atomic import write_text_atomically
 from ..runtime.guards import create_exclusive, finite_number, s3prl_override
 from ..runtime.runlock import process_alive
 from ..runtime.runner_guard import run_downstream
+from .cross import cross_finished, evaluate_pending, run_targets
 from .plan import RESULT_FILE, RUN_CONFIG, RunSpec, check_upstreams, read_json_object, read_run, write_json_atomic
 
 STATE_FILE = "state.json"
@@ -265,7 +267,6 @@ def run_one(run_dir: Path, spec: RunSpec | None = None) -> dict:
     }
     _finite_everywhere(result, where=str(run_dir / RESULT_FILE))
     write_json_atomic(run_dir / RESULT_FILE, result)
-    (run_dir / STATE_FILE).unlink(missing_ok=True)
     return result
 
 
@@ -292,10 +293,12 @@ def main(argv: list[str] | None = None) -> int:
     run_dir = parser.parse_args(argv).run_dir
     try:  # nothing is written in a folder whose run.json is not a run of this folder
         spec = read_run(run_dir)
+        targets, _ = run_targets(run_dir, spec)
     except (InvalidInputError, CorpusLayoutError) as err:
         print(f"s3prl-emo sweep worker: {err}", file=sys.stderr)
         return 2
-    if finished(run_dir):
+    trained = finished(run_dir)
+    if trained and all(cross_finished(run_dir, t.condition) for t in targets):
         print(f"{run_dir}: already done")
         return 0
     try:
@@ -305,7 +308,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
-        run_one(run_dir, spec)
+        if not trained:
+            run_one(run_dir, spec)
+        evaluate_pending(run_dir, spec, targets, _device())
+        (run_dir / STATE_FILE).unlink(missing_ok=True)
     except KeyboardInterrupt:
         (run_dir / STATE_FILE).unlink(missing_ok=True)  # interrupted, not failed: the next sweep resumes it
         raise
