@@ -79,6 +79,20 @@ def test_report_out_never_replaces_an_input_or_foreign_folder(results, tmp_path,
     assert len([r for r in caplog.records if r.levelname == "ERROR"]) == 1
 
 
+def test_a_report_written_before_markers_existed_is_replaced_but_a_look_alike_is_not(results, tmp_path):
+    old = results / "report"  # the default --out of earlier versions: no marker
+    old.mkdir()
+    (old / "leaderboard.csv").write_text("upstream\n")
+    (old / "index.html").write_text("<html></html>")
+    assert main(["report", str(results)]) == 0
+    assert (old / OUTPUT_MARKER).is_file() and "IEMOCAP" in (old / "leaderboard.md").read_text()
+    site = tmp_path / "site"  # a folder of someone's pages: no leaderboard.csv
+    site.mkdir()
+    (site / "index.html").write_text("mine")
+    assert main(["report", str(results), "--out", str(site)]) == 2
+    assert (site / "index.html").read_text() == "mine"
+
+
 def test_out_is_checked_before_the_results_are_read(tmp_path, caplog):
     (tmp_path / "a-file").write_text("x")
     assert main(["report", str(tmp_path / "no-results"), "--out", str(tmp_path / "a-file")]) == 2

@@ -7,7 +7,8 @@ offline or copied elsewhere. Every name in it comes from the user's folders and 
 the inputs that were skipped are listed, and so is every cell without an interval, with why.
 
 OUT is claimed before any work (``guards.claim_output_dir``): new, empty, or an earlier
-report; never RESULTS nor a folder that holds it. It is built in a staging folder and moved
+report (its marker, or the ``leaderboard.csv`` of a report written before markers existed);
+never RESULTS nor a folder that holds it. It is built in a staging folder and moved
 into place, so a failure leaves the previous report as it was.
 """
 
@@ -43,6 +44,8 @@ svg.forest { display: block; margin: 1em 0; }
 """
 
 
+# A report written before output folders carried a marker holds this file.
+LEGACY_OUTPUT = ("leaderboard.csv",)
 COMMAND = "report"
 SLUG_CHARS = 80  # file names stay well under the 255 bytes of common file systems
 
@@ -76,11 +79,11 @@ def write_report(results: Path, out: Path, *, with_published: bool = False, n_re
             before anything is written.
     """
     results, out = Path(results), Path(out)
-    claim_output_dir(out, command=COMMAND, inputs=[results])
+    claim_output_dir(out, command=COMMAND, inputs=[results], own_files=LEGACY_OUTPUT)
     sweep = load_sweep(results)
     analysis = analyse(sweep, n_resamples=n_resamples)
     matrix = cross_matrix(results, sweep, n_resamples=n_resamples)
-    with staged_output(out, command=COMMAND, inputs=[results]) as stage:
+    with staged_output(out, command=COMMAND, inputs=[results], own_files=LEGACY_OUTPUT) as stage:
         _write(sweep, analysis, stage, with_published, matrix)
     return out / "index.html"
 

@@ -242,7 +242,12 @@ def _marker_command(folder: Path) -> str | None:
 
 @contextlib.contextmanager
 def staged_output(
-    out: Pathlike, *, command: str, inputs: Iterable[Pathlike] = (), flag: str = "--out"
+    out: Pathlike,
+    *,
+    command: str,
+    inputs: Iterable[Pathlike] = (),
+    own_files: Iterable[str] = (),
+    flag: str = "--out",
 ) -> Iterator[Path]:
     """Build ``command``'s output folder in a staging folder, then move it into place.
 
@@ -257,7 +262,7 @@ def staged_output(
         >>> sorted(p.name for p in folder.iterdir())
         ['.s3prl-emo-output.json', 'a.txt']
     """
-    out = claim_output_dir(out, command=command, inputs=inputs, flag=flag)
+    out = claim_output_dir(out, command=command, inputs=inputs, own_files=own_files, flag=flag)
     with staged_dir(out, overwrite=True) as stage:
         (stage / OUTPUT_MARKER).write_text(json.dumps({"command": command}) + "\n", encoding="utf-8")
         yield stage
