@@ -184,8 +184,9 @@ def claim_output_dir(
         own = any((out / name).is_file() and not (out / name).is_symlink() for name in own_files)
         if _marker_command(out) != command and not own:
             raise InvalidInputError(
-                f"{flag} {out}: the folder holds files that are not an earlier output of `s3prl-emo {command}`; "
-                "choose a new or empty folder"
+                f"{flag} {out}: the folder holds files that are not an earlier output of `s3prl-emo {command}` "
+                f"(no {OUTPUT_MARKER}); choose a new or empty folder, or remove it by hand if an older version of "
+                "s3prl-emo wrote it"
             )
     return out
 
