@@ -46,6 +46,7 @@ class SplitReport:
 
     @property
     def clean(self) -> bool:
+        """True when no violation was found: the partition is speaker-independent and complete."""
         return not self.violations
 
     def table(self) -> str:

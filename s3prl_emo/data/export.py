@@ -372,7 +372,7 @@ def s3prl_emotion_audio_problem() -> str | None:
 
 
 def export_lhotse(corpus_dir: Pathlike, out_dir: Pathlike, *, overwrite: bool = False) -> ExportSummary:
-    """lhotse manifests ``fold<k>/{recordings,supervisions}_{train,dev,test}.jsonl.gz``.
+    """Lhotse manifests ``fold<k>/{recordings,supervisions}_{train,dev,test}.jsonl.gz``.
 
     Recordings point at absolute paths under ``<root>/<CORPUS>/Audios`` and record each file's
     real sampling rate, channels and duration; each supervision spans its recording and holds

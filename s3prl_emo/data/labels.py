@@ -64,8 +64,11 @@ class _Lowered(dict):
 
 
 def _union_of_unambiguous(tables: Iterable[Mapping[str, str]]) -> dict[str, str]:
-    """Aliases that every corpus table maps the same way; a spelling two tables map to
-    different classes would be dropped (none does today: "s" is sad wherever it is listed)."""
+    """Aliases that every corpus table maps the same way.
+
+    A spelling two tables map to different classes would be dropped (none does today: "s" is
+    sad wherever it is listed).
+    """
     merged: dict[str, str] = {}
     clashing: set[str] = set()
     for table in tables:
@@ -77,8 +80,10 @@ def _union_of_unambiguous(tables: Iterable[Mapping[str, str]]) -> dict[str, str]
 
 @functools.cache
 def _corpus_tables() -> dict[str, Mapping[str, str]]:
-    """Corpus key -> its recipe's alias table (``corpora.CORPORA``; the recipes import this
-    module, so the registry is looked up on first use, never at import)."""
+    """Corpus key -> its recipe's alias table (``corpora.CORPORA``).
+
+    The recipes import this module, so the registry is looked up on first use, never at import.
+    """
     from .corpora import alias_tables
 
     return {key: alias_table(table) for key, table in alias_tables().items()}
@@ -106,6 +111,7 @@ def alias_table(aliases: str | Mapping[str, str] | None = None) -> Mapping[str, 
 
     Raises:
         InvalidInputError: an unknown corpus key.
+
     Examples:
         >>> alias_table({"Neutral State": "neutral"})
         {'neutral state': 'neutral'}
@@ -151,8 +157,9 @@ def _names(vote: Vote) -> list[str]:
 
 def annotator_classes(vote: Vote, classes: Sequence[str], aliases: str | Mapping[str, str] | None = None
                       ) -> tuple[str, ...]:
-    """The classes one annotation selects, each once, in first-mention order ("other" and
-    names outside ``classes`` dropped).
+    """The classes one annotation selects, each once, in first-mention order.
+
+    "other" and names outside ``classes`` are dropped: they carry no vote for a scored class.
 
     Examples:
         >>> annotator_classes(["Angry", "Frustrated", "angry", "Other-bored"], ["angry", "frustrated"])
@@ -172,8 +179,10 @@ def all_other(votes: Iterable[Vote], classes: Sequence[str], aliases: str | Mapp
 
 def primary_plus_secondary(primary: str, secondary: Sequence[str], classes: Sequence[str],
                            aliases: str | Mapping[str, str] | None = None) -> Vote:
-    """One rater's Secondary vote in the MSP protocol: the primary emotion plus the secondary
-    ones, a class once (raw spellings kept; the first spelling of a class wins).
+    """One rater's Secondary vote in the MSP protocol: the primary emotion plus the secondary ones.
+
+    Each class counts once (raw spellings kept; the first spelling of a class wins), so a rater
+    who repeats the primary emotion among the secondary ones does not vote for it twice.
 
     Examples:
         >>> primary_plus_secondary("Angry", ["Frustrated", "Angry"], ["angry", "frustrated"])
@@ -210,8 +219,10 @@ def soft_labels(
 
     Returns:
         float array of shape (K,), summing to 1.
+
     Raises:
         InvalidInputError: no vote inside ``classes``, K < 2, or smoothing outside [0, (K - 1) / K).
+
     Examples:
         >>> soft_labels(["sad", ["sad", "happy"]], ["sad", "happy"], smoothing=0.0)
         array([0.66666667, 0.33333333])

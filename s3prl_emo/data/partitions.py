@@ -46,7 +46,7 @@ class Fold:
     test: tuple[int, ...]
 
     def split_of(self) -> dict[int, str]:
-        """session -> "Train" / "Development" / "Test"."""
+        """Session -> "Train" / "Development" / "Test"."""
         return {
             **{s: TRAIN for s in self.train},
             **{s: DEVELOPMENT for s in self.dev},
@@ -97,8 +97,10 @@ def data_splits_dir() -> Path:
 
 @functools.cache
 def partitioned_corpora() -> tuple[str, ...]:
-    """Corpus keys with a partition file ``data_splits/<key>.toml`` (the recipes' corpora and
-    the built-in ``synth``), sorted."""
+    """Corpus keys with a partition file ``data_splits/<key>.toml``, sorted.
+
+    These are the recipes' corpora and the built-in ``synth``.
+    """
     return tuple(sorted(p.stem for p in data_splits_dir().glob("*.toml")))
 
 
@@ -207,7 +209,7 @@ def is_cross_validated(corpus: str) -> bool:
 
 
 def fold_table(corpus: str) -> dict[int, Fold]:
-    """fold number (1-based) -> sessions of each split, as the published files have them.
+    """Fold number (1-based) -> sessions of each split, as the published files have them.
 
     Raises:
         InvalidInputError: unknown corpus, or one that keeps its own sets (msp-podcast,
@@ -227,6 +229,7 @@ def session_of(corpus: str, file_name: str) -> int:
     Raises:
         InvalidInputError: the name matches no rule (the message quotes it), or the corpus
             has no session rule.
+
     Examples:
         >>> session_of("iemocap", "Ses01F_impro01_F000.wav"), session_of("nnime", "neutral_11_B_034.wav")
         (1, 3)
@@ -309,8 +312,10 @@ def balanced_session_folds(sessions: Sequence[str], n_folds: int, *, seed: int =
 
     Returns:
         fold (1..n_folds) -> split name per utterance, in the order of ``sessions``.
+
     Raises:
         InvalidInputError: n_folds < 3, or fewer distinct sessions than folds.
+
     Examples:
         >>> balanced_session_folds(["a", "a", "b", "c"], 3)[1]
         ['Test', 'Test', 'Train', 'Development']
@@ -355,6 +360,14 @@ def _split_rank(split: str) -> int:
 
 
 def quote_examples(names: Sequence[str]) -> str:
+    """The first few ``names``, quoted, for an error message that must stay one readable line.
+
+    Examples:
+        >>> quote_examples(["a.wav", "b.wav"])
+        "'a.wav', 'b.wav'"
+        >>> quote_examples(["a", "b", "c", "d", "e"])
+        "'a', 'b', 'c', ..."
+    """
     shown = ", ".join(repr(n) for n in list(names)[:MAX_EXAMPLES])
     return shown + (", ..." if len(names) > MAX_EXAMPLES else "")
 

@@ -72,8 +72,9 @@ def audio_extensions() -> set[str]:
 
 
 def refuse_special_file(path: Path, given: Path | None = None) -> None:
-    """Refuse a path that exists but is not a regular file or folder (FIFO, socket, device):
-    reading it would block or never end. A missing path passes (it is reported when read).
+    """Refuse a path that exists but is not a regular file or folder (FIFO, socket, device).
+
+    Reading such a path would block or never end. A missing path passes (it is reported when read).
 
     Raises:
         InvalidInputError: naming the path (and the folder ``given`` that held it).
@@ -190,7 +191,7 @@ def predict_files(
     """Label every file (folders expanded); failures carry ``error`` instead of probabilities.
 
     Args:
-        recognizer: an ``EmotionRecognizer`` (``predict_batch`` of 16 kHz mono windows).
+        recognizer (EmotionRecognizer): an ``EmotionRecognizer`` (``predict_batch`` of 16 kHz mono windows).
         paths: audio files or folders.
         window_s: window length in seconds; default the checkpoint's training crop.
         batch_size: windows per upstream call.
@@ -236,6 +237,16 @@ def predict_files(
 
 
 def as_rows(results: Sequence[FilePrediction], classes: Sequence[str]) -> list[dict]:
+    """One flat row per file (file, windows, duration_s, each class, labels, error) for CSV or JSON.
+
+    A file that failed keeps its row, with empty probabilities and its ``error``, so the
+    output lists every input.
+
+    Examples:
+        >>> ok = FilePrediction("a.wav", {"angry": 0.7, "sad": 0.3}, windows=1, duration_s=2.0)
+        >>> as_rows([ok], ["angry", "sad"])[0]["labels"]
+        'angry'
+    """
     rows = []
     for r in results:
         row: dict = {"file": r.path, "windows": r.windows, "duration_s": r.duration_s}

@@ -56,8 +56,11 @@ def read_biic_podcast(corpus_dir: Pathlike) -> list[Utterance]:
 def prepare_biic_podcast(corpus_dir: Pathlike, output_dir: Pathlike | None = None, *,
                          audio: str = "symlink", relabel: Pathlike | None = None,
                          smoothing: float = DEFAULT_SMOOTHING, overwrite: bool = False) -> PreparedCorpus:
-    """Read BIIC-PODCAST and build ``BIIC_PODCAST/Primary`` and ``/Secondary`` (one fold: the
-    release's own sets; written when ``output_dir`` is given)."""
+    """Read BIIC-PODCAST and build ``BIIC_PODCAST/Primary`` and ``/Secondary``.
+
+    There is one fold: the release's own sets. The folders are written when ``output_dir``
+    is given; without it the prepared tables are only returned (a dry run).
+    """
     return prepare_podcast_release(corpus_dir, output_dir, RELEASE, audio=audio, relabel=relabel,
                                    smoothing=smoothing, overwrite=overwrite)
 

@@ -179,8 +179,11 @@ def prepare_generic(
     smoothing: float = DEFAULT_SMOOTHING,
     overwrite: bool = False,
 ) -> PreparedCorpus:
-    """Soft labels and ``folds`` session-level folds for a user corpus; written when
-    ``output_dir`` is given (``<output_dir>/<name>/Primary``)."""
+    """Soft labels and ``folds`` session-level folds for a user corpus.
+
+    Written when ``output_dir`` is given (``<output_dir>/<name>/Primary``); without it the
+    prepared tables are only returned, so a layout can be checked before anything is written.
+    """
     name = check_name(name)
     class_names = parse_classes(classes)
     if isinstance(folds, bool) or not isinstance(folds, int) or folds < 3:

@@ -89,7 +89,7 @@ _TURN = re.compile(r"^Ses(\d{2})[FM]_.+_([FM])\d+$")
 
 
 def _label_text(rest: str) -> str:
-    """``"\\tNeutral; Anger;\\t(curious)"`` -> ``"Neutral; Anger;"`` (the comment dropped)."""
+    r"""``"\tNeutral; Anger;\t(curious)"`` -> ``"Neutral; Anger;"`` (the comment dropped)."""
     rest = rest.strip()
     if "\t" in rest:
         return rest.split("\t")[0]

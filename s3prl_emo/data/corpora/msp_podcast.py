@@ -69,8 +69,11 @@ def read_msp_podcast(corpus_dir: Pathlike) -> list[Utterance]:
 def prepare_msp_podcast(corpus_dir: Pathlike, output_dir: Pathlike | None = None, *,
                         audio: str = "symlink", relabel: Pathlike | None = None,
                         smoothing: float = DEFAULT_SMOOTHING, overwrite: bool = False) -> PreparedCorpus:
-    """Read MSP-PODCAST and build ``PODCAST/Primary`` and ``PODCAST/Secondary`` (written when
-    ``output_dir`` is given)."""
+    """Read MSP-PODCAST and build ``PODCAST/Primary`` and ``PODCAST/Secondary``.
+
+    The folders are written when ``output_dir`` is given; without it the prepared tables are
+    only returned (a dry run).
+    """
     return prepare_podcast_release(corpus_dir, output_dir, RELEASE, audio=audio, relabel=relabel,
                                    smoothing=smoothing, overwrite=overwrite)
 

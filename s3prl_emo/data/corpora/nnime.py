@@ -1,5 +1,6 @@
-"""NNIME (NTHU-NTUA Chinese Interactive Multimodal Emotion corpus): 22 acted Mandarin dyadic
-dialogs of 43 actors, cut into speaking turns that observers labelled with one or more of
+"""NNIME (NTHU-NTUA Chinese Interactive Multimodal Emotion corpus).
+
+22 acted Mandarin dyadic dialogs of 43 actors, cut into speaking turns that observers labelled with one or more of
 12 options (anger, frustration, disappointment, sadness, fear, surprise, excitement,
 happiness, relaxation, joy, neutral state, other).
 
@@ -160,8 +161,11 @@ def read_nnime(corpus_dir: Pathlike) -> list[Utterance]:
 def prepare_nnime(corpus_dir: Pathlike, output_dir: Pathlike | None = None, *,
                   audio: str = "symlink", relabel: Pathlike | None = None, smoothing: float = DEFAULT_SMOOTHING,
                   overwrite: bool = False) -> PreparedCorpus:
-    """Read NNIME and build ``NNIME/Secondary`` (11 classes, 5 dialog folds; written when
-    ``output_dir`` is given)."""
+    """Read NNIME and build ``NNIME/Secondary`` (11 classes, 5 dialog folds).
+
+    The folder is written when ``output_dir`` is given; without it the prepared tables are
+    only returned (a dry run).
+    """
     reading = Reading(read_nnime(corpus_dir), Path(corpus_dir), [Path(corpus_dir) / ANNOTATIONS_FILE])
     return prepare_corpus(reading, RECIPE, output_dir, audio=audio, relabel=relabel, smoothing=smoothing,
                           overwrite=overwrite)
