@@ -246,11 +246,15 @@ def session_of(corpus: str, file_name: str) -> int:
 
 
 def assign_splits(corpus: str, fold: int, file_names: Sequence[str]) -> list[str]:
-    """"Train" / "Development" / "Test" for each file name, in order, for one published fold.
+    """The split ("Train", "Development" or "Test") of each file name, in order, for one published fold.
 
     Raises:
         InvalidInputError: unknown fold (the message gives the valid range), or a name that
             matches no session rule (the message quotes it and counts the others).
+
+    Examples:
+        >>> assign_splits("iemocap", 1, ["Ses01F_impro01_F000.wav", "Ses05M_script01_1_M012.wav"])
+        ['Train', 'Development']
     """
     folds = fold_table(corpus)
     split_of = folds[parse_fold(fold, list(folds), owner=corpus)].split_of()
