@@ -139,7 +139,6 @@ def canonical_class(name: str, classes: Sequence[str], aliases: str | Mapping[st
     return by_lower.get(alias_table(aliases).get(key, "").lower())
 
 
-
 def is_other(token: str) -> bool:
     """True for "other" and its annotated forms ("Other", "Other-bored", "other: bored").
 
@@ -155,8 +154,9 @@ def _names(vote: Vote) -> list[str]:
     return [vote] if isinstance(vote, str) else list(vote)
 
 
-def annotator_classes(vote: Vote, classes: Sequence[str], aliases: str | Mapping[str, str] | None = None
-                      ) -> tuple[str, ...]:
+def annotator_classes(
+    vote: Vote, classes: Sequence[str], aliases: str | Mapping[str, str] | None = None
+) -> tuple[str, ...]:
     """The classes one annotation selects, each once, in first-mention order.
 
     "other" and names outside ``classes`` are dropped: they carry no vote for a scored class.
@@ -170,15 +170,15 @@ def annotator_classes(vote: Vote, classes: Sequence[str], aliases: str | Mapping
     return tuple(dict.fromkeys(c for c in found if c is not None))
 
 
-def all_other(votes: Iterable[Vote], classes: Sequence[str], aliases: str | Mapping[str, str] | None = None
-              ) -> bool:
+def all_other(votes: Iterable[Vote], classes: Sequence[str], aliases: str | Mapping[str, str] | None = None) -> bool:
     """True when no annotation names a class of ``classes`` (every vote "other" or unknown)."""
     table = alias_table(aliases)
     return not any(annotator_classes(vote, classes, table) for vote in votes)
 
 
-def primary_plus_secondary(primary: str, secondary: Sequence[str], classes: Sequence[str],
-                           aliases: str | Mapping[str, str] | None = None) -> Vote:
+def primary_plus_secondary(
+    primary: str, secondary: Sequence[str], classes: Sequence[str], aliases: str | Mapping[str, str] | None = None
+) -> Vote:
     """One rater's Secondary vote in the MSP protocol: the primary emotion plus the secondary ones.
 
     Each class counts once (raw spellings kept; the first spelling of a class wins), so a rater

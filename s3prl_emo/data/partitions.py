@@ -152,10 +152,12 @@ def _parse_rule(raw: dict) -> _SessionRule:
 
 
 def _parse_folds(raw: dict) -> Mapping[int, Fold]:
-    return MappingProxyType({
-        int(k): Fold(tuple(v["train"]), tuple(v["dev"]), tuple(v["test"]))
-        for k, v in sorted(raw.items(), key=lambda item: int(item[0]))
-    })
+    return MappingProxyType(
+        {
+            int(k): Fold(tuple(v["train"]), tuple(v["dev"]), tuple(v["test"]))
+            for k, v in sorted(raw.items(), key=lambda item: int(item[0]))
+        }
+    )
 
 
 def _validate_spec(spec: _CorpusSpec) -> None:
@@ -169,9 +171,7 @@ def _validate_spec(spec: _CorpusSpec) -> None:
     sessions = set(spec.folds[1].train + spec.folds[1].dev + spec.folds[1].test)
     for k, fold in spec.folds.items():
         members = fold.train + fold.dev + fold.test
-        if len(set(members)) != len(members) or set(members) != sessions or not all(
-            (fold.train, fold.dev, fold.test)
-        ):
+        if len(set(members)) != len(members) or set(members) != sessions or not all((fold.train, fold.dev, fold.test)):
             raise InvalidInputError(
                 f"{spec.source}: fold {k} {fold} must split sessions {sorted(sessions)} into three "
                 "disjoint, non-empty sets"
@@ -184,8 +184,10 @@ def _validate_spec(spec: _CorpusSpec) -> None:
     if spec.rule is not None and spec.rule.table is not None:
         unknown = set(spec.rule.table.values()) - sessions
         if unknown:
-            raise InvalidInputError(f"{spec.source}: session table names sessions {sorted(unknown)} "
-                                    f"that no fold uses (folds use {sorted(sessions)})")
+            raise InvalidInputError(
+                f"{spec.source}: session table names sessions {sorted(unknown)} "
+                f"that no fold uses (folds use {sorted(sessions)})"
+            )
 
 
 def _ranges(table: Mapping[int, int]) -> str:
@@ -217,9 +219,7 @@ def fold_table(corpus: str) -> dict[int, Fold]:
     """
     spec = _spec(corpus)
     if not spec.cross_validated:
-        raise InvalidInputError(
-            f"{corpus}: no fold table; the corpus keeps its own sets (use split_of_corpus_set)"
-        )
+        raise InvalidInputError(f"{corpus}: no fold table; the corpus keeps its own sets (use split_of_corpus_set)")
     return dict(spec.folds)
 
 
@@ -236,9 +236,7 @@ def session_of(corpus: str, file_name: str) -> int:
     """
     spec = _spec(corpus)
     if spec.rule is None:
-        raise InvalidInputError(
-            f"{corpus}: no session rule; the corpus keeps its own sets (use split_of_corpus_set)"
-        )
+        raise InvalidInputError(f"{corpus}: no session rule; the corpus keeps its own sets (use split_of_corpus_set)")
     session = spec.rule.session(file_name)
     if isinstance(session, str):
         raise InvalidInputError(f"{corpus}: file name {file_name!r} {session}")
