@@ -131,7 +131,22 @@ def alias_table(aliases: str | Mapping[str, str] | None = None) -> Mapping[str, 
 
 
 def canonical_class(name: str, classes: Sequence[str], aliases: str | Mapping[str, str] | None = None) -> str | None:
-    """The class in ``classes`` that ``name`` spells, or None ("other", unknown)."""
+    """The class in ``classes`` that ``name`` spells, or None ("other", unknown).
+
+    Corpora spell one class many ways ("Anger", "ang", "angry"); votes are counted only after
+    each spelling is mapped, case-insensitively, to the condition's class name.
+
+    Args:
+        name: A raw label as an annotation file has it.
+        classes: The condition's class names.
+        aliases: A corpus key or an alias table (spelling -> class); None for the shared aliases.
+
+    Examples:
+        >>> canonical_class("Anger", ["angry", "sad"], "iemocap"), canonical_class(" SAD ", ["angry", "sad"])
+        ('angry', 'sad')
+        >>> canonical_class("Other", ["angry", "sad"]) is None
+        True
+    """
     by_lower = {c.lower(): c for c in classes}
     key = name.strip().lower()
     if key in by_lower:
@@ -171,7 +186,14 @@ def annotator_classes(
 
 
 def all_other(votes: Iterable[Vote], classes: Sequence[str], aliases: str | Mapping[str, str] | None = None) -> bool:
-    """True when no annotation names a class of ``classes`` (every vote "other" or unknown)."""
+    """True when no annotation names a class of ``classes`` (every vote "other" or unknown).
+
+    Such an utterance has no soft label over the classes, so the recipes exclude it.
+
+    Examples:
+        >>> all_other([["Other"], ["bored"]], ["angry", "sad"]), all_other([["Other"], ["Sad"]], ["angry", "sad"])
+        (True, False)
+    """
     table = alias_table(aliases)
     return not any(annotator_classes(vote, classes, table) for vote in votes)
 

@@ -122,7 +122,12 @@ class CorpusConfig:
 
 
 def labels_path(corpus_dir: Pathlike, fold: int) -> Path:
-    """``<corpus_dir>/labels_consensus_<fold>.csv`` (folds are 1-based)."""
+    """``<corpus_dir>/labels_consensus_<fold>.csv`` (folds are 1-based).
+
+    Examples:
+        >>> labels_path("IEMOCAP/Secondary", 2).as_posix()
+        'IEMOCAP/Secondary/labels_consensus_2.csv'
+    """
     return Path(corpus_dir) / f"labels_consensus_{fold}.csv"
 
 
@@ -156,7 +161,12 @@ def parse_fold(fold: str | int, folds: Sequence[int] | None = None, *, owner: st
 
 
 def fold_name(fold: int) -> str:
-    """3 -> ``"fold3"`` (the spelling of S3PRL's ``test_fold`` / ``-v``)."""
+    """3 -> ``"fold3"`` (the spelling of S3PRL's ``test_fold`` / ``-v``).
+
+    Examples:
+        >>> fold_name(3)
+        'fold3'
+    """
     return f"fold{fold}"
 
 

@@ -206,7 +206,12 @@ def _ranges(table: Mapping[int, int]) -> str:
 
 
 def is_cross_validated(corpus: str) -> bool:
-    """True for corpora partitioned by session folds, False for those that keep their own sets."""
+    """True for corpora partitioned by session folds, False for those that keep their own sets.
+
+    Examples:
+        >>> is_cross_validated("iemocap"), is_cross_validated("msp-podcast")
+        (True, False)
+    """
     return _spec(corpus).cross_validated
 
 
@@ -216,6 +221,11 @@ def fold_table(corpus: str) -> dict[int, Fold]:
     Raises:
         InvalidInputError: unknown corpus, or one that keeps its own sets (msp-podcast,
             biic-podcast: use ``split_of_corpus_set``).
+
+    Examples:
+        >>> folds = fold_table("iemocap")
+        >>> sorted(folds), folds[1]
+        ([1, 2, 3, 4, 5], Fold(train=(1, 2, 3), dev=(5,), test=(4,)))
     """
     spec = _spec(corpus)
     if not spec.cross_validated:
@@ -296,7 +306,15 @@ def split_of_corpus_set(corpus: str, corpus_set: str) -> str:
 
 
 def corpus_key(folder_name: str) -> str | None:
-    """The corpus key of an EMO-SUPERB folder name (``IMPROV`` -> ``msp-improv``), else None."""
+    """The corpus key of an EMO-SUPERB folder name (``IMPROV`` -> ``msp-improv``), else None.
+
+    Prepared folders carry the released names, so the partition of a folder can be found
+    (and checked) from its path alone.
+
+    Examples:
+        >>> corpus_key("IMPROV"), corpus_key("/data/IEMOCAP"), corpus_key("Unknown")
+        ('msp-improv', 'iemocap', None)
+    """
     wanted = Path(str(folder_name)).name.strip().upper()
     for key in partitioned_corpora():
         if wanted == key.upper() or wanted in {f.upper() for f in _spec(key).folders}:

@@ -158,7 +158,17 @@ def check_batch_size(batch_size: int, flag: str = "--batch-size") -> int:
 
 
 def split_windows(wav: np.ndarray, window_s: float) -> list[np.ndarray]:
-    """Consecutive windows of ``window_s`` seconds (16 kHz); a short tail is dropped unless it is all."""
+    """Consecutive windows of ``window_s`` seconds (16 kHz); a short tail is dropped unless it is all.
+
+    A tail shorter than ``MIN_TAIL_S`` would weigh as much as a full window in the file's mean
+    while carrying little speech.
+
+    Examples:
+        >>> [len(w) for w in split_windows(np.zeros(16000 * 5), 2.0)]
+        [32000, 32000, 16000]
+        >>> [len(w) for w in split_windows(np.zeros(16000 * 4 + 100), 2.0)]
+        [32000, 32000]
+    """
     size = int(round(check_window_s(window_s) * SAMPLE_RATE))
     pieces = [wav[start : start + size] for start in range(0, len(wav), size)]
     if len(pieces) > 1 and len(pieces[-1]) < MIN_TAIL_S * SAMPLE_RATE:

@@ -196,7 +196,15 @@ PCM_SCALE = {np.dtype(np.int8): (0, 2**7), np.dtype(np.int16): (0, 2**15), np.dt
 
 
 def check_sample_rate(sample_rate) -> int:
-    """A positive whole number of Hz (``44100`` or ``44100.0``), else ``InvalidInputError``."""
+    """A positive whole number of Hz (``44100`` or ``44100.0``), else ``InvalidInputError``.
+
+    Checked before resampling, where a NaN, a fraction or an absurd rate would otherwise fail
+    deep inside the resampler with a message that does not name the value.
+
+    Examples:
+        >>> check_sample_rate(44100.0)
+        44100
+    """
     if isinstance(sample_rate, bool) or not isinstance(sample_rate, int | float | np.integer | np.floating):
         raise InvalidInputError(f"predict: sample_rate must be a number of Hz, got {sample_rate!r}")
     if not math.isfinite(sample_rate) or float(sample_rate) != int(sample_rate):

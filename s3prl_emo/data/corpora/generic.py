@@ -79,7 +79,16 @@ def parse_classes(classes: str | Sequence[str]) -> tuple[str, ...]:
 
 
 def check_name(name: str) -> str:
-    """``name`` if it is a plain folder name (the output goes to ``<output_dir>/<name>``)."""
+    """``name`` if it is a plain folder name (the output goes to ``<output_dir>/<name>``).
+
+    Raises:
+        InvalidInputError: for a name with a folder part, surrounding space or control characters,
+            which would write outside ``<output_dir>`` or into an odd folder.
+
+    Examples:
+        >>> check_name("MyCorpus")
+        'MyCorpus'
+    """
     if (
         not name
         or name in (".", "..")

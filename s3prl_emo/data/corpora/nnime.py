@@ -122,7 +122,15 @@ def speaker_of(file_name: str) -> str:
 
 
 def gender_of(speaker: str) -> str:
-    """Gender of an NNIME actor, as the published files give it."""
+    """Gender of an NNIME actor, as the published files give it.
+
+    Raises:
+        InvalidInputError: for a speaker number outside the 43 actors.
+
+    Examples:
+        >>> gender_of("1"), gender_of("2")
+        ('Female', 'Male')
+    """
     if int(speaker) not in SPEAKERS:
         raise InvalidInputError(f"NNIME speaker {speaker} is not one of the 43 actors (1..43)")
     return "Female" if int(speaker) in FEMALE_SPEAKERS else "Male"
