@@ -57,9 +57,18 @@ class ClassBalancedCrossEntropy(nn.Module):
     ``weighting="sample"`` (default) is EMO-SUPERB's released code, which produced the
     published numbers: utterance i is scaled by s_i = sum_j w_j t_ij. ``"class"`` is the
     paper's Eq. 1: each class term is scaled by w_j.
+
+    Args:
+        train_labels: (N, C) soft labels of the training split; the class weights come from them.
+        weighting: ``"sample"`` or ``"class"``, as above.
+        beta: The class-balanced weights' beta; None for the default.
+
+    Raises:
+        InvalidInputError: when ``weighting`` is neither.
     """
 
     def __init__(self, train_labels: np.ndarray, weighting: Weighting = "sample", beta: float | None = None):
+        """Compute the class weights once; they are a non-persistent buffer, rebuilt from the labels, never saved."""
         super().__init__()
         if weighting not in ("sample", "class"):
             raise InvalidInputError(
@@ -70,6 +79,7 @@ class ClassBalancedCrossEntropy(nn.Module):
         self.register_buffer("weights", weights, persistent=False)
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Batch mean of the weighted cross-entropy of (B, C) logits against (B, C) soft targets."""
         log_probs = F.log_softmax(logits, dim=-1)
         if self.weighting == "sample":
             per_utterance = (targets * self.weights).sum(dim=-1) * -(targets * log_probs).sum(dim=-1)
@@ -82,4 +92,5 @@ class SoftCrossEntropy(nn.Module):
     """Plain cross-entropy against soft targets, batch mean."""
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Batch mean of ``soft_cross_entropy``."""
         return soft_cross_entropy(logits, targets).mean()

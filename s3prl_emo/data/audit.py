@@ -24,6 +24,7 @@ from .partitions import corpus_key, fold_violations, is_cross_validated, quote_e
 
 logger = logging.getLogger(__name__)
 
+
 @dataclass(frozen=True)
 class SplitStats:
     """One row of the check-splits table."""
@@ -46,6 +47,7 @@ class SplitReport:
 
     @property
     def clean(self) -> bool:
+        """True when no violation was found: the partition is speaker-independent and complete."""
         return not self.violations
 
     def table(self) -> str:
@@ -81,8 +83,12 @@ def audio_durations(audio_dir: Pathlike, file_names: Sequence[str]) -> dict[str,
             durations[name] = math.nan
     missing = sum(math.isnan(d) for d in durations.values())
     if missing:
-        logger.warning("%d of %d audio file(s) missing or unreadable under %s; their hours show as ?",
-                       missing, len(durations), audio_dir)
+        logger.warning(
+            "%d of %d audio file(s) missing or unreadable under %s; their hours show as ?",
+            missing,
+            len(durations),
+            audio_dir,
+        )
     return durations
 
 

@@ -282,6 +282,12 @@ def emotion_label(soft_label: np.ndarray, classes: tuple[str, ...]) -> str | Non
 
     The highest class wins; excited counts as happy. Left out: a top class outside the four
     (fear, frustrated, ...) and a tie between classes that map to different labels.
+
+    Examples:
+        >>> emotion_label(np.array([0.1, 0.6, 0.3]), ("neutral", "excited", "angry"))
+        'hap'
+        >>> emotion_label(np.array([0.5, 0.5, 0.0]), ("angry", "sad", "neutral")) is None
+        True
     """
     values = np.asarray(soft_label, dtype=float)
     top = {classes[j].lower() for j in np.flatnonzero(np.isclose(values, values.max(), rtol=0, atol=1e-9))}
@@ -372,7 +378,7 @@ def s3prl_emotion_audio_problem() -> str | None:
 
 
 def export_lhotse(corpus_dir: Pathlike, out_dir: Pathlike, *, overwrite: bool = False) -> ExportSummary:
-    """lhotse manifests ``fold<k>/{recordings,supervisions}_{train,dev,test}.jsonl.gz``.
+    """Lhotse manifests ``fold<k>/{recordings,supervisions}_{train,dev,test}.jsonl.gz``.
 
     Recordings point at absolute paths under ``<root>/<CORPUS>/Audios`` and record each file's
     real sampling rate, channels and duration; each supervision spans its recording and holds

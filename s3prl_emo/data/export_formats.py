@@ -229,7 +229,7 @@ def lhotse_manifests(items: Sequence[Utterance], recordings: dict[str, Any], whe
 def plan_lhotse(
     folds: dict[int, list[Utterance]], audio_dir: Path, where: str
 ) -> dict[int, dict[str, tuple[Any, Any]]]:
-    """fold -> split folder -> validated manifests; empty splits are left out (and logged)."""
+    """Fold -> split folder -> validated manifests; empty splits are left out (and logged)."""
     names = list(dict.fromkeys(u.name for items in folds.values() for u in items))
     recordings = lhotse_recordings(audio_dir, names, where)
     plan: dict[int, dict[str, tuple[Any, Any]]] = {}

@@ -64,8 +64,11 @@ class _Lowered(dict):
 
 
 def _union_of_unambiguous(tables: Iterable[Mapping[str, str]]) -> dict[str, str]:
-    """Aliases that every corpus table maps the same way; a spelling two tables map to
-    different classes would be dropped (none does today: "s" is sad wherever it is listed)."""
+    """Aliases that every corpus table maps the same way.
+
+    A spelling two tables map to different classes would be dropped (none does today: "s" is
+    sad wherever it is listed).
+    """
     merged: dict[str, str] = {}
     clashing: set[str] = set()
     for table in tables:
@@ -77,8 +80,10 @@ def _union_of_unambiguous(tables: Iterable[Mapping[str, str]]) -> dict[str, str]
 
 @functools.cache
 def _corpus_tables() -> dict[str, Mapping[str, str]]:
-    """Corpus key -> its recipe's alias table (``corpora.CORPORA``; the recipes import this
-    module, so the registry is looked up on first use, never at import)."""
+    """Corpus key -> its recipe's alias table (``corpora.CORPORA``).
+
+    The recipes import this module, so the registry is looked up on first use, never at import.
+    """
     from .corpora import alias_tables
 
     return {key: alias_table(table) for key, table in alias_tables().items()}
@@ -106,6 +111,7 @@ def alias_table(aliases: str | Mapping[str, str] | None = None) -> Mapping[str, 
 
     Raises:
         InvalidInputError: an unknown corpus key.
+
     Examples:
         >>> alias_table({"Neutral State": "neutral"})
         {'neutral state': 'neutral'}
@@ -125,13 +131,27 @@ def alias_table(aliases: str | Mapping[str, str] | None = None) -> Mapping[str, 
 
 
 def canonical_class(name: str, classes: Sequence[str], aliases: str | Mapping[str, str] | None = None) -> str | None:
-    """The class in ``classes`` that ``name`` spells, or None ("other", unknown)."""
+    """The class in ``classes`` that ``name`` spells, or None ("other", unknown).
+
+    Corpora spell one class many ways ("Anger", "ang", "angry"); votes are counted only after
+    each spelling is mapped, case-insensitively, to the condition's class name.
+
+    Args:
+        name: A raw label as an annotation file has it.
+        classes: The condition's class names.
+        aliases: A corpus key or an alias table (spelling -> class); None for the shared aliases.
+
+    Examples:
+        >>> canonical_class("Anger", ["angry", "sad"], "iemocap"), canonical_class(" SAD ", ["angry", "sad"])
+        ('angry', 'sad')
+        >>> canonical_class("Other", ["angry", "sad"]) is None
+        True
+    """
     by_lower = {c.lower(): c for c in classes}
     key = name.strip().lower()
     if key in by_lower:
         return by_lower[key]
     return by_lower.get(alias_table(aliases).get(key, "").lower())
-
 
 
 def is_other(token: str) -> bool:
@@ -149,10 +169,12 @@ def _names(vote: Vote) -> list[str]:
     return [vote] if isinstance(vote, str) else list(vote)
 
 
-def annotator_classes(vote: Vote, classes: Sequence[str], aliases: str | Mapping[str, str] | None = None
-                      ) -> tuple[str, ...]:
-    """The classes one annotation selects, each once, in first-mention order ("other" and
-    names outside ``classes`` dropped).
+def annotator_classes(
+    vote: Vote, classes: Sequence[str], aliases: str | Mapping[str, str] | None = None
+) -> tuple[str, ...]:
+    """The classes one annotation selects, each once, in first-mention order.
+
+    "other" and names outside ``classes`` are dropped: they carry no vote for a scored class.
 
     Examples:
         >>> annotator_classes(["Angry", "Frustrated", "angry", "Other-bored"], ["angry", "frustrated"])
@@ -163,17 +185,26 @@ def annotator_classes(vote: Vote, classes: Sequence[str], aliases: str | Mapping
     return tuple(dict.fromkeys(c for c in found if c is not None))
 
 
-def all_other(votes: Iterable[Vote], classes: Sequence[str], aliases: str | Mapping[str, str] | None = None
-              ) -> bool:
-    """True when no annotation names a class of ``classes`` (every vote "other" or unknown)."""
+def all_other(votes: Iterable[Vote], classes: Sequence[str], aliases: str | Mapping[str, str] | None = None) -> bool:
+    """True when no annotation names a class of ``classes`` (every vote "other" or unknown).
+
+    Such an utterance has no soft label over the classes, so the recipes exclude it.
+
+    Examples:
+        >>> all_other([["Other"], ["bored"]], ["angry", "sad"]), all_other([["Other"], ["Sad"]], ["angry", "sad"])
+        (True, False)
+    """
     table = alias_table(aliases)
     return not any(annotator_classes(vote, classes, table) for vote in votes)
 
 
-def primary_plus_secondary(primary: str, secondary: Sequence[str], classes: Sequence[str],
-                           aliases: str | Mapping[str, str] | None = None) -> Vote:
-    """One rater's Secondary vote in the MSP protocol: the primary emotion plus the secondary
-    ones, a class once (raw spellings kept; the first spelling of a class wins).
+def primary_plus_secondary(
+    primary: str, secondary: Sequence[str], classes: Sequence[str], aliases: str | Mapping[str, str] | None = None
+) -> Vote:
+    """One rater's Secondary vote in the MSP protocol: the primary emotion plus the secondary ones.
+
+    Each class counts once (raw spellings kept; the first spelling of a class wins), so a rater
+    who repeats the primary emotion among the secondary ones does not vote for it twice.
 
     Examples:
         >>> primary_plus_secondary("Angry", ["Frustrated", "Angry"], ["angry", "frustrated"])
@@ -210,8 +241,10 @@ def soft_labels(
 
     Returns:
         float array of shape (K,), summing to 1.
+
     Raises:
         InvalidInputError: no vote inside ``classes``, K < 2, or smoothing outside [0, (K - 1) / K).
+
     Examples:
         >>> soft_labels(["sad", ["sad", "happy"]], ["sad", "happy"], smoothing=0.0)
         array([0.66666667, 0.33333333])

@@ -74,11 +74,11 @@ def check_class_names(classes: Sequence[str], *, where: str) -> tuple[str, ...]:
 
 
 def plain_file_name_problem(name: str) -> str | None:
-    """Why ``name`` cannot be a file of a prepared corpus's flat ``Audios/`` folder, or None.
+    r"""Why ``name`` cannot be a file of a prepared corpus's flat ``Audios/`` folder, or None.
 
     The name becomes a link or file ``Audios/<name>``, a ``FileName`` cell and the first
     word of a ``FileName emo1;emo2`` line, so it is one plain file name: no folder part
-    (``/``, ``\\``, ``..``), no white space and no control characters.
+    (``/``, ``\``, ``..``), no white space and no control characters.
 
     Examples:
         >>> plain_file_name_problem("Ses01F_001.wav") is None, plain_file_name_problem("../../x.wav")
@@ -105,6 +105,12 @@ class CorpusConfig:
     dimensional: dict | None = None
 
     def to_json(self) -> dict:
+        """The ``config.json`` mapping, keys in the order EMO-SUPERB's released configs have them.
+
+        Examples:
+            >>> CorpusConfig(classes=("angry", "sad"), description="toy").to_json()["categorical"]
+            {'emo_type': ['angry', 'sad']}
+        """
         out: dict = {
             "data_split_type": dict(self.split_names),
             "categorical": {"emo_type": list(self.classes)},
@@ -116,12 +122,17 @@ class CorpusConfig:
 
 
 def labels_path(corpus_dir: Pathlike, fold: int) -> Path:
-    """``<corpus_dir>/labels_consensus_<fold>.csv`` (folds are 1-based)."""
+    """``<corpus_dir>/labels_consensus_<fold>.csv`` (folds are 1-based).
+
+    Examples:
+        >>> labels_path("IEMOCAP/Secondary", 2).as_posix()
+        'IEMOCAP/Secondary/labels_consensus_2.csv'
+    """
     return Path(corpus_dir) / f"labels_consensus_{fold}.csv"
 
 
 def label_files(corpus_dir: Pathlike) -> dict[int, Path]:
-    """fold -> ``labels_consensus_<fold>.csv`` for every such file in ``corpus_dir`` (empty if none)."""
+    """Fold -> ``labels_consensus_<fold>.csv`` for every such file in ``corpus_dir`` (empty if none)."""
     corpus_dir = Path(corpus_dir)
     if not corpus_dir.is_dir():
         return {}
@@ -150,7 +161,12 @@ def parse_fold(fold: str | int, folds: Sequence[int] | None = None, *, owner: st
 
 
 def fold_name(fold: int) -> str:
-    """3 -> ``"fold3"`` (the spelling of S3PRL's ``test_fold`` / ``-v``)."""
+    """3 -> ``"fold3"`` (the spelling of S3PRL's ``test_fold`` / ``-v``).
+
+    Examples:
+        >>> fold_name(3)
+        'fold3'
+    """
     return f"fold{fold}"
 
 
@@ -291,4 +307,10 @@ def write_labels(frame: pd.DataFrame, path: Pathlike, *, decimals: int = 6) -> N
 
 
 def write_config(config: CorpusConfig, folder: Pathlike) -> None:
+    """Write ``<folder>/config.json``, the file that tells the downstream a corpus's classes and splits.
+
+    Args:
+        config: What the file says.
+        folder: A prepared corpus folder (``.../Primary`` or ``.../Secondary``).
+    """
     Path(folder, "config.json").write_text(json.dumps(config.to_json(), indent=2) + "\n")

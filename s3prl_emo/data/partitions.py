@@ -46,7 +46,7 @@ class Fold:
     test: tuple[int, ...]
 
     def split_of(self) -> dict[int, str]:
-        """session -> "Train" / "Development" / "Test"."""
+        """Session -> "Train" / "Development" / "Test"."""
         return {
             **{s: TRAIN for s in self.train},
             **{s: DEVELOPMENT for s in self.dev},
@@ -97,8 +97,10 @@ def data_splits_dir() -> Path:
 
 @functools.cache
 def partitioned_corpora() -> tuple[str, ...]:
-    """Corpus keys with a partition file ``data_splits/<key>.toml`` (the recipes' corpora and
-    the built-in ``synth``), sorted."""
+    """Corpus keys with a partition file ``data_splits/<key>.toml``, sorted.
+
+    These are the recipes' corpora and the built-in ``synth``.
+    """
     return tuple(sorted(p.stem for p in data_splits_dir().glob("*.toml")))
 
 
@@ -150,10 +152,12 @@ def _parse_rule(raw: dict) -> _SessionRule:
 
 
 def _parse_folds(raw: dict) -> Mapping[int, Fold]:
-    return MappingProxyType({
-        int(k): Fold(tuple(v["train"]), tuple(v["dev"]), tuple(v["test"]))
-        for k, v in sorted(raw.items(), key=lambda item: int(item[0]))
-    })
+    return MappingProxyType(
+        {
+            int(k): Fold(tuple(v["train"]), tuple(v["dev"]), tuple(v["test"]))
+            for k, v in sorted(raw.items(), key=lambda item: int(item[0]))
+        }
+    )
 
 
 def _validate_spec(spec: _CorpusSpec) -> None:
@@ -167,9 +171,7 @@ def _validate_spec(spec: _CorpusSpec) -> None:
     sessions = set(spec.folds[1].train + spec.folds[1].dev + spec.folds[1].test)
     for k, fold in spec.folds.items():
         members = fold.train + fold.dev + fold.test
-        if len(set(members)) != len(members) or set(members) != sessions or not all(
-            (fold.train, fold.dev, fold.test)
-        ):
+        if len(set(members)) != len(members) or set(members) != sessions or not all((fold.train, fold.dev, fold.test)):
             raise InvalidInputError(
                 f"{spec.source}: fold {k} {fold} must split sessions {sorted(sessions)} into three "
                 "disjoint, non-empty sets"
@@ -182,8 +184,10 @@ def _validate_spec(spec: _CorpusSpec) -> None:
     if spec.rule is not None and spec.rule.table is not None:
         unknown = set(spec.rule.table.values()) - sessions
         if unknown:
-            raise InvalidInputError(f"{spec.source}: session table names sessions {sorted(unknown)} "
-                                    f"that no fold uses (folds use {sorted(sessions)})")
+            raise InvalidInputError(
+                f"{spec.source}: session table names sessions {sorted(unknown)} "
+                f"that no fold uses (folds use {sorted(sessions)})"
+            )
 
 
 def _ranges(table: Mapping[int, int]) -> str:
@@ -202,22 +206,30 @@ def _ranges(table: Mapping[int, int]) -> str:
 
 
 def is_cross_validated(corpus: str) -> bool:
-    """True for corpora partitioned by session folds, False for those that keep their own sets."""
+    """True for corpora partitioned by session folds, False for those that keep their own sets.
+
+    Examples:
+        >>> is_cross_validated("iemocap"), is_cross_validated("msp-podcast")
+        (True, False)
+    """
     return _spec(corpus).cross_validated
 
 
 def fold_table(corpus: str) -> dict[int, Fold]:
-    """fold number (1-based) -> sessions of each split, as the published files have them.
+    """Fold number (1-based) -> sessions of each split, as the published files have them.
 
     Raises:
         InvalidInputError: unknown corpus, or one that keeps its own sets (msp-podcast,
             biic-podcast: use ``split_of_corpus_set``).
+
+    Examples:
+        >>> folds = fold_table("iemocap")
+        >>> sorted(folds), folds[1]
+        ([1, 2, 3, 4, 5], Fold(train=(1, 2, 3), dev=(5,), test=(4,)))
     """
     spec = _spec(corpus)
     if not spec.cross_validated:
-        raise InvalidInputError(
-            f"{corpus}: no fold table; the corpus keeps its own sets (use split_of_corpus_set)"
-        )
+        raise InvalidInputError(f"{corpus}: no fold table; the corpus keeps its own sets (use split_of_corpus_set)")
     return dict(spec.folds)
 
 
@@ -227,15 +239,14 @@ def session_of(corpus: str, file_name: str) -> int:
     Raises:
         InvalidInputError: the name matches no rule (the message quotes it), or the corpus
             has no session rule.
+
     Examples:
         >>> session_of("iemocap", "Ses01F_impro01_F000.wav"), session_of("nnime", "neutral_11_B_034.wav")
         (1, 3)
     """
     spec = _spec(corpus)
     if spec.rule is None:
-        raise InvalidInputError(
-            f"{corpus}: no session rule; the corpus keeps its own sets (use split_of_corpus_set)"
-        )
+        raise InvalidInputError(f"{corpus}: no session rule; the corpus keeps its own sets (use split_of_corpus_set)")
     session = spec.rule.session(file_name)
     if isinstance(session, str):
         raise InvalidInputError(f"{corpus}: file name {file_name!r} {session}")
@@ -243,11 +254,15 @@ def session_of(corpus: str, file_name: str) -> int:
 
 
 def assign_splits(corpus: str, fold: int, file_names: Sequence[str]) -> list[str]:
-    """"Train" / "Development" / "Test" for each file name, in order, for one published fold.
+    """The split ("Train", "Development" or "Test") of each file name, in order, for one published fold.
 
     Raises:
         InvalidInputError: unknown fold (the message gives the valid range), or a name that
             matches no session rule (the message quotes it and counts the others).
+
+    Examples:
+        >>> assign_splits("iemocap", 1, ["Ses01F_impro01_F000.wav", "Ses05M_script01_1_M012.wav"])
+        ['Train', 'Development']
     """
     folds = fold_table(corpus)
     split_of = folds[parse_fold(fold, list(folds), owner=corpus)].split_of()
@@ -291,7 +306,15 @@ def split_of_corpus_set(corpus: str, corpus_set: str) -> str:
 
 
 def corpus_key(folder_name: str) -> str | None:
-    """The corpus key of an EMO-SUPERB folder name (``IMPROV`` -> ``msp-improv``), else None."""
+    """The corpus key of an EMO-SUPERB folder name (``IMPROV`` -> ``msp-improv``), else None.
+
+    Prepared folders carry the released names, so the partition of a folder can be found
+    (and checked) from its path alone.
+
+    Examples:
+        >>> corpus_key("IMPROV"), corpus_key("/data/IEMOCAP"), corpus_key("Unknown")
+        ('msp-improv', 'iemocap', None)
+    """
     wanted = Path(str(folder_name)).name.strip().upper()
     for key in partitioned_corpora():
         if wanted == key.upper() or wanted in {f.upper() for f in _spec(key).folders}:
@@ -309,8 +332,10 @@ def balanced_session_folds(sessions: Sequence[str], n_folds: int, *, seed: int =
 
     Returns:
         fold (1..n_folds) -> split name per utterance, in the order of ``sessions``.
+
     Raises:
         InvalidInputError: n_folds < 3, or fewer distinct sessions than folds.
+
     Examples:
         >>> balanced_session_folds(["a", "a", "b", "c"], 3)[1]
         ['Test', 'Test', 'Train', 'Development']
@@ -355,6 +380,14 @@ def _split_rank(split: str) -> int:
 
 
 def quote_examples(names: Sequence[str]) -> str:
+    """The first few ``names``, quoted, for an error message that must stay one readable line.
+
+    Examples:
+        >>> quote_examples(["a.wav", "b.wav"])
+        "'a.wav', 'b.wav'"
+        >>> quote_examples(["a", "b", "c", "d", "e"])
+        "'a', 'b', 'c', ..."
+    """
     shown = ", ".join(repr(n) for n in list(names)[:MAX_EXAMPLES])
     return shown + (", ..." if len(names) > MAX_EXAMPLES else "")
 

@@ -91,6 +91,17 @@ VOWELS = {  # F1, F2, F3 in Hz for an adult male; females scale them up
 
 @dataclass(frozen=True)
 class Speaker:
+    """One synthetic speaker: the voice parameters every utterance of that speaker shares.
+
+    Attributes:
+        speaker_id: The ``SpkrID`` written to the label tables.
+        gender: ``"F"`` or ``"M"``.
+        session: The session (1-based) the speaker records in; folds are built from sessions.
+        f0: Fundamental frequency in Hz.
+        formant_scale: Factor on the formant frequencies (vocal tract length).
+        gain_db: Loudness offset in dB.
+    """
+
     speaker_id: str
     gender: str
     session: int

@@ -89,6 +89,7 @@ class ClassMatch:
     mapped_by_file: tuple[str, ...] = ()  # target classes the class map placed
 
     def to_json(self) -> dict:
+        """The mapping as ``metrics.json`` records it, with the classes left unscored on each side."""
         return {
             "model_classes": list(self.model_classes),
             "target_classes": list(self.target_classes),
@@ -253,8 +254,11 @@ def restrict_rows(values: np.ndarray, columns: Sequence[Sequence[int]]) -> np.nd
 def cross_scores(
     probs: np.ndarray, soft_labels: np.ndarray, match: ClassMatch, *, batch_size: int | None = None
 ) -> tuple[dict, np.ndarray, np.ndarray]:
-    """Scores of model probabilities (N, model classes) against target soft labels
-    (N, target classes) over the shared classes, with the restricted matrices.
+    """Score model probabilities against target soft labels over the classes both share.
+
+    ``probs`` is (N, model classes) and ``labels`` (N, target classes); both are restricted to
+    the shared classes (and renormalised) before scoring, and the restricted matrices are
+    returned too so that they can be written next to the scores.
 
     Returns:
         ``(scores, probs_shared, labels_shared)``: ``metrics.score`` of the restricted,
@@ -347,6 +351,7 @@ class TargetSet:
 
     @property
     def protocol(self) -> str:
+        """One sentence that says which test sets were scored, for the report and ``metrics.json``."""
         folds = ", ".join(fold_name(k) for k in self.folds)
         if self.in_corpus:
             return f"the model's own corpus: the test set of its {folds} (the other folds' hold its training speakers)"
@@ -437,8 +442,11 @@ class CrossEvaluation:
 
 
 def upstream_probabilities(recognizer, paths: Sequence[Path], *, batch_size: int, desc: str) -> np.ndarray:
-    """(N, C) class probabilities, batches of ``batch_size`` files in order, as the expert's
-    test loader feeds the runner (same crop, statistics, padding and head)."""
+    """(N, C) class probabilities of ``paths``, in order, ``batch_size`` files at a time.
+
+    The batches are built as the expert's test loader feeds the runner (same crop, statistics,
+    padding and head), so the scores match what ``evaluate`` reports on the same files.
+    """
     from tqdm import tqdm
 
     from ..data.audio import load_audio
@@ -510,8 +518,10 @@ def evaluate(
 
 
 def write_cross_eval(result: CrossEvaluation, out: Pathlike, *, inputs: Sequence[Pathlike] = ()) -> Path:
-    """Write ``metrics.json``, ``probs.csv``, ``labels.csv``, ``predict.txt`` and ``truth.txt``
-    into ``out`` as one staged folder (``guards.staged_output``): all of them, or none.
+    """Write the five result files into ``out`` as one staged folder: all of them, or none.
+
+    The files are ``metrics.json``, ``probs.csv``, ``labels.csv``, ``predict.txt`` and
+    ``truth.txt``; the folder is staged with ``guards.staged_output``.
 
     ``probs.csv`` and ``labels.csv`` hold the restricted, renormalised matrices the scores
     were computed from, at full precision. Restricting them further (and renormalising)

@@ -72,8 +72,9 @@ def audio_extensions() -> set[str]:
 
 
 def refuse_special_file(path: Path, given: Path | None = None) -> None:
-    """Refuse a path that exists but is not a regular file or folder (FIFO, socket, device):
-    reading it would block or never end. A missing path passes (it is reported when read).
+    """Refuse a path that exists but is not a regular file or folder (FIFO, socket, device).
+
+    Reading such a path would block or never end. A missing path passes (it is reported when read).
 
     Raises:
         InvalidInputError: naming the path (and the folder ``given`` that held it).
@@ -157,7 +158,17 @@ def check_batch_size(batch_size: int, flag: str = "--batch-size") -> int:
 
 
 def split_windows(wav: np.ndarray, window_s: float) -> list[np.ndarray]:
-    """Consecutive windows of ``window_s`` seconds (16 kHz); a short tail is dropped unless it is all."""
+    """Consecutive windows of ``window_s`` seconds (16 kHz); a short tail is dropped unless it is all.
+
+    A tail shorter than ``MIN_TAIL_S`` would weigh as much as a full window in the file's mean
+    while carrying little speech.
+
+    Examples:
+        >>> [len(w) for w in split_windows(np.zeros(16000 * 5), 2.0)]
+        [32000, 32000, 16000]
+        >>> [len(w) for w in split_windows(np.zeros(16000 * 4 + 100), 2.0)]
+        [32000, 32000]
+    """
     size = int(round(check_window_s(window_s) * SAMPLE_RATE))
     pieces = [wav[start : start + size] for start in range(0, len(wav), size)]
     if len(pieces) > 1 and len(pieces[-1]) < MIN_TAIL_S * SAMPLE_RATE:
@@ -190,7 +201,7 @@ def predict_files(
     """Label every file (folders expanded); failures carry ``error`` instead of probabilities.
 
     Args:
-        recognizer: an ``EmotionRecognizer`` (``predict_batch`` of 16 kHz mono windows).
+        recognizer (EmotionRecognizer): an ``EmotionRecognizer`` (``predict_batch`` of 16 kHz mono windows).
         paths: audio files or folders.
         window_s: window length in seconds; default the checkpoint's training crop.
         batch_size: windows per upstream call.
@@ -236,6 +247,16 @@ def predict_files(
 
 
 def as_rows(results: Sequence[FilePrediction], classes: Sequence[str]) -> list[dict]:
+    """One flat row per file (file, windows, duration_s, each class, labels, error) for CSV or JSON.
+
+    A file that failed keeps its row, with empty probabilities and its ``error``, so the
+    output lists every input.
+
+    Examples:
+        >>> ok = FilePrediction("a.wav", {"angry": 0.7, "sad": 0.3}, windows=1, duration_s=2.0)
+        >>> as_rows([ok], ["angry", "sad"])[0]["labels"]
+        'angry'
+    """
     rows = []
     for r in results:
         row: dict = {"file": r.path, "windows": r.windows, "duration_s": r.duration_s}

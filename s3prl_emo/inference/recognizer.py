@@ -65,7 +65,18 @@ def _load_weights(module: nn.Module, weights, ckpt: Pathlike, part: str) -> None
 
 
 class EmotionRecognizer(nn.Module):
-    """Frozen upstream + featurizer + trained head; ``predict`` returns class probabilities."""
+    """Frozen upstream + featurizer + trained head; ``predict`` returns class probabilities.
+
+    Build it with ``from_checkpoint``; the constructor takes the parts already built.
+
+    Args:
+        upstream: The self-supervised model (S3PRL upstream), kept frozen.
+        featurizer: S3PRL's featurizer: the learnt weighted sum of the upstream's layers.
+        head: The trained classification head.
+        classes: Class names, in the order of the head's outputs.
+        normalize: The feature statistics training used, applied before the head.
+        max_duration_s: Seconds of audio used per utterance, the training crop.
+    """
 
     def __init__(
         self,
@@ -76,6 +87,7 @@ class EmotionRecognizer(nn.Module):
         normalize: Normalizer,
         max_duration_s: float,
     ):
+        """Hold the parts as submodules, so that ``.to(device)`` and ``.eval()`` reach all of them."""
         super().__init__()
         self.upstream, self.featurizer, self.head = upstream, featurizer, head
         self.classes = list(classes)
@@ -126,9 +138,19 @@ class EmotionRecognizer(nn.Module):
 
     @torch.no_grad()
     def predict(self, wav: np.ndarray | torch.Tensor, sample_rate: int) -> dict[str, float]:
-        """Class probabilities for one waveform at any rate: (T,), (T, channels) or (channels, T);
-        float in [-1, 1] or integer PCM. Like training, only the first ``max_duration_s`` seconds
-        are used (cropped before resampling)."""
+        """Class probabilities for one waveform at any sample rate.
+
+        The waveform is (T,), (T, channels) or (channels, T), float in [-1, 1] or integer PCM.
+        Like training, only the first ``max_duration_s`` seconds are used (cropped before
+        resampling).
+
+        Args:
+            wav: The samples.
+            sample_rate: Their rate in Hz; they are resampled to 16 kHz.
+
+        Returns:
+            Class name -> probability, in the order of ``classes``.
+        """
         wav = waveform_16k(wav, sample_rate, self.max_duration_s)
         device = next(self.head.parameters()).device
         wavs = [torch.from_numpy(self.normalize(wav)).to(device)]
@@ -155,8 +177,12 @@ class EmotionRecognizer(nn.Module):
         return torch.softmax(logits, dim=-1).cpu().numpy()
 
     def predict_files(self, paths, *, window_s: float | None = None, batch_size: int = 8, progress=None):
-        """Label files and folders as ``s3prl-emo predict`` does: ``FilePrediction`` per file
-        (``probabilities``, ``windows``, or ``error`` for a file that cannot be read)."""
+        """Label files and folders as ``s3prl-emo predict`` does.
+
+        Returns one ``FilePrediction`` per file (``probabilities``, ``windows``, or ``error`` for
+        a file that cannot be read); see ``s3prl_emo.inference.predict.predict_files`` for the
+        arguments.
+        """
         from .predict import predict_files
 
         return predict_files(self, paths, window_s=window_s, batch_size=batch_size, progress=progress)
@@ -170,7 +196,15 @@ PCM_SCALE = {np.dtype(np.int8): (0, 2**7), np.dtype(np.int16): (0, 2**15), np.dt
 
 
 def check_sample_rate(sample_rate) -> int:
-    """A positive whole number of Hz (``44100`` or ``44100.0``), else ``InvalidInputError``."""
+    """A positive whole number of Hz (``44100`` or ``44100.0``), else ``InvalidInputError``.
+
+    Checked before resampling, where a NaN, a fraction or an absurd rate would otherwise fail
+    deep inside the resampler with a message that does not name the value.
+
+    Examples:
+        >>> check_sample_rate(44100.0)
+        44100
+    """
     if isinstance(sample_rate, bool) or not isinstance(sample_rate, int | float | np.integer | np.floating):
         raise InvalidInputError(f"predict: sample_rate must be a number of Hz, got {sample_rate!r}")
     if not math.isfinite(sample_rate) or float(sample_rate) != int(sample_rate):

@@ -1,5 +1,6 @@
-"""``trust``: every axis of one checkpoint on its own fold's test split, into trust.json
-and profile.png. An axis that cannot run is skipped with its reason; one that fails is
+"""``trust``: every axis of one checkpoint on its own fold's test split.
+
+The results go into trust.json and profile.png. An axis that cannot run is skipped with its reason; one that fails is
 named in ``failed`` and the others are still written.
 
 OUT is claimed before the checkpoint is read (``guards.claim_output_dir``): new, empty or an
@@ -46,6 +47,17 @@ AXES = ("fairness", "privacy", "safety", "sustainability", "calibration")
 
 
 def parse_axes(text: str) -> list[str]:
+    """The ``--axes`` value as axis names in the fixed ``AXES`` order, so runs are comparable.
+
+    Raises:
+        InvalidInputError: for an unknown axis or an empty list.
+
+    Examples:
+        >>> parse_axes("privacy, fairness")
+        ['fairness', 'privacy']
+        >>> parse_axes("all") == list(AXES)
+        True
+    """
     if text.strip() == "all":
         return list(AXES)
     axes = [a.strip() for a in text.split(",") if a.strip()]
@@ -58,6 +70,15 @@ def parse_axes(text: str) -> list[str]:
 
 
 def parse_snrs(text: str) -> list[float]:
+    """The ``--snr`` value: the noise levels (dB) of the safety axis, in the order given.
+
+    Raises:
+        InvalidInputError: for a value that is not a number, not finite, or an empty list.
+
+    Examples:
+        >>> parse_snrs("20,10, 0")
+        [20.0, 10.0, 0.0]
+    """
     try:
         snrs = [float(s) for s in text.split(",") if s.strip()]
     except ValueError as err:
@@ -83,6 +104,7 @@ def _finite(value):
 
 
 def write_json(path: Path, payload: dict) -> None:
+    """Write ``payload`` atomically as strict JSON: NaN and infinity become null, which any reader accepts."""
     write_text_atomically(path, json.dumps(_finite(payload), indent=2, allow_nan=False) + "\n")
 
 
@@ -124,8 +146,11 @@ def run_trust(
     batch_size: int = 8,
     pgd_steps: int = 10,
 ) -> dict:
-    """Evaluate the axes and write ``out_dir``/trust.json, profile.png, reliability.png and
-    test_probs.csv (the test predictions the figures come from)."""
+    """Evaluate the axes and write the trust profile of ``ckpt`` into ``out_dir``.
+
+    The files are trust.json, profile.png, reliability.png and test_probs.csv (the test
+    predictions the figures come from, so they can be checked).
+    """
     ckpt, out_dir = Path(ckpt), Path(out_dir)
     if not ckpt.is_file():
         raise InvalidInputError(f"-e {ckpt}: no such checkpoint")

@@ -1,5 +1,7 @@
-"""One number per axis, scaled to [0, 1] with outward (1) better, with fixed bounds so
-that profiles of different models share one scale."""
+"""One number per axis, scaled to [0, 1] with outward (1) better.
+
+The bounds are fixed so that profiles of different models share one scale.
+"""
 
 from __future__ import annotations
 

@@ -35,8 +35,15 @@ from .podcast_release import (
 from .record import Corpus, PublishedCondition
 from .types import PreparedCorpus, Utterance
 
-__all__ = ["ALIASES", "CLASSES_PRIMARY", "CLASSES_SECONDARY", "NAME", "RECORD", "prepare_biic_podcast",
-           "read_biic_podcast"]
+__all__ = [
+    "ALIASES",
+    "CLASSES_PRIMARY",
+    "CLASSES_SECONDARY",
+    "NAME",
+    "RECORD",
+    "prepare_biic_podcast",
+    "read_biic_podcast",
+]
 
 CORPUS = "biic-podcast"
 NAME = "BIIC_PODCAST"
@@ -53,15 +60,33 @@ def read_biic_podcast(corpus_dir: Pathlike) -> list[Utterance]:
     return read_podcast_release(corpus_dir, RELEASE).utterances
 
 
-def prepare_biic_podcast(corpus_dir: Pathlike, output_dir: Pathlike | None = None, *,
-                         audio: str = "symlink", relabel: Pathlike | None = None,
-                         smoothing: float = DEFAULT_SMOOTHING, overwrite: bool = False) -> PreparedCorpus:
-    """Read BIIC-PODCAST and build ``BIIC_PODCAST/Primary`` and ``/Secondary`` (one fold: the
-    release's own sets; written when ``output_dir`` is given)."""
-    return prepare_podcast_release(corpus_dir, output_dir, RELEASE, audio=audio, relabel=relabel,
-                                   smoothing=smoothing, overwrite=overwrite)
+def prepare_biic_podcast(
+    corpus_dir: Pathlike,
+    output_dir: Pathlike | None = None,
+    *,
+    audio: str = "symlink",
+    relabel: Pathlike | None = None,
+    smoothing: float = DEFAULT_SMOOTHING,
+    overwrite: bool = False,
+) -> PreparedCorpus:
+    """Read BIIC-PODCAST and build ``BIIC_PODCAST/Primary`` and ``/Secondary``.
+
+    There is one fold: the release's own sets. The folders are written when ``output_dir``
+    is given; without it the prepared tables are only returned (a dry run).
+    """
+    return prepare_podcast_release(
+        corpus_dir, output_dir, RELEASE, audio=audio, relabel=relabel, smoothing=smoothing, overwrite=overwrite
+    )
 
 
-RECORD = Corpus(key=CORPUS, name=NAME, module=__name__, read=read_biic_podcast, prepare=prepare_biic_podcast,
-                aliases=ALIASES, conditions=podcast_recipe(RELEASE).conditions, published=PUBLISHED,
-                description=__doc__)
+RECORD = Corpus(
+    key=CORPUS,
+    name=NAME,
+    module=__name__,
+    read=read_biic_podcast,
+    prepare=prepare_biic_podcast,
+    aliases=ALIASES,
+    conditions=podcast_recipe(RELEASE).conditions,
+    published=PUBLISHED,
+    description=__doc__,
+)

@@ -79,9 +79,23 @@ def parse_classes(classes: str | Sequence[str]) -> tuple[str, ...]:
 
 
 def check_name(name: str) -> str:
-    """``name`` if it is a plain folder name (the output goes to ``<output_dir>/<name>``)."""
-    if (not name or name in (".", "..") or any(c in name for c in "/\\") or name != name.strip()
-            or not name.isprintable()):
+    """``name`` if it is a plain folder name (the output goes to ``<output_dir>/<name>``).
+
+    Raises:
+        InvalidInputError: for a name with a folder part, surrounding space or control characters,
+            which would write outside ``<output_dir>`` or into an odd folder.
+
+    Examples:
+        >>> check_name("MyCorpus")
+        'MyCorpus'
+    """
+    if (
+        not name
+        or name in (".", "..")
+        or any(c in name for c in "/\\")
+        or name != name.strip()
+        or not name.isprintable()
+    ):
         raise InvalidInputError(f"--name {name!r}: expected a plain folder name such as {DEFAULT_NAME}")
     return name
 
@@ -116,14 +130,16 @@ def _read_meta(meta: Path) -> dict[str, tuple[Row, str]]:
                 f"{first_line}; folds keep sessions together, so each speaker needs one session"
             )
         if first_gender != gender:
-            raise InvalidInputError(f"{where}: speaker {speaker!r} is {gender}, but {first_gender} on "
-                                    f"line {first_line}")
+            raise InvalidInputError(
+                f"{where}: speaker {speaker!r} is {gender}, but {first_gender} on line {first_line}"
+            )
         by_name[name] = (row, gender)
     return by_name
 
 
-def read_generic(corpus_dir: Pathlike, *, votes: Pathlike, meta: Pathlike,
-                 classes: str | Sequence[str]) -> list[Utterance]:
+def read_generic(
+    corpus_dir: Pathlike, *, votes: Pathlike, meta: Pathlike, classes: str | Sequence[str]
+) -> list[Utterance]:
     """Parse the votes and metadata of a user corpus; no label policy, no exclusion.
 
     Every annotation must name classes of ``classes`` or "other"; every voted file must have
@@ -150,14 +166,20 @@ def read_generic(corpus_dir: Pathlike, *, votes: Pathlike, meta: Pathlike,
         if name not in audio:
             raise CorpusLayoutError(f"{where}: no audio file {name!r} under {corpus_dir}")
         if name not in meta_rows:
-            raise InvalidInputError(f"{where}: {name!r} has no row in {meta}; expected one row of "
-                                    f"{','.join(META_COLUMNS)} per file")
+            raise InvalidInputError(
+                f"{where}: {name!r} has no row in {meta}; expected one row of {','.join(META_COLUMNS)} per file"
+            )
         row, gender = meta_rows[name]
-        utterances.append(Utterance(
-            file_name=name, audio_path=audio[name], speaker=row.cells["SpkrID"], gender=gender,
-            session=row.cells["Session"],
-            votes={ANNOTATION: tuple(c[0] if len(c) == 1 else c for c in chosen)},
-        ))
+        utterances.append(
+            Utterance(
+                file_name=name,
+                audio_path=audio[name],
+                speaker=row.cells["SpkrID"],
+                gender=gender,
+                session=row.cells["Session"],
+                votes={ANNOTATION: tuple(c[0] if len(c) == 1 else c for c in chosen)},
+            )
+        )
     unused = len(set(meta_rows) - set(answers))
     if unused:
         logger.info("%s: %d metadata row(s) have no votes and are ignored", meta, unused)
@@ -179,26 +201,32 @@ def prepare_generic(
     smoothing: float = DEFAULT_SMOOTHING,
     overwrite: bool = False,
 ) -> PreparedCorpus:
-    """Soft labels and ``folds`` session-level folds for a user corpus; written when
-    ``output_dir`` is given (``<output_dir>/<name>/Primary``)."""
+    """Soft labels and ``folds`` session-level folds for a user corpus.
+
+    Written when ``output_dir`` is given (``<output_dir>/<name>/Primary``); without it the
+    prepared tables are only returned, so a layout can be checked before anything is written.
+    """
     name = check_name(name)
     class_names = parse_classes(classes)
     if isinstance(folds, bool) or not isinstance(folds, int) or folds < 3:
         raise InvalidInputError(f"--folds {folds!r}: expected an integer >= 3 (train, dev and test groups)")
     utterances = read_generic(corpus_dir, votes=votes, meta=meta, classes=class_names)
     recipe = Recipe(
-        CORPUS, name, (Condition(ANNOTATION, class_names, f"{name} corpus - {len(class_names)} classes"),),
+        CORPUS,
+        name,
+        (Condition(ANNOTATION, class_names, f"{name} corpus - {len(class_names)} classes"),),
         {
             "classes": f"--classes {','.join(class_names)}",
             "votes": "one row per annotator; several classes joined by ';'; 'other' is dropped",
             "partition": f"balanced_session_folds: {folds} session-level folds, seed {seed}; fold k "
-                         "tests session group k, develops on group k+1 and trains on the rest",
+            "tests session group k, develops on group k+1 and trains on the rest",
         },
         partition=balanced_partition(folds, seed=seed),
     )
     reading = Reading(utterances, Path(corpus_dir), [Path(votes), Path(meta)])
-    return prepare_corpus(reading, recipe, output_dir, audio=audio, relabel=relabel, smoothing=smoothing,
-                          overwrite=overwrite)
+    return prepare_corpus(
+        reading, recipe, output_dir, audio=audio, relabel=relabel, smoothing=smoothing, overwrite=overwrite
+    )
 
 
 def add_options(parser: argparse.ArgumentParser) -> None:
@@ -216,6 +244,15 @@ def _folder(options: Mapping[str, Any]) -> str:
     return check_name(options.get("name", DEFAULT_NAME))
 
 
-RECORD = Corpus(key=CORPUS, name=DEFAULT_NAME, module=__name__, read=read_generic, prepare=prepare_generic,
-                aliases=None, description=__doc__, add_options=add_options, input_options=("votes", "meta"),
-                folder=_folder)
+RECORD = Corpus(
+    key=CORPUS,
+    name=DEFAULT_NAME,
+    module=__name__,
+    read=read_generic,
+    prepare=prepare_generic,
+    aliases=None,
+    description=__doc__,
+    add_options=add_options,
+    input_options=("votes", "meta"),
+    folder=_folder,
+)

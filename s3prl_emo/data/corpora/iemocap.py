@@ -45,32 +45,42 @@ NAME = "IEMOCAP"
 CORPUS = "iemocap"
 # Source: the published IEMOCAP/Secondary/config.json (emo_type, in column order).
 CLASSES_SECONDARY = (
-    "frustrated", "angry", "sad", "disgust", "excited", "fear", "neutral", "surprise", "happy",
+    "frustrated",
+    "angry",
+    "sad",
+    "disgust",
+    "excited",
+    "fear",
+    "neutral",
+    "surprise",
+    "happy",
 )
 CONDITIONS = (Condition("Secondary", CLASSES_SECONDARY, "IEMOCAP corpus - 9 class"),)
 PUBLISHED = (PublishedCondition("IEMOCAP", "Secondary"),)
 # The release's spellings, lower-cased -> class name: EmoEvaluation/*.txt writes "Neutral state",
 # "Frustration", ...; summary lines use 3-letter codes.
-ALIASES = alias_table({
-    "neutral state": "neutral",
-    "anger": "angry",
-    "happiness": "happy",
-    "frustration": "frustrated",
-    "excitement": "excited",
-    "sadness": "sad",
-    "surprised": "surprise",
-    "fearful": "fear",
-    "disgusted": "disgust",
-    "neu": "neutral",
-    "ang": "angry",
-    "hap": "happy",
-    "fru": "frustrated",
-    "exc": "excited",
-    "sad": "sad",
-    "sur": "surprise",
-    "fea": "fear",
-    "dis": "disgust",
-})
+ALIASES = alias_table(
+    {
+        "neutral state": "neutral",
+        "anger": "angry",
+        "happiness": "happy",
+        "frustration": "frustrated",
+        "excitement": "excited",
+        "sadness": "sad",
+        "surprised": "surprise",
+        "fearful": "fear",
+        "disgusted": "disgust",
+        "neu": "neutral",
+        "ang": "angry",
+        "hap": "happy",
+        "fru": "frustrated",
+        "exc": "excited",
+        "sad": "sad",
+        "sur": "surprise",
+        "fea": "fear",
+        "dis": "disgust",
+    }
+)
 # Folds: the published labels_consensus_1..5.csv, as data_splits/iemocap.toml holds them.
 # Self-evaluations (C-F1:, C-M1:, A-F1:, ...) count like external ones. Checked against the
 # published files: Ses01F_impro01_F001 (C-E2..E4 "Neutral", C-F1 "Neutral; Anger") is
@@ -89,7 +99,7 @@ _TURN = re.compile(r"^Ses(\d{2})[FM]_.+_([FM])\d+$")
 
 
 def _label_text(rest: str) -> str:
-    """``"\\tNeutral; Anger;\\t(curious)"`` -> ``"Neutral; Anger;"`` (the comment dropped)."""
+    r"""``"\tNeutral; Anger;\t(curious)"`` -> ``"Neutral; Anger;"`` (the comment dropped)."""
     rest = rest.strip()
     if "\t" in rest:
         return rest.split("\t")[0]
@@ -110,9 +120,7 @@ def _dimensional(rest: str, where: str) -> dict[str, float]:
         if not parts:
             continue
         if parts[0] not in DIMENSIONS or len(parts) > 2:
-            raise InvalidInputError(
-                f"{where}: cannot read {item.strip()!r}; expected 'val <n>; act <n>; dom <n>;'"
-            )
+            raise InvalidInputError(f"{where}: cannot read {item.strip()!r}; expected 'val <n>; act <n>; dom <n>;'")
         if len(parts) == 2:
             try:
                 scores[DIMENSIONS[parts[0]]] = float(parts[1])
@@ -145,8 +153,12 @@ def _finish(block: _Block, corpus_dir: Path) -> Utterance:
         raise CorpusLayoutError(f"{block.where}: no audio for {block.turn}; expected {audio}")
     means = mean_scores(block.scores, DIMENSIONS.values())
     return Utterance(
-        file_name=f"{block.turn}.wav", audio_path=audio, speaker=f"{session}{letter}",
-        gender=GENDERS[letter], session=session, votes={"Secondary": tuple(block.votes)},
+        file_name=f"{block.turn}.wav",
+        audio_path=audio,
+        speaker=f"{session}{letter}",
+        gender=GENDERS[letter],
+        session=session,
+        votes={"Secondary": tuple(block.votes)},
         dimensional=means,
     )
 
@@ -222,16 +234,24 @@ def read_iemocap(corpus_dir: Pathlike, *, self_evaluations: bool = COUNT_SELF_EV
     return utterances
 
 
-def prepare_iemocap(corpus_dir: Pathlike, output_dir: Pathlike | None = None, *,
-                    audio: str = "symlink", relabel: Pathlike | None = None, smoothing: float = DEFAULT_SMOOTHING,
-                    self_evaluations: bool = COUNT_SELF_EVALUATIONS, overwrite: bool = False) -> PreparedCorpus:
+def prepare_iemocap(
+    corpus_dir: Pathlike,
+    output_dir: Pathlike | None = None,
+    *,
+    audio: str = "symlink",
+    relabel: Pathlike | None = None,
+    smoothing: float = DEFAULT_SMOOTHING,
+    self_evaluations: bool = COUNT_SELF_EVALUATIONS,
+    overwrite: bool = False,
+) -> PreparedCorpus:
     """Soft labels, published folds and manifest; written to ``<output_dir>/IEMOCAP`` when given."""
     corpus_dir = Path(corpus_dir)
     utterances = read_iemocap(corpus_dir, self_evaluations=self_evaluations)
     reading = Reading(utterances, corpus_dir, _evaluation_files(corpus_dir))
     recipe = Recipe(CORPUS, NAME, CONDITIONS, _rules(self_evaluations), aliases=ALIASES)
-    return prepare_corpus(reading, recipe, output_dir, audio=audio, relabel=relabel, smoothing=smoothing,
-                          overwrite=overwrite)
+    return prepare_corpus(
+        reading, recipe, output_dir, audio=audio, relabel=relabel, smoothing=smoothing, overwrite=overwrite
+    )
 
 
 def _rules(self_evaluations: bool) -> dict[str, object]:
@@ -247,5 +267,14 @@ def _rules(self_evaluations: bool) -> dict[str, object]:
     }
 
 
-RECORD = Corpus(key=CORPUS, name=NAME, module=__name__, read=read_iemocap, prepare=prepare_iemocap, aliases=ALIASES,
-                conditions=CONDITIONS, published=PUBLISHED, description=__doc__)
+RECORD = Corpus(
+    key=CORPUS,
+    name=NAME,
+    module=__name__,
+    read=read_iemocap,
+    prepare=prepare_iemocap,
+    aliases=ALIASES,
+    conditions=CONDITIONS,
+    published=PUBLISHED,
+    description=__doc__,
+)

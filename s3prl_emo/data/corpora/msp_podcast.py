@@ -38,25 +38,37 @@ from .podcast_release import (
 from .record import Corpus, PublishedCondition
 from .types import PreparedCorpus, Utterance
 
-__all__ = ["ALIASES", "CLASSES_PRIMARY", "CLASSES_SECONDARY", "EXCLUDED_ALL_OTHER", "EXCLUDED_NO_ANNOTATIONS",
-           "EXCLUDED_UNLABELLED_SET", "NAME", "RECORD", "prepare_msp_podcast", "read_msp_podcast"]
+__all__ = [
+    "ALIASES",
+    "CLASSES_PRIMARY",
+    "CLASSES_SECONDARY",
+    "EXCLUDED_ALL_OTHER",
+    "EXCLUDED_NO_ANNOTATIONS",
+    "EXCLUDED_UNLABELLED_SET",
+    "NAME",
+    "RECORD",
+    "prepare_msp_podcast",
+    "read_msp_podcast",
+]
 
 CORPUS = "msp-podcast"
 NAME = "PODCAST"
 UNLABELLED_SETS = ("Test3",)  # no public labels (EMO-SUPERB supplementary A.5)
 # The release's spellings, lower-cased -> class name: words in labels_detailed.csv, one-letter
 # codes in labels_consensus.csv.
-ALIASES = alias_table({
-    "a": "angry",
-    "s": "sad",
-    "h": "happy",
-    "u": "surprise",
-    "f": "fear",
-    "d": "disgust",
-    "c": "contempt",
-    "n": "neutral",
-    **PODCAST_WORDS,
-})
+ALIASES = alias_table(
+    {
+        "a": "angry",
+        "s": "sad",
+        "h": "happy",
+        "u": "surprise",
+        "f": "fear",
+        "d": "disgust",
+        "c": "contempt",
+        "n": "neutral",
+        **PODCAST_WORDS,
+    }
+)
 PUBLISHED = (PublishedCondition("PODCAST_P", "Primary"), PublishedCondition("PODCAST_S", "Secondary"))
 RELEASE = PodcastRelease(CORPUS, NAME, "MSP-Podcast v1.11", ALIASES, UNLABELLED_SETS)
 
@@ -66,15 +78,33 @@ def read_msp_podcast(corpus_dir: Pathlike) -> list[Utterance]:
     return read_podcast_release(corpus_dir, RELEASE).utterances
 
 
-def prepare_msp_podcast(corpus_dir: Pathlike, output_dir: Pathlike | None = None, *,
-                        audio: str = "symlink", relabel: Pathlike | None = None,
-                        smoothing: float = DEFAULT_SMOOTHING, overwrite: bool = False) -> PreparedCorpus:
-    """Read MSP-PODCAST and build ``PODCAST/Primary`` and ``PODCAST/Secondary`` (written when
-    ``output_dir`` is given)."""
-    return prepare_podcast_release(corpus_dir, output_dir, RELEASE, audio=audio, relabel=relabel,
-                                   smoothing=smoothing, overwrite=overwrite)
+def prepare_msp_podcast(
+    corpus_dir: Pathlike,
+    output_dir: Pathlike | None = None,
+    *,
+    audio: str = "symlink",
+    relabel: Pathlike | None = None,
+    smoothing: float = DEFAULT_SMOOTHING,
+    overwrite: bool = False,
+) -> PreparedCorpus:
+    """Read MSP-PODCAST and build ``PODCAST/Primary`` and ``PODCAST/Secondary``.
+
+    The folders are written when ``output_dir`` is given; without it the prepared tables are
+    only returned (a dry run).
+    """
+    return prepare_podcast_release(
+        corpus_dir, output_dir, RELEASE, audio=audio, relabel=relabel, smoothing=smoothing, overwrite=overwrite
+    )
 
 
-RECORD = Corpus(key=CORPUS, name=NAME, module=__name__, read=read_msp_podcast, prepare=prepare_msp_podcast,
-                aliases=ALIASES, conditions=podcast_recipe(RELEASE).conditions, published=PUBLISHED,
-                description=__doc__)
+RECORD = Corpus(
+    key=CORPUS,
+    name=NAME,
+    module=__name__,
+    read=read_msp_podcast,
+    prepare=prepare_msp_podcast,
+    aliases=ALIASES,
+    conditions=podcast_recipe(RELEASE).conditions,
+    published=PUBLISHED,
+    description=__doc__,
+)

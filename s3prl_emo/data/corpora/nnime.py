@@ -1,5 +1,6 @@
-"""NNIME (NTHU-NTUA Chinese Interactive Multimodal Emotion corpus): 22 acted Mandarin dyadic
-dialogs of 43 actors, cut into speaking turns that observers labelled with one or more of
+"""NNIME (NTHU-NTUA Chinese Interactive Multimodal Emotion corpus).
+
+22 acted Mandarin dyadic dialogs of 43 actors, cut into speaking turns that observers labelled with one or more of
 12 options (anger, frustration, disappointment, sadness, fear, surprise, excitement,
 happiness, relaxation, joy, neutral state, other).
 
@@ -50,34 +51,55 @@ CORPUS = "nnime"
 NAME = "NNIME"
 ANNOTATION = "Secondary"
 # Published column order (EMO-SUPERB's NNIME/Secondary/config.json).
-CLASSES = ("angry", "frustrated", "disappointed", "sad", "fear", "neutral", "surprise", "excited",
-           "happy", "relax", "joy")
+CLASSES = (
+    "angry",
+    "frustrated",
+    "disappointed",
+    "sad",
+    "fear",
+    "neutral",
+    "surprise",
+    "excited",
+    "happy",
+    "relax",
+    "joy",
+)
 DIMENSIONAL_RANGE = {"max_score": 5, "min_score": 1}  # published NNIME/Secondary/config.json
 DIMENSION_COLUMNS = ("EmoAct", "EmoVal")
 MIN_ANNOTATORS = 3  # EMO-SUPERB supplementary A.6 (labels.EXCLUDED_FEW_ANNOTATORS)
-CONDITIONS = (Condition(ANNOTATION, CLASSES, f"NTHU-NNIME corpus - {len(CLASSES)} classes", DIMENSIONAL_RANGE,
-                        min_annotators=MIN_ANNOTATORS),)
+CONDITIONS = (
+    Condition(
+        ANNOTATION,
+        CLASSES,
+        f"NTHU-NNIME corpus - {len(CLASSES)} classes",
+        DIMENSIONAL_RANGE,
+        min_annotators=MIN_ANNOTATORS,
+    ),
+)
 PUBLISHED = (PublishedCondition("NNIME", ANNOTATION),)
 # Spellings of the 12 options, lower-cased -> class name ("neutral state" is written neutral).
-ALIASES = alias_table({
-    "anger": "angry",
-    "happiness": "happy",
-    "sadness": "sad",
-    "frustration": "frustrated",
-    "disappointment": "disappointed",
-    "surprised": "surprise",
-    "excitement": "excited",
-    "relaxed": "relax",
-    "relaxation": "relax",
-    "fearful": "fear",
-})
+ALIASES = alias_table(
+    {
+        "anger": "angry",
+        "happiness": "happy",
+        "sadness": "sad",
+        "frustration": "frustrated",
+        "disappointment": "disappointed",
+        "surprised": "surprise",
+        "excitement": "excited",
+        "relaxed": "relax",
+        "relaxation": "relax",
+        "fearful": "fear",
+    }
+)
 ANNOTATIONS_FILE = "annotations.csv"
 COLUMNS = VOTE_COLUMNS
 # Source of the speaker facts: SpkrID and Gender of the published EMO-SUPERB files
 # NNIME/Secondary/labels_consensus_<k>.csv (every row agrees with 2d - 1 / 2d but dialog 22).
 SPEAKER_EXCEPTIONS = {(22, "A"): "8", (22, "B"): "43"}
-FEMALE_SPEAKERS = frozenset({1, 3, 9, 11, 13, 15, 17, 18, 20, 21, 22, 23, 24, 25, 26, 27, 28, 30, 32, 35,
-                             36, 41, 42, 43})
+FEMALE_SPEAKERS = frozenset(
+    {1, 3, 9, 11, 13, 15, 17, 18, 20, 21, 22, 23, 24, 25, 26, 27, 28, 30, 32, 35, 36, 41, 42, 43}
+)
 SPEAKERS = frozenset(range(1, 44))
 
 _FILE_NAME = re.compile(r"^(?P<scene>[A-Za-z]+)_(?P<dialog>\d+)_(?P<role>[AB])_(?P<turn>\d+)\.wav$")
@@ -92,14 +114,23 @@ def speaker_of(file_name: str) -> str:
     """
     match = _FILE_NAME.match(file_name)
     if match is None:
-        raise InvalidInputError(f"{file_name!r} is not an NNIME turn name <scene>_<dialog>_<A|B>_<turn>.wav "
-                                "(e.g. neutral_11_B_034.wav)")
+        raise InvalidInputError(
+            f"{file_name!r} is not an NNIME turn name <scene>_<dialog>_<A|B>_<turn>.wav (e.g. neutral_11_B_034.wav)"
+        )
     dialog, role = int(match["dialog"]), match["role"]
     return SPEAKER_EXCEPTIONS.get((dialog, role), str(2 * dialog - (role == "A")))
 
 
 def gender_of(speaker: str) -> str:
-    """Gender of an NNIME actor, as the published files give it."""
+    """Gender of an NNIME actor, as the published files give it.
+
+    Raises:
+        InvalidInputError: for a speaker number outside the 43 actors.
+
+    Examples:
+        >>> gender_of("1"), gender_of("2")
+        ('Female', 'Male')
+    """
     if int(speaker) not in SPEAKERS:
         raise InvalidInputError(f"NNIME speaker {speaker} is not one of the 43 actors (1..43)")
     return "Female" if int(speaker) in FEMALE_SPEAKERS else "Male"
@@ -146,38 +177,64 @@ def read_nnime(corpus_dir: Pathlike) -> list[Utterance]:
     utterances = []
     for name, answers in choices.items():
         if name not in audio:
-            raise CorpusLayoutError(f"{path}, line {first_line[name]}: no audio {name!r} under "
-                                    f"{corpus_dir / 'Audios'}")
+            raise CorpusLayoutError(f"{path}, line {first_line[name]}: no audio {name!r} under {corpus_dir / 'Audios'}")
         speaker, gender, session = facts[name]
-        utterances.append(Utterance(
-            file_name=name, audio_path=audio[name], speaker=speaker, gender=gender, session=session,
-            votes={ANNOTATION: tuple(a[0] if len(a) == 1 else a for a in answers)},
-            dimensional={c: float(np.mean(v)) for c, v in dims[name].items()},
-        ))
+        utterances.append(
+            Utterance(
+                file_name=name,
+                audio_path=audio[name],
+                speaker=speaker,
+                gender=gender,
+                session=session,
+                votes={ANNOTATION: tuple(a[0] if len(a) == 1 else a for a in answers)},
+                dimensional={c: float(np.mean(v)) for c, v in dims[name].items()},
+            )
+        )
     return utterances
 
 
-def prepare_nnime(corpus_dir: Pathlike, output_dir: Pathlike | None = None, *,
-                  audio: str = "symlink", relabel: Pathlike | None = None, smoothing: float = DEFAULT_SMOOTHING,
-                  overwrite: bool = False) -> PreparedCorpus:
-    """Read NNIME and build ``NNIME/Secondary`` (11 classes, 5 dialog folds; written when
-    ``output_dir`` is given)."""
+def prepare_nnime(
+    corpus_dir: Pathlike,
+    output_dir: Pathlike | None = None,
+    *,
+    audio: str = "symlink",
+    relabel: Pathlike | None = None,
+    smoothing: float = DEFAULT_SMOOTHING,
+    overwrite: bool = False,
+) -> PreparedCorpus:
+    """Read NNIME and build ``NNIME/Secondary`` (11 classes, 5 dialog folds).
+
+    The folder is written when ``output_dir`` is given; without it the prepared tables are
+    only returned (a dry run).
+    """
     reading = Reading(read_nnime(corpus_dir), Path(corpus_dir), [Path(corpus_dir) / ANNOTATIONS_FILE])
-    return prepare_corpus(reading, RECIPE, output_dir, audio=audio, relabel=relabel, smoothing=smoothing,
-                          overwrite=overwrite)
+    return prepare_corpus(
+        reading, RECIPE, output_dir, audio=audio, relabel=relabel, smoothing=smoothing, overwrite=overwrite
+    )
 
 
 RECIPE = Recipe(
-    CORPUS, NAME, CONDITIONS,
+    CORPUS,
+    NAME,
+    CONDITIONS,
     {
         "classes": "EMO-SUPERB published NNIME/Secondary/config.json (11 classes)",
         "raw_format": f"documented CSV {ANNOTATIONS_FILE} ({','.join(COLUMNS)}[,EmoAct,EmoVal]); "
-                      "the release's own per-rater files are not public",
+        "the release's own per-rater files are not public",
         "exclusion": f"all raters 'other', or fewer than {MIN_ANNOTATORS} raters",
         "partition": "5 folds by dialog number (data_splits/nnime.toml)",
         "speakers": "SpkrID and Gender as in the published EMO-SUPERB NNIME label files",
     },
     aliases=ALIASES,
 )
-RECORD = Corpus(key=CORPUS, name=NAME, module=__name__, read=read_nnime, prepare=prepare_nnime, aliases=ALIASES,
-                conditions=CONDITIONS, published=PUBLISHED, description=__doc__)
+RECORD = Corpus(
+    key=CORPUS,
+    name=NAME,
+    module=__name__,
+    read=read_nnime,
+    prepare=prepare_nnime,
+    aliases=ALIASES,
+    conditions=CONDITIONS,
+    published=PUBLISHED,
+    description=__doc__,
+)

@@ -77,6 +77,11 @@ class Corpus:
     folder: Callable[[Mapping[str, Any]], str] | None = None
 
     def __post_init__(self) -> None:
+        """Refuse a recipe whose published condition trains on an annotation it does not build.
+
+        Raises:
+            ValueError: naming the recipe, the condition and the annotations it has.
+        """
         annotations = {c.annotation for c in self.conditions}
         for published in self.published:
             if published.annotation not in annotations:
