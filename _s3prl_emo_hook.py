@@ -20,6 +20,7 @@ folder that holds it, before S3PRL writes anything.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.abc
 import importlib.machinery
@@ -88,10 +89,8 @@ class S3prlDownstreamFinder(importlib.abc.MetaPathFinder):
     def find_spec(self, fullname, path=None, target=None):
         if fullname == "s3prl" and not self._checkpoints_allowed:
             self._checkpoints_allowed = True
-            try:
+            with contextlib.suppress(ImportError):  # torch missing: s3prl itself will say so
                 allow_s3prl_checkpoints()
-            except ImportError:  # torch missing: s3prl itself will say so
-                pass
             from s3prl_emo.runtime.torchaudio_fills import fill_missing
 
             fill_missing()

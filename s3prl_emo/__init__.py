@@ -85,15 +85,15 @@ _EXPORTS: dict[str, str] = {
 _RENAMED = {"trust_profile": "profile"}
 
 __all__ = [
-    "__version__",
     "CORPORA",
+    "DEFAULT_SMOOTHING",
     "ClassBalancedCrossEntropy",
     "CorpusLayoutError",
-    "DEFAULT_SMOOTHING",
     "EmotionRecognizer",
     "Fold",
     "InvalidInputError",
     "SoftCrossEntropy",
+    "__version__",
     "assign_splits",
     "balanced_session_folds",
     "binarize",

@@ -110,7 +110,7 @@ def test_a_leaking_fold_is_refused_unless_allowed(synth_copy, tmp_path):
         return set_cell(frame, frame.index[frame["Split_Set"] == "Test"][0], "Split_Set", "Train")
 
     edit_labels(synth_copy, leak)
-    with pytest.raises(InvalidInputError, match="leaks between splits.*several splits"):
+    with pytest.raises(InvalidInputError, match=r"leaks between splits.*several splits"):
         build(synth_copy, tmp_path / "exp")
     assert len(build(synth_copy, tmp_path / "exp", allow_leakage=True).datasets["train"]) == 37
 

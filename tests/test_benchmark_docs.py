@@ -26,6 +26,6 @@ def test_a_table_in_the_docs_equals_its_json(page, name, body):
 
 
 def test_a_figure_typed_into_a_table_is_caught(tmp_path):
-    page, name, body = BLOCKS[0]
+    page, _name, body = BLOCKS[0]
     edited = page.read_text().replace(body, body.replace("|", "| 9.9 |", 1), 1)
     assert docs.refresh(edited) != edited

@@ -52,7 +52,7 @@ def test_too_few_shared_classes_and_bad_restrictions_are_named():
         match_classes(MODEL_CLASSES, ["angry", "joy"])
     with pytest.raises(InvalidInputError, match="--map"):
         match_classes(MODEL_CLASSES, ["angry", "joy"])
-    with pytest.raises(InvalidInputError, match="'surprise'.*not shared"):
+    with pytest.raises(InvalidInputError, match=r"'surprise'.*not shared"):
         match_classes(MODEL_CLASSES, MODEL_CLASSES, only=["angry", "surprise"])
     assert match_classes(MODEL_CLASSES, ["angry", "joy"], {"joy": "happy"}).shared == ("angry", "happy")
 
@@ -132,13 +132,17 @@ def test_cross_eval_scores_the_four_shared_classes(exp, targets):
     out = exp / "cross" / "SYNTH_B"
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["shared_classes"] == ["angry", "sad", "neutral", "happy"]
-    assert metrics["target_classes"] == B_CLASSES.split(",") and metrics["model_classes"] == MODEL_CLASSES
-    assert metrics["unscored_target_classes"] == ["surprise"] and metrics["threshold"] == 0.25
-    assert metrics["in_corpus"] is False and metrics["folds"] == [1, 2, 3, 4, 5]
+    assert metrics["target_classes"] == B_CLASSES.split(",")
+    assert metrics["model_classes"] == MODEL_CLASSES
+    assert metrics["unscored_target_classes"] == ["surprise"]
+    assert metrics["threshold"] == 0.25
+    assert metrics["in_corpus"] is False
+    assert metrics["folds"] == [1, 2, 3, 4, 5]
 
     probs = pd.read_csv(out / "probs.csv").set_index("FileName")
     truth = _pooled_test_labels(root / "SYNTH_B" / "Primary")
-    assert sorted(probs.index) == sorted(truth.index) and len(probs) == 60  # every utterance once
+    assert sorted(probs.index) == sorted(truth.index)
+    assert len(probs) == 60
     shared = metrics["shared_classes"]
     recomputed = _macro_f1_by_the_rule(probs[shared], truth.loc[probs.index, shared])
     assert abs(metrics["macro_f1"] - recomputed) < 1e-6
@@ -158,7 +162,8 @@ def test_cross_eval_scores_the_four_shared_classes(exp, targets):
     assert probs.loc[first, shared].to_numpy() == pytest.approx(kept / kept.sum(axis=1, keepdims=True), abs=1e-6)
 
     lines = (out / "predict.txt").read_text().splitlines()
-    assert len(lines) == 60 and all(set(line.split(" ")[1].split(";")) <= set(shared) | {""} for line in lines)
+    assert len(lines) == 60
+    assert all(set(line.split(" ")[1].split(";")) <= set(shared) | {""} for line in lines)
     assert len((out / "truth.txt").read_text().splitlines()) == 60
     labels = pd.read_csv(out / "labels.csv").set_index("FileName")
     assert labels.to_numpy().sum(axis=1) == pytest.approx(np.ones(60))
@@ -172,8 +177,10 @@ def test_a_map_adds_surprise_as_fear(exp, targets, tmp_path):
     out = tmp_path / "mapped"
     assert _cross_eval(exp, root, conditions["SYNTH_B"], "--map", str(class_map), "--out", str(out)) == 0
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["shared_classes"] == MODEL_CLASSES and metrics["threshold"] == 0.2
-    assert metrics["mapping"]["surprise"] == "fear" and metrics["mapped_by_map_file"] == ["surprise"]
+    assert metrics["shared_classes"] == MODEL_CLASSES
+    assert metrics["threshold"] == 0.2
+    assert metrics["mapping"]["surprise"] == "fear"
+    assert metrics["mapped_by_map_file"] == ["surprise"]
     assert metrics["map_file"] == str(class_map)
     probs = pd.read_csv(out / "probs.csv").set_index("FileName")
     truth = _pooled_test_labels(root / "SYNTH_B" / "Primary").loc[probs.index]
@@ -200,7 +207,8 @@ def test_bad_maps_are_refused_before_anything_is_written(exp, targets, tmp_path,
     class_map.write_text(text)
     out = tmp_path / "out"
     assert _cross_eval(exp, root, conditions["SYNTH_B"], "--map", str(class_map), "--out", str(out)) == 2
-    assert message in caplog.text and str(class_map) in caplog.text
+    assert message in caplog.text
+    assert str(class_map) in caplog.text
     assert not out.exists()
 
 
@@ -208,7 +216,8 @@ def test_bad_maps_are_refused_before_anything_is_written(exp, targets, tmp_path,
 def test_one_shared_class_is_refused_naming_both_lists(exp, targets, caplog):
     root, conditions = targets
     assert _cross_eval(exp, root, conditions["SYNTH_C"]) == 2
-    assert str(MODEL_CLASSES) in caplog.text and "['angry', 'surprise', 'disgust']" in caplog.text
+    assert str(MODEL_CLASSES) in caplog.text
+    assert "['angry', 'surprise', 'disgust']" in caplog.text
     assert "--map" in caplog.text
     assert not [p for p in exp.rglob("*") if "SYNTH_C" in p.name]
 
@@ -219,7 +228,9 @@ def test_own_condition_reproduces_the_runs_test_figures(exp, targets, tmp_path):
     assert _cross_eval(exp, root, "SYNTH", "--out", str(tmp_path / "own")) == 0
     own = json.loads((tmp_path / "own" / "metrics.json").read_text())
     test = json.loads((exp / "test_fold1_metrics.json").read_text())
-    assert own["in_corpus"] is True and own["folds"] == [1] and own["num_utterances"] == test["num_utterances"] == 12
+    assert own["in_corpus"] is True
+    assert own["folds"] == [1]
+    assert own["num_utterances"] == test["num_utterances"] == 12
     # every figure both compute (the expert also tunes thresholds on dev, which cross-eval does not)
     figures = [k for k, v in test.items() if isinstance(v, float) and not k.startswith("loss") and k in own]
     assert {"macro_f1", "micro_f1", "weighted_f1", "samples_f1", "f1/fear", "support/fear"} <= set(figures)

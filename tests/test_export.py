@@ -72,7 +72,7 @@ def write_corpus(root: Path, classes=CLASSES) -> Path:
     return primary
 
 
-@pytest.fixture()
+@pytest.fixture
 def corpus(tmp_path) -> Path:
     return write_corpus(tmp_path / "root")
 
@@ -114,7 +114,8 @@ def test_export_kaldi(corpus, tmp_path):
             # every file sorted in C order, utterance ids prefixed by their speaker
             for lines in (wav_scp, utt2spk, spk2utt):
                 keys = [line[0] for line in lines]
-                assert keys == sorted(keys) and len(set(keys)) == len(keys)
+                assert keys == sorted(keys)
+                assert len(set(keys)) == len(keys)
             assert [u for u, _ in wav_scp] == [u for u, _ in utt2spk]
             assert all(utt.startswith(f"{spk}-") for utt, spk in utt2spk)
             assert [s for _, s in utt2spk] == sorted(s for _, s in utt2spk)
@@ -124,7 +125,8 @@ def test_export_kaldi(corpus, tmp_path):
                 inverted.setdefault(spk, []).append(utt)
             assert {line[0]: line[1:] for line in spk2utt} == inverted
             for utt, path in wav_scp:
-                assert Path(path).is_absolute() and Path(path).is_file()
+                assert Path(path).is_absolute()
+                assert Path(path).is_file()
                 assert Path(path).resolve().parent == audio
                 assert utt == f"{utt.split('-')[0]}-{Path(path).stem}"
             assert {Path(p).name for _, p in wav_scp} == set(part["FileName"])
@@ -139,7 +141,8 @@ def test_export_kaldi_without_speakers_uses_the_utterance(tmp_path):
         frame.to_csv(labels_path(primary, k), index=False)
     export_kaldi(primary, tmp_path / "kaldi")
     utt2spk = _pairs(tmp_path / "kaldi" / "fold1" / "test" / "utt2spk")
-    assert utt2spk and all(utt == spk for utt, spk in utt2spk)
+    assert utt2spk
+    assert all(utt == spk for utt, spk in utt2spk)
 
 
 def test_export_s3prl_emotion(corpus, tmp_path):
@@ -183,7 +186,9 @@ def test_s3prl_emotion_output_loads_in_s3prl(corpus, tmp_path):
         str(corpus.parent / "Audios"), str(tmp_path / "emotion" / "Session1" / "test_meta_data.json"), pre_load=False
     )
     wav, label, name = dataset[0]
-    assert wav.shape == (1600,) and label in range(4) and name.endswith("_XX")
+    assert wav.shape == (1600,)
+    assert label in range(4)
+    assert name.endswith("_XX")
 
 
 def test_exports_are_staged_and_never_half_written(tmp_path):
@@ -322,7 +327,8 @@ def test_export_kaldi_refuses_tokens_kaldi_would_interpret(corpus, tmp_path, cap
         assert _export(corpus, tmp_path / "kaldi", "kaldi") == 2
     message = caplog.records[-1].getMessage()
     utterance = value if column == "FileName" else NAME
-    assert f"utterance {utterance!r}" in message and "cannot be written to a Kaldi table" in message
+    assert f"utterance {utterance!r}" in message
+    assert "cannot be written to a Kaldi table" in message
     assert "\n" not in message
     assert sorted(p.name for p in tmp_path.iterdir()) == ["root"]  # nothing written, no staging folder
 
@@ -417,7 +423,8 @@ def test_export_lhotse_round_trips_through_lhotse(synth_copy, tmp_path):
         for split, folder in SPLIT_FOLDER.items():
             recordings = lhotse.load_manifest(out / f"fold{k}" / f"recordings_{folder}.jsonl.gz")
             supervisions = lhotse.load_manifest(out / f"fold{k}" / f"supervisions_{folder}.jsonl.gz")
-            assert isinstance(recordings, lhotse.RecordingSet) and isinstance(supervisions, lhotse.SupervisionSet)
+            assert isinstance(recordings, lhotse.RecordingSet)
+            assert isinstance(supervisions, lhotse.SupervisionSet)
             part = source[source["Split_Set"] == split]
             assert len(supervisions) == len(recordings) == len(part) > 0
             assert {s.id for s in supervisions} == set(part.index) == {r.id for r in recordings}
@@ -438,14 +445,18 @@ def test_export_lhotse_round_trips_through_lhotse(synth_copy, tmp_path):
                 assert sup.custom["EmoAct"] == pytest.approx(row["EmoAct"], abs=1e-9)
                 assert sup.custom["EmoVal"] is None if np.isnan(row["EmoVal"]) else sup.EmoVal == row["EmoVal"]
                 assert (sup.speaker, sup.gender) == (row["SpkrID"], row["Gender"])
-                assert sup.start == 0 and sup.duration == recordings[sup.recording_id].duration
+                assert sup.start == 0
+                assert sup.duration == recordings[sup.recording_id].duration
             speakers_by_split[split] = {s.speaker for s in supervisions}
             cuts = lhotse.CutSet.from_manifests(recordings=recordings, supervisions=supervisions)
             assert len(cuts) == len(part)
             assert all(c.supervisions[0].soft_label == part.loc[c.recording_id, classes].to_dict() for c in cuts)
         train, dev, test = speakers_by_split.values()
-        assert not (train & dev or train & test or dev & test)
-    assert rates == {16000, 44100} and channels == {1, 2}  # the real rate and channels, not assumed ones
+        assert not (train & dev)
+        assert not (train & test)
+        assert not (dev & test)
+    assert rates == {16000, 44100}
+    assert channels == {1, 2}
 
 
 def test_export_lhotse_without_lhotse_says_how_to_install_it(synth_copy, tmp_path, caplog, monkeypatch):
@@ -497,7 +508,8 @@ def test_export_audiofolder(synth_copy, tmp_path, audio):
             assert sorted(table["file_name"]) == sorted(part.index)
             for _, row in table.iterrows():
                 written = split_dir / row["file_name"]
-                assert written.is_file() and written.is_symlink() == (audio == "link")
+                assert written.is_file()
+                assert written.is_symlink() == (audio == "link")
                 assert written.read_bytes() == (audio_dir / row["file_name"]).read_bytes()
                 expected = part.loc[row["file_name"]]
                 values = expected[classes].to_numpy(dtype=float)
@@ -510,7 +522,9 @@ def test_export_audiofolder(synth_copy, tmp_path, audio):
                 )
             speakers.append(set(table["speaker"]))
             assert sorted(p.name for p in split_dir.iterdir()) == sorted(["metadata.csv", *part.index])
-        assert not (speakers[0] & speakers[1] or speakers[0] & speakers[2] or speakers[1] & speakers[2])
+        assert not (speakers[0] & speakers[1])
+        assert not (speakers[0] & speakers[2])
+        assert not (speakers[1] & speakers[2])
 
 
 def _rename_audio(primary: Path, renames: dict[str, str]) -> None:

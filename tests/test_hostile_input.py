@@ -78,7 +78,8 @@ def test_no_cache_is_written_outside_the_experiment(synth_copy, tmp_path):
     store.get("deep/er/x.wav")
     store.get(source.name)
     cached = sorted((tmp_path / "exp" / "cache" / "audio16k").iterdir())
-    assert len(cached) == 2 and all(p.suffix == ".npy" for p in cached)
+    assert len(cached) == 2
+    assert all(p.suffix == ".npy" for p in cached)
     assert not list(audios.rglob("*.npy"))
 
 
@@ -260,7 +261,10 @@ def test_stale_staging_folders_are_cleaned_and_live_ones_kept(tmp_path):
     with staged_dir(tmp_path / "SYNTH") as stage:
         (stage / "x").write_text("done")
     assert (tmp_path / "SYNTH" / "x").read_text() == "done"
-    assert not stale.exists() and not old_style.exists() and live.exists() and other.exists()
+    assert not stale.exists()
+    assert not old_style.exists()
+    assert live.exists()
+    assert other.exists()
     assert remove_stale_stages(tmp_path / "SYNTH") == []
 
 
@@ -274,9 +278,11 @@ def test_overwrite_onto_a_file_or_symlink_fails_before_staging(tmp_path, kind):
     else:
         final.symlink_to(target if kind == "symlink" else tmp_path / "missing")
     expected = "a file" if kind == "file" else "a symbolic link"
-    with pytest.raises(InvalidInputError, match=rf"SYNTH is {expected}, not a folder"):
-        with staged_dir(final, overwrite=True):
-            raise AssertionError("staging must not start")
+    with (
+        pytest.raises(InvalidInputError, match=rf"SYNTH is {expected}, not a folder"),
+        staged_dir(final, overwrite=True),
+    ):
+        raise AssertionError("staging must not start")
     assert not list(tmp_path.glob(".SYNTH.*"))
 
 
@@ -289,7 +295,8 @@ def test_synth_onto_a_file_exits_2_with_one_line(tmp_path):
         text=True,
     )
     assert result.returncode == 2
-    assert "SYNTH: is a file, not a folder" in result.stderr and "Traceback" not in result.stderr
+    assert "SYNTH: is a file, not a folder" in result.stderr
+    assert "Traceback" not in result.stderr
     assert not list((tmp_path / "out").glob(".SYNTH.*"))
 
 
@@ -337,7 +344,8 @@ def test_integer_pcm_is_scaled_and_channels_first_is_recognised():
 def test_predict_crops_before_resampling():
     hour = np.zeros(44_100 * 3600, dtype=np.int16)  # 318 MB as float64; cropped first, never converted whole
     wav = waveform_16k(hour, 44_100, 2.0)
-    assert wav.shape == (32_000,) and wav.dtype == np.float32
+    assert wav.shape == (32_000,)
+    assert wav.dtype == np.float32
     assert waveform_16k(np.zeros(44_100 * 3, dtype=np.float32), 44_100.0, 1.0).shape == (16_000,)
 
 

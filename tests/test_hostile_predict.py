@@ -35,7 +35,8 @@ def inputs(tmp_path: Path) -> tuple[Path, Path]:
 
 def _error(caplog: pytest.LogCaptureFixture) -> str:
     errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
-    assert len(errors) == 1 and "\n" not in errors[0], errors
+    assert len(errors) == 1, errors
+    assert "\n" not in errors[0], errors
     return errors[0]
 
 
@@ -50,14 +51,16 @@ def test_window_must_be_finite_and_long_enough(inputs, tmp_path, value, caplog):
     ckpt, audio = inputs
     out = tmp_path / "labels.csv"
     code, message = _predict(ckpt, str(audio), f"--window-s={value}", "--out", str(out), caplog=caplog)
-    assert code == 2 and message.startswith(f"--window-s {float(value)!r}: expected a finite number"), message
+    assert code == 2, message
+    assert message.startswith(f"--window-s {float(value)!r}: expected a finite number"), message
     assert not out.exists()
 
 
 def test_batch_size_must_be_at_least_one(inputs, caplog):
     ckpt, audio = inputs
     code, message = _predict(ckpt, str(audio), "--batch-size", "0", caplog=caplog)
-    assert code == 2 and message.startswith("--batch-size 0:")
+    assert code == 2
+    assert message.startswith("--batch-size 0:")
 
 
 def test_out_that_is_a_folder_or_below_a_file_or_an_input_is_refused_before_any_work(inputs, tmp_path, caplog):
@@ -66,18 +69,23 @@ def test_out_that_is_a_folder_or_below_a_file_or_an_input_is_refused_before_any_
     folder.mkdir()
     (folder / "keep.txt").write_text("keep")
     code, message = _predict(ckpt, str(audio), "--out", str(folder), caplog=caplog)
-    assert code == 2 and message == f"--out {folder}: is a folder; name a file to write"
+    assert code == 2
+    assert message == f"--out {folder}: is a folder; name a file to write"
     assert [p.name for p in folder.iterdir()] == ["keep.txt"]
     caplog.clear()
     blocker = tmp_path / "notes.txt"
     blocker.write_text("notes")
     code, message = _predict(ckpt, str(audio), "--out", str(blocker / "deeper" / "labels.csv"), caplog=caplog)
-    assert code == 2 and f"{blocker} is a file, not a folder" in message and blocker.read_text() == "notes"
+    assert code == 2
+    assert f"{blocker} is a file, not a folder" in message
+    assert blocker.read_text() == "notes"
     for victim in (audio / "a.wav", ckpt):  # writing the table there would destroy the input
         before = victim.read_bytes()
         caplog.clear()
         code, message = _predict(ckpt, str(audio), "--out", str(victim), caplog=caplog)
-        assert code == 2 and "is an input of this command" in message and victim.read_bytes() == before
+        assert code == 2
+        assert "is an input of this command" in message
+        assert victim.read_bytes() == before
 
 
 def _predict_with_deadline(ckpt: Path, *args: str, caplog: pytest.LogCaptureFixture) -> tuple[int, str]:
@@ -101,13 +109,15 @@ def test_fifos_and_devices_are_refused_without_opening_them(inputs, tmp_path, wh
     else:
         code, message = _predict_with_deadline(ckpt, str(fifo if where == "given" else audio), caplog=caplog)
         expected = f"{fifo}{'' if where == 'given' else f' (in {audio})'}: not a regular file"
-    assert code == 2 and message.startswith(expected), message
+    assert code == 2, message
+    assert message.startswith(expected), message
 
 
 def test_a_device_file_is_refused(inputs, caplog):
     ckpt, _ = inputs
     code, message = _predict(ckpt, os.devnull, caplog=caplog)
-    assert code == 2 and message.startswith(f"{os.devnull}: not a regular file")
+    assert code == 2
+    assert message.startswith(f"{os.devnull}: not a regular file")
 
 
 # -- synth and demo: outputs they did not write are never replaced ---------------------------------
@@ -133,7 +143,8 @@ def test_synth_twice_replaces_its_own_output(tmp_path):
     first = make_synthetic_corpus(tmp_path, seed=1, utterances_per_speaker=1)
     (first / "stale.txt").write_text("from the first run")
     again = make_synthetic_corpus(tmp_path, seed=1, utterances_per_speaker=1)
-    assert again == first and not (again / "stale.txt").exists()
+    assert again == first
+    assert not (again / "stale.txt").exists()
     assert json.loads((again / OUTPUT_MARKER).read_text()) == {"command": "synth"}
 
 
@@ -162,7 +173,8 @@ def test_demo_workdir_is_passed_to_s3prl_as_data_or_refused(tmp_path, caplog):
     hostile = tmp_path / "x,,args.expdir=__import__('os').getcwd()"
     with caplog.at_level(logging.ERROR, logger="s3prl_emo"):
         assert main(["demo", "--workdir", str(hostile)]) == 2
-    assert _error(caplog).startswith("--workdir: the value") and "cannot be handed to S3PRL as data" in _error(caplog)
+    assert _error(caplog).startswith("--workdir: the value")
+    assert "cannot be handed to S3PRL as data" in _error(caplog)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -192,7 +204,8 @@ def test_torch_hub_entry_reads_checkpoints_weights_only(repo_root, tmp_path):
 def test_device_must_exist(inputs, device, caplog):
     ckpt, audio = inputs
     code, message = _predict(ckpt, str(audio), "--device", device, caplog=caplog)
-    assert code == 2 and message.startswith(f"--device {device!r}:")
+    assert code == 2
+    assert message.startswith(f"--device {device!r}:")
 
 
 def test_csv_header_and_text_cells_are_neutralised_numbers_are_not(tmp_path):
@@ -232,4 +245,5 @@ def test_the_hub_models_predict_file_refuses_a_fifo(tmp_path):
     worker.start()
     worker.join(60)
     assert not worker.is_alive(), "predict_file blocked on a FIFO"
-    assert isinstance(raised[0], InvalidInputError) and "not a regular file" in str(raised[0])
+    assert isinstance(raised[0], InvalidInputError)
+    assert "not a regular file" in str(raised[0])

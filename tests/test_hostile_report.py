@@ -75,7 +75,8 @@ def test_report_out_never_replaces_an_input_or_foreign_folder(results, tmp_path,
     assert main(["report", str(results), "--out", str(out)]) == 2
     assert _snapshot(tmp_path) == before  # nothing removed, nothing written
     message = {"results": "would replace the input", "parent": "would replace the input", "docs": "not an earlier"}
-    assert f"--out {out}" in caplog.text and message.get(where, "is a file") in caplog.text
+    assert f"--out {out}" in caplog.text
+    assert message.get(where, "is a file") in caplog.text
     assert len([r for r in caplog.records if r.levelname == "ERROR"]) == 1
 
 
@@ -85,7 +86,8 @@ def test_a_report_written_before_markers_existed_is_replaced_but_a_look_alike_is
     (old / "leaderboard.csv").write_text("upstream\n")
     (old / "index.html").write_text("<html></html>")
     assert main(["report", str(results)]) == 0
-    assert (old / OUTPUT_MARKER).is_file() and "IEMOCAP" in (old / "leaderboard.md").read_text()
+    assert (old / OUTPUT_MARKER).is_file()
+    assert "IEMOCAP" in (old / "leaderboard.md").read_text()
     site = tmp_path / "site"  # a folder of someone's pages: no leaderboard.csv
     site.mkdir()
     (site / "index.html").write_text("mine")
@@ -96,7 +98,8 @@ def test_a_report_written_before_markers_existed_is_replaced_but_a_look_alike_is
 def test_out_is_checked_before_the_results_are_read(tmp_path, caplog):
     (tmp_path / "a-file").write_text("x")
     assert main(["report", str(tmp_path / "no-results"), "--out", str(tmp_path / "a-file")]) == 2
-    assert "is a file" in caplog.text and "sweep.json" not in caplog.text
+    assert "is a file" in caplog.text
+    assert "sweep.json" not in caplog.text
 
 
 def test_an_earlier_report_is_replaced_and_the_default_folder_works(results, tmp_path):
@@ -138,12 +141,14 @@ def test_results_reached_through_links_or_dotdot_are_named_and_skipped(results, 
     assert main(["report", str(results), "--out", str(out)]) == 0
     assert str(POISON) not in _report_text(out)
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
-    assert len(warnings) == 3 and all("skipped" in w for w in warnings)
+    assert len(warnings) == 3
+    assert all("skipped" in w for w in warnings)
     for spec in (linked, folder_link):
         assert any(spec.key in w and "leads outside" in w for w in warnings)
     assert any("upstream '..'" in w and "not a run folder inside RESULTS" in w for w in warnings)
     index = (out / "index.html").read_text()
-    assert "Skipped inputs (3)" in index and "Incomplete sweep: 2 of 4 planned runs finished" in index
+    assert "Skipped inputs (3)" in index
+    assert "Incomplete sweep: 2 of 4 planned runs finished" in index
 
 
 def test_a_plan_that_is_a_link_outside_results_is_refused(tmp_path, caplog):
@@ -152,7 +157,8 @@ def test_a_plan_that_is_a_link_outside_results_is_refused(tmp_path, caplog):
     results.mkdir()
     (results / PLAN_FILE).symlink_to(elsewhere / PLAN_FILE)
     assert main(["report", str(results), "--out", str(tmp_path / "report")]) == 2
-    assert "leads outside" in caplog.text and not (tmp_path / "report").exists()
+    assert "leads outside" in caplog.text
+    assert not (tmp_path / "report").exists()
 
 
 # -- 3. what a result.json holds is checked --------------------------------------------------------
@@ -217,18 +223,22 @@ def test_broken_result_files_are_named_skipped_and_never_figures(tmp_path, caplo
     assert main(["report", str(results), "--out", str(out)]) == 0
     assert _snapshot(results) == before
     text = _report_text(out) + (out / "index.html").read_text()
-    assert str(POISON) not in text and "nan" not in (out / "leaderboard.md").read_text().lower()
+    assert str(POISON) not in text
+    assert "nan" not in (out / "leaderboard.md").read_text().lower()
     warnings = {r.getMessage() for r in caplog.records if r.levelname == "WARNING"}
     for spec in specs[2:-1]:
         expected = BROKEN[spec.fold][1]
         named = [w for w in warnings if f"/fold{spec.fold}/{RESULT_FILE}" in w]
-        assert len(named) == 1 and expected in named[0], (spec.fold, named)
+        assert len(named) == 1, (spec.fold, named)
+        assert expected in named[0], (spec.fold, named)
     assert any(f"fold99/{RESULT_FILE}: not a regular file" in w for w in warnings)
     assert len(warnings) == len(BROKEN) + 1
     board = pd.read_csv(out / "leaderboard.csv")
-    assert board.loc[0, "IEMOCAP folds"] == 2 and board.loc[0, "IEMOCAP mean"] == pytest.approx(0.4)
+    assert board.loc[0, "IEMOCAP folds"] == 2
+    assert board.loc[0, "IEMOCAP mean"] == pytest.approx(0.4)
     index = (out / "index.html").read_text()
-    assert f"Skipped inputs ({len(BROKEN) + 1})" in index and "1e+300 is not a finite number" in index
+    assert f"Skipped inputs ({len(BROKEN) + 1})" in index
+    assert "1e+300 is not a finite number" in index
     assert f"2 of {len(specs)} planned runs finished" in index
     assert f"{len(BROKEN) + 1} input(s) skipped" in (out / "leaderboard.md").read_text()
 
@@ -250,8 +260,10 @@ def test_bad_plan_entries_are_named_and_skipped(results, tmp_path, caplog):
     assert main(["report", str(results), "--out", str(out)]) == 0
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert [w.split(": ", 2)[1] for w in warnings] == [f"run {k}" for k in range(3, 10)]
-    assert "fold" in warnings[1] and "counted once" in warnings[5]
-    assert len(warnings[6]) < 600 and warnings[6].endswith("characters; skipped")  # a huge value is not repeated whole
+    assert "fold" in warnings[1]
+    assert "counted once" in warnings[5]
+    assert len(warnings[6]) < 600
+    assert warnings[6].endswith("characters; skipped")
     assert pd.read_csv(out / "leaderboard.csv").loc[0, "IEMOCAP expected"] == 2
 
 
@@ -260,7 +272,8 @@ def test_a_plan_without_a_usable_entry_is_one_error(tmp_path, caplog):
     results.mkdir()
     (results / PLAN_FILE).write_text(json.dumps({"runs": [{"upstream": 1}]}))
     assert main(["report", str(results), "--out", str(tmp_path / "report")]) == 2
-    assert "no usable run" in caplog.text and not (tmp_path / "report").exists()
+    assert "no usable run" in caplog.text
+    assert not (tmp_path / "report").exists()
 
 
 # -- 4. grid points are chosen by finite dev scores only -------------------------------------------
@@ -282,10 +295,12 @@ def test_a_broken_dev_score_never_selects_a_grid_point(tmp_path, caplog, dev):
     out = tmp_path / "report"
     assert main(["report", str(results), "--out", str(out)]) == 0
     board = pd.read_csv(out / "leaderboard.csv")
-    assert board.loc[0, "IEMOCAP grid"] == "optimizer.lr=1e-4" and board.loc[0, "IEMOCAP mean"] == pytest.approx(0.4)
+    assert board.loc[0, "IEMOCAP grid"] == "optimizer.lr=1e-4"
+    assert board.loc[0, "IEMOCAP mean"] == pytest.approx(0.4)
     assert str(POISON) not in _report_text(out)
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
-    assert len(warnings) == 2 and all("dev" in w and "macro_f1" in w and "skipped" in w for w in warnings)
+    assert len(warnings) == 2
+    assert all("dev" in w and "macro_f1" in w and "skipped" in w for w in warnings)
 
 
 # -- 6. names are text wherever they are written -------------------------------------------------
@@ -308,10 +323,13 @@ def test_names_are_escaped_in_html_markdown_csv_and_charts(tmp_path):
     assert main(["report", str(results), "--out", str(out)]) == 0
     for name in ("index.html", "leaderboard.html"):
         page = (out / name).read_text()
-        assert "<script" not in page and "<img src=x" not in page
-        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "&lt;img src=x onerror=alert(1)&gt;" in page
+        assert "<script" not in page
+        assert "<img src=x" not in page
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+        assert "&lt;img src=x onerror=alert(1)&gt;" in page
     markdown = (out / "leaderboard.md").read_text()
-    assert "<script" not in markdown and "&lt;script&gt;" in markdown
+    assert "<script" not in markdown
+    assert "&lt;script&gt;" in markdown
     assert "a\\|b \\[x\\](javascript:alert(1))" in markdown
     board = pd.read_csv(out / "leaderboard.csv")
     assert board.loc[0, "upstream"] == f"'{HOSTILE_UPSTREAM}"
@@ -360,7 +378,8 @@ def test_trust_compare_refuses_a_bad_figure_naming_file_and_key(tmp_path, caplog
     out = tmp_path / "compare"
     assert main(["trust-compare", str(tmp_path / "good"), str(tmp_path / "bad"), "--out", str(out)]) == 2
     assert not out.exists()
-    assert f"{tmp_path / 'bad' / 'trust.json'}: " in caplog.text and message in caplog.text
+    assert f"{tmp_path / 'bad' / 'trust.json'}: " in caplog.text
+    assert message in caplog.text
 
 
 def test_trust_compare_output_folder_inputs_links_and_names(tmp_path, caplog):
@@ -372,15 +391,19 @@ def test_trust_compare_output_folder_inputs_links_and_names(tmp_path, caplog):
         assert main(["trust-compare", str(first), str(second), "--out", str(out)]) == 2
     assert main(["trust-compare", str(first), str(first), "--out", str(tmp_path / "c")]) == 2
     assert _snapshot(tmp_path) == before
-    assert "would replace the input" in caplog.text and "is a file" in caplog.text and "given twice" in caplog.text
+    assert "would replace the input" in caplog.text
+    assert "is a file" in caplog.text
+    assert "given twice" in caplog.text
 
     out = tmp_path / "compare"
     assert main(["trust-compare", str(first), str(second), "--out", str(out)]) == 0
     assert main(["trust-compare", str(first), str(second), "--out", str(out)]) == 0  # its own earlier output
     markdown = (out / "compare.md").read_text()
-    assert "<script" not in markdown and "&lt;script&gt;" in markdown
+    assert "<script" not in markdown
+    assert "&lt;script&gt;" in markdown
     table = pd.read_csv(out / "compare.csv", keep_default_na=False)
-    assert table.loc[0, "model"].startswith("'=") and table.loc[1, "privacy scaled"] == "n/a"
+    assert table.loc[0, "model"].startswith("'=")
+    assert table.loc[1, "privacy scaled"] == "n/a"
     assert (out / "compare.png").read_bytes()[:4] == b"\x89PNG"
 
     outside = tmp_path / "outside"
@@ -389,7 +412,8 @@ def test_trust_compare_output_folder_inputs_links_and_names(tmp_path, caplog):
     linked.mkdir()
     (linked / "trust.json").symlink_to(outside / "trust.json")
     assert main(["trust-compare", str(first), str(linked), "--out", str(tmp_path / "c2")]) == 2
-    assert "leads outside" in caplog.text and not (tmp_path / "c2").exists()
+    assert "leads outside" in caplog.text
+    assert not (tmp_path / "c2").exists()
 
 
 def test_a_non_finite_figure_is_not_scored():
@@ -409,4 +433,5 @@ def test_trust_out_never_replaces_the_checkpoint_folder(tmp_path, caplog, where)
     before = _snapshot(tmp_path)
     assert main(["trust", "-e", str(exp / "dev-best.ckpt"), "--out", str(out)]) == 2
     assert _snapshot(tmp_path) == before
-    assert f"--out {out}" in caplog.text and "not a checkpoint" not in caplog.text.lower()
+    assert f"--out {out}" in caplog.text
+    assert "not a checkpoint" not in caplog.text.lower()

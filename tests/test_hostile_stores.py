@@ -147,9 +147,12 @@ def test_a_hostile_cache_is_named_repaired_and_no_link_is_written_through(world)
         line = next((x for x in result.stderr.splitlines() if stem in x and "never read" in x), "")
         assert message in line, (stem, message, line)
     assert report(expdir)["extracted"] == expected  # the entries of the seven broken shards
-    assert "file_hashes.json: not a map" in result.stderr and "dim is '64'" in result.stderr
+    assert "file_hashes.json: not a map" in result.stderr
+    assert "dim is '64'" in result.stderr
     assert sorted(p.read_text() for p in outside.iterdir()) == ["precious\n"] * 3
-    assert not store_lock.is_symlink() and (expdir / "log.log").is_file() and not (expdir / "log.log").is_symlink()
+    assert not store_lock.is_symlink()
+    assert (expdir / "log.log").is_file()
+    assert not (expdir / "log.log").is_symlink()
     assert (expdir / "dev-best.ckpt").is_file()
     assert len(list(store.glob("shard-*.json"))) == 1 + 7  # the intact shard and the re-extracted files
 
@@ -162,7 +165,8 @@ def test_store_metadata_with_non_finite_statistics_is_rebuilt(world):
     expdir = world.base / "exp-meta"
     result = train(world, expdir)
     assert f"{store}: meta.json is wrong (wav_std is nan, not a finite number > 0)" in result.stderr
-    assert report(expdir)["extracted"] == 60 and store_of(expdir) == store
+    assert report(expdir)["extracted"] == 60
+    assert store_of(expdir) == store
     assert json.loads((store / "meta.json").read_text()) == meta
 
 
@@ -189,7 +193,8 @@ def test_an_alias_leading_out_of_the_cache_is_named_and_ignored(world, kind):
     expdir = world.base / f"exp-alias-{kind}"
     result = train(world, expdir, "--invariance-tolerance", "1e9", fold="fold2")
     assert str(alias_file) in result.stderr or "stats-link" in result.stderr
-    assert report(expdir)["case"] == "reused (invariant)" and store_of(expdir) == store_of(world.exp)
+    assert report(expdir)["case"] == "reused (invariant)"
+    assert store_of(expdir) == store_of(world.exp)
     assert sorted(p.name for p in outside.iterdir()) == sorted(
         [*(p.name for p in store_of(world.exp).iterdir()), "planted"]
     )
@@ -220,7 +225,8 @@ def test_evaluate_and_resume_write_next_to_the_checkpoint_not_where_it_points(wo
     assert len((ckpt.parent / "test_fold1_predict.txt").read_text().splitlines()) == 12
     train(world, world.base / "unused", "-e", str(ckpt.parent / "states-2.ckpt"), "-o", "config.runner.total_steps=4")
     assert load_checkpoint(ckpt.parent / "states-4.ckpt")["Step"] == 4
-    assert not (world.base / "elsewhere").exists() and not (world.base / "unused").exists()
+    assert not (world.base / "elsewhere").exists()
+    assert not (world.base / "unused").exists()
     assert sorted(p.name for p in world.exp.iterdir()) == before
 
 
@@ -244,7 +250,8 @@ def test_a_checkpoint_with_wrong_types_or_non_finite_values_is_refused(world, ed
     edits = {"Downstream": downstream, **({"Step": "10"} if edit == "step" else {})}
     ckpt = moved_checkpoint(world, "dev-best.ckpt", f"bad-{edit}", **edits)
     result = runner(world, "-m", "evaluate", "-e", str(ckpt), "--device", "cpu")
-    assert result.returncode == code and message in result.stderr
+    assert result.returncode == code
+    assert message in result.stderr
     assert not (ckpt.parent / "test_fold1_predict.txt").exists()
 
 
@@ -261,7 +268,8 @@ def test_a_crop_below_one_sample_names_the_key_and_leaves_no_experiment(world):
     )  # fmt: skip
     assert result.returncode != 0
     assert "downstream_expert.datarc.max_duration_s: expected a number of seconds" in result.stderr
-    assert "got 1e-05" in result.stderr and not expdir.exists()
+    assert "got 1e-05" in result.stderr
+    assert not expdir.exists()
 
 
 @pytest.mark.slow
@@ -269,8 +277,10 @@ def test_a_crop_below_one_sample_names_the_key_and_leaves_no_experiment(world):
 def test_the_one_pass_trainer_refuses_a_bad_crop_before_any_work(world, value, shown):
     expdir = world.base / "exp-crop-fast"
     result = train(world, expdir, "-o", f"config.downstream_expert.datarc.max_duration_s={value}", check=False)
-    assert result.returncode == 2 and "datarc.max_duration_s: expected a number of seconds" in result.stderr
-    assert shown in result.stderr and "Traceback" not in result.stderr
+    assert result.returncode == 2
+    assert "datarc.max_duration_s: expected a number of seconds" in result.stderr
+    assert shown in result.stderr
+    assert "Traceback" not in result.stderr
     assert not expdir.exists()
 
 
@@ -288,7 +298,8 @@ def test_a_corpus_error_with_shared_statistics_leaves_no_experiment(world):
         result = train(world, expdir, check=False)
     finally:
         labels.write_text(original)
-    assert result.returncode == 2 and "line 7" in result.stderr
+    assert result.returncode == 2
+    assert "line 7" in result.stderr
     assert not expdir.exists()
 
 
@@ -322,9 +333,11 @@ def test_bad_store_metadata_is_named_and_the_store_rebuilt(tmp_path, caplog, edi
     meta_file.write_text(json.dumps({**META, **edit}))
     assert FeatureStore.open(tmp_path / "s") is None or edit == {"wav_std": 0.2}
     rebuilt = FeatureStore.open(tmp_path / "s", META, repair=True)
-    assert message in caplog.text and "meta.json" in caplog.text
+    assert message in caplog.text
+    assert "meta.json" in caplog.text
     assert rebuilt.missing(["k0", "k1", "k2"]) == ["k0", "k1", "k2"]
-    assert json.loads(meta_file.read_text()) == META and not list((tmp_path / "s").glob("shard-*"))
+    assert json.loads(meta_file.read_text()) == META
+    assert not list((tmp_path / "s").glob("shard-*"))
 
 
 def test_store_files_that_are_links_are_never_read_or_removed_through(tmp_path, caplog):
@@ -337,14 +350,16 @@ def test_store_files_that_are_links_are_never_read_or_removed_through(tmp_path, 
     index_file.symlink_to(outside / "index.json")
     assert FeatureStore.open(tmp_path / "s", repair=True).missing(["k0"]) == ["k0"]
     assert "a symbolic link" in caplog.text
-    assert (outside / "index.json").is_file() and not index_file.exists()
+    assert (outside / "index.json").is_file()
+    assert not index_file.exists()
     meta_file = tmp_path / "s" / "meta.json"
     shutil.copy(meta_file, outside / "meta.json")
     meta_file.unlink()
     meta_file.symlink_to(outside / "meta.json")
     assert FeatureStore.open(tmp_path / "s") is None
     assert FeatureStore.open(tmp_path / "s", META, repair=True) is not None
-    assert not meta_file.is_symlink() and (outside / "meta.json").read_text() == meta_file.read_text()
+    assert not meta_file.is_symlink()
+    assert (outside / "meta.json").read_text() == meta_file.read_text()
 
 
 @pytest.mark.parametrize("kind", ["symlink", "hardlink", "fifo"])
@@ -359,7 +374,9 @@ def test_a_store_lock_that_is_not_a_plain_file_is_replaced_without_touching_its_
     else:
         os.mkfifo(lock)
     with exclusive(lock.parent):
-        assert lock.is_file() and not lock.is_symlink() and os.stat(lock).st_nlink == 1
+        assert lock.is_file()
+        assert not lock.is_symlink()
+        assert os.stat(lock).st_nlink == 1
     assert target.read_text() == "precious\n"
 
 
@@ -369,7 +386,8 @@ def test_the_experiment_lock_is_never_written_through_a_link(tmp_path):
     expdir.mkdir()
     (expdir / runlock.LOCK_NAME).symlink_to(target)
     path = runlock.acquire(expdir)
-    assert not path.is_symlink() and json.loads(path.read_text())["pid"] == os.getpid()
+    assert not path.is_symlink()
+    assert json.loads(path.read_text())["pid"] == os.getpid()
     runlock.release(path)
     assert target.read_text() == "precious\n"
     (expdir / runlock.LOCK_NAME).write_text(json.dumps({"pid": 2**80, "host": os.uname().nodename}))
@@ -380,7 +398,8 @@ def test_checkpoint_and_audio_cache_temporaries_are_never_written_through_a_link
     target = victim(tmp_path, "target")
     (tmp_path / f".dev-best.ckpt.{os.getpid()}.partial").symlink_to(target)
     save_checkpoint({"Step": 1}, tmp_path / "dev-best.ckpt")
-    assert load_checkpoint(tmp_path / "dev-best.ckpt")["Step"] == 1 and target.read_text() == "precious\n"
+    assert load_checkpoint(tmp_path / "dev-best.ckpt")["Step"] == 1
+    assert target.read_text() == "precious\n"
 
     import soundfile as sf
 
@@ -392,7 +411,9 @@ def test_checkpoint_and_audio_cache_temporaries_are_never_written_through_a_link
     planned = store._cache_path(audios / name)
     planned.parent.mkdir()
     planned.with_suffix(f".{os.getpid()}.tmp.npy").symlink_to(target)
-    assert len(store.get(name)) == 16_000 and planned.is_file() and target.read_text() == "precious\n"
+    assert len(store.get(name)) == 16_000
+    assert planned.is_file()
+    assert target.read_text() == "precious\n"
 
 
 def test_a_poisoned_hash_cache_and_shape_record_are_not_trusted(tmp_path):
@@ -419,7 +440,8 @@ def test_store_flags_must_be_finite(world_free_config, tmp_path, caplog, flags, 
     from s3prl_emo.cli import main
 
     assert main(["train", "-c", str(world_free_config), "-p", str(tmp_path / "exp"), *flags]) == 2
-    assert message in caplog.text and not (tmp_path / "exp").exists()
+    assert message in caplog.text
+    assert not (tmp_path / "exp").exists()
 
 
 @pytest.fixture

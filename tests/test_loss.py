@@ -69,7 +69,8 @@ def test_gradient_flows_and_soft_ce_is_plain_cross_entropy():
     value = SoftCrossEntropy()(logits, onehot)
     assert value.item() == pytest.approx(torch.nn.functional.cross_entropy(logits, hard).item(), rel=1e-6)
     ClassBalancedCrossEntropy(onehot.numpy())(logits, onehot).backward()
-    assert logits.grad is not None and torch.isfinite(logits.grad).all()
+    assert logits.grad is not None
+    assert torch.isfinite(logits.grad).all()
 
 
 def test_bad_arguments():

@@ -127,7 +127,9 @@ def test_train_evaluate_hub_resume_and_store_sharing(repo_root, synth_copy, tiny
     sotamlp.write_text(pooled_config.read_text().replace("select: UtteranceLevel", "select: PooledMLP"))
     train_cli(sotamlp, synth_copy, exp1, cache, upstream=tiny_wavlm)
     first = report(exp1)
-    assert first["mode"] == "pooled store" and first["extracted"] == 60 and first["upstream_calls"] <= 61
+    assert first["mode"] == "pooled store"
+    assert first["extracted"] == 60
+    assert first["upstream_calls"] <= 61
 
     # S3PRL's own evaluation of dev-best.ckpt (one utterance per batch, as the store was built)
     # reproduces the test macro-F1 the run logged at its dev-best step.
@@ -162,7 +164,8 @@ def test_train_evaluate_hub_resume_and_store_sharing(repo_root, synth_copy, tiny
     train_cli(pooled_config, synth_copy, exp2, cache, "-v", "fold2", upstream=tiny_wavlm, steps=2)
     second = report(exp2)
     assert second["case"].startswith("reused (provably invariant: its first layer")
-    assert second["extracted"] == 0 and second["upstream_calls"] == 0
+    assert second["extracted"] == 0
+    assert second["upstream_calls"] == 0
 
     # One test-split file changes: exactly that file is extracted again.
     test_file = first_test[0]
@@ -174,19 +177,22 @@ def test_train_evaluate_hub_resume_and_store_sharing(repo_root, synth_copy, tiny
     sf.write(str(audio), 0.5 * wav, rate)
     exp3 = tmp_path / "exp3"
     train_cli(pooled_config, synth_copy, exp3, cache, upstream=tiny_wavlm, steps=2)
-    assert report(exp3)["extracted"] == 1 and report(exp3)["case"] == "store built under these statistics"
+    assert report(exp3)["extracted"] == 1
+    assert report(exp3)["case"] == "store built under these statistics"
 
     # Another crop length, or other upstream weights: a new store.
     exp4 = tmp_path / "exp4"
     train_cli(pooled_config, synth_copy, exp4, cache, upstream=tiny_wavlm, steps=2, crop=5)
-    assert report(exp4)["extracted"] == 60 and report(exp4)["store"] != first["store"]
+    assert report(exp4)["extracted"] == 60
+    assert report(exp4)["store"] != first["store"]
     other = tmp_path / "other.pt"
     state = torch.load(tiny_wavlm, weights_only=True)
     state["model"] = {k: v + 0.01 if v.is_floating_point() else v for k, v in state["model"].items()}
     torch.save(state, other)
     exp5 = tmp_path / "exp5"
     train_cli(pooled_config, synth_copy, exp5, cache, upstream=other, steps=2)
-    assert report(exp5)["extracted"] == 60 and report(exp5)["store"] not in (first["store"], report(exp4)["store"])
+    assert report(exp5)["extracted"] == 60
+    assert report(exp5)["store"] not in (first["store"], report(exp4)["store"])
 
 
 @pytest.mark.slow
@@ -234,14 +240,17 @@ def test_sequence_store_for_other_heads_and_fallback_over_the_budget(synth_root,
     config, cache = repo_root / "downstream_configs" / "SYNTH.yaml", tmp_path / "cache"
     train_cli(config, synth_root, tmp_path / "seq", cache, upstream=tiny_wavlm, steps=5)
     stored = report(tmp_path / "seq")
-    assert stored["mode"] == "sequence store" and stored["extracted"] == 60 and stored["upstream_calls"] <= 61
+    assert stored["mode"] == "sequence store"
+    assert stored["extracted"] == 60
+    assert stored["upstream_calls"] <= 61
     (entry,) = {p.parent for p in cache.glob("*/stats-*/shard-*.bin")}
     assert json.loads((entry / "meta.json").read_text())["kind"] == "sequence"
 
     run = train_cli(config, synth_root, tmp_path / "over", cache, "--cache-budget-gb", "1e-6", upstream=tiny_wavlm,
                     steps=5)  # fmt: skip
     over = report(tmp_path / "over")
-    assert over["mode"].startswith("per-step upstream") and "store" not in over
+    assert over["mode"].startswith("per-step upstream")
+    assert "store" not in over
     assert over["upstream_calls"] >= 5 + 2  # a call per training step and per evaluation batch
     assert "falling back to per-step upstream calls" in run.stderr
     assert (tmp_path / "over" / "dev-best.ckpt").is_file()
@@ -287,17 +296,24 @@ def test_invariance_is_checked_on_a_sample_when_it_cannot_be_proven(synth_root, 
     train_cli(pooled_config, synth_root, tmp_path / "f2", cache, "-v", "fold2", "--invariance-tolerance", "1",
               upstream=upstream, steps=1)  # fmt: skip
     reused = report(tmp_path / "f2")
-    assert reused["case"] == "reused (invariant)" and 0 < reused["max_rel_diff"] <= 1
+    assert reused["case"] == "reused (invariant)"
+    assert 0 < reused["max_rel_diff"] <= 1
     assert (
         reused["extracted"] == 0
-        and reused["upstream_calls"] == 5
-        and reused["store"] == report(tmp_path / "f1")["store"]
+    )
+    assert (
+        reused["upstream_calls"] == 5
+    )
+    assert (
+        reused["store"] == report(tmp_path / "f1")["store"]
     )
     train_cli(pooled_config, synth_root, tmp_path / "f3", cache, "-v", "fold3", "--invariance-tolerance", "0",
               upstream=upstream, steps=1)  # fmt: skip
     built = report(tmp_path / "f3")
-    assert built["case"] == "built (not invariant)" and built["max_rel_diff"] > 0
-    assert built["extracted"] == 60 and built["store"] != reused["store"]
+    assert built["case"] == "built (not invariant)"
+    assert built["max_rel_diff"] > 0
+    assert built["extracted"] == 60
+    assert built["store"] != reused["store"]
 
 
 @pytest.mark.slow
@@ -312,8 +328,10 @@ def test_benchmark_quick_run_reports_every_part(repo_root, tmp_path):
     keys = {"stock_s", "fast_s", "ratio", "stock_calls_per_file", "fast_calls_per_file", "dev_f1", "test_f1"}
     for part in ("single_fold", "five_folds", "base_sized"):
         assert keys <= set(results[part]), part
-    assert len(results["five_folds"]["dev_f1"]) == 2 and len(results["single_fold"]["test_f1"]) == 2
+    assert len(results["five_folds"]["dev_f1"]) == 2
+    assert len(results["single_fold"]["test_f1"]) == 2
     five = results["five_folds"]
     assert five["fast_passes_per_file"] <= 1.1 < five["stock_passes_per_file"]  # waveforms through the upstream
     assert results["protocol"] == {"stock_passes": 12_543_690, "per_fold_passes": 213_165, "per_file_passes": 30_894}
-    assert "| five_folds |" in done.stdout and "targets:" in done.stdout
+    assert "| five_folds |" in done.stdout
+    assert "targets:" in done.stdout

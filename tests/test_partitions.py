@@ -84,7 +84,8 @@ def test_every_corpus_has_a_partition_file_with_its_source():
                                      "synth")
     for corpus in partitioned_corpora():
         text = (folder / f"{corpus}.toml").read_text()
-        assert text.startswith("#") and "Source:" in text
+        assert text.startswith("#")
+        assert "Source:" in text
 
 
 @pytest.mark.parametrize(
@@ -296,7 +297,9 @@ def write_tiny_corpus(root: Path, *, leak: bool = False, audio: bool = True) -> 
 
 def test_check_splits_on_a_clean_corpus(tmp_path):
     report = check_splits(write_tiny_corpus(tmp_path))
-    assert report.clean and report.violations == [] and report.corpus == "iemocap"
+    assert report.clean
+    assert report.violations == []
+    assert report.corpus == "iemocap"
     assert [(r.fold, r.split) for r in report.rows][:3] == [(1, "Train"), (1, "Development"), (1, "Test")]
     assert len(report.rows) == 15
     fold1 = {r.split: r for r in report.rows if r.fold == 1}
@@ -321,7 +324,9 @@ def test_check_splits_cli(tmp_path, capsys):
     leaking = write_tiny_corpus(tmp_path / "leaking", leak=True)
     assert main(["check-splits", str(leaking)]) == 1
     out = capsys.readouterr().out
-    assert "violation(s):" in out and "speaker '03F'" in out and "no leakage" not in out
+    assert "violation(s):" in out
+    assert "speaker '03F'" in out
+    assert "no leakage" not in out
 
 
 def test_check_splits_missing_folder_is_a_user_error(tmp_path, caplog):

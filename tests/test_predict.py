@@ -64,12 +64,14 @@ def test_cli_labels_every_readable_file_and_names_the_corrupt_one(ckpt, audio, t
     table = pd.read_csv(out, keep_default_na=False)
     assert list(table["file"]) == [str(audio / n) for n in ("a8k.wav", "broken.wav", "more/e44k.wav", "d30s.wav")]
     labelled = table[table["error"] == ""]
-    assert len(labelled) == 3 and "broken.wav" in table.loc[1, "error"]
+    assert len(labelled) == 3
+    assert "broken.wav" in table.loc[1, "error"]
     assert labelled[CLASSES].astype(float).sum(axis=1).to_numpy() == pytest.approx(np.ones(3), abs=1e-5)
     assert list(labelled["windows"]) == [1, 1, 3]  # 30 s in windows of the 10 s training crop
     assert all(set(labels.split(";")) <= set(CLASSES) for labels in labelled["labels"])
     printed = capsys.readouterr().out
-    assert "ERROR" in printed and "d30s.wav" in printed
+    assert "ERROR" in printed
+    assert "d30s.wav" in printed
 
 
 def test_json_output_and_window_length(ckpt, audio, tmp_path):
@@ -87,7 +89,8 @@ def test_torch_hub_predict_files_matches_the_cli(ckpt, audio, repo_root, tmp_pat
     names = [r.path.rsplit("/", 1)[-1] for r in results]
     assert names == ["a8k.wav", "b16k_stereo.flac", "broken.wav", "c44k_stereo.wav", "d30s.wav", "e44k.wav"]
     by_name = dict(zip(names, results, strict=True))
-    assert by_name["broken.wav"].error and "broken.wav" in by_name["broken.wav"].error
+    assert by_name["broken.wav"].error
+    assert "broken.wav" in by_name["broken.wav"].error
     for name, result in by_name.items():
         if name != "broken.wav":
             assert sum(result.probabilities.values()) == pytest.approx(1.0, abs=1e-5), name
@@ -129,6 +132,7 @@ def test_csv_neutralises_formulas_keeps_names_and_probabilities(ckpt, tmp_path, 
     assert errors["no_frames.wav"].startswith("no_frames.wav: ")
     # the printed table has one line per file: the newline and tab are shown escaped
     lines = printed.splitlines()
-    assert len(lines) == 1 + len(names) + 1 and lines[-1] == "wrote p.csv"  # header, files, "wrote"
+    assert len(lines) == 1 + len(names) + 1
+    assert lines[-1] == "wrote p.csv"
     assert any(line.startswith("a,\\nb.wav") for line in lines)
     assert any(line.startswith("\\tx.wav") for line in lines)

@@ -56,12 +56,14 @@ def test_grid_point_is_chosen_by_dev_score_never_test(results):
     sweep = load_sweep(results)
     cell = sweep.cells[("wavlm_large", "IEMOCAP")]
     assert cell.grid == "optimizer.lr=1e-3"
-    assert cell.mean == pytest.approx(0.43) and cell.std == pytest.approx(np.std([0.42, 0.44], ddof=1))
+    assert cell.mean == pytest.approx(0.43)
+    assert cell.std == pytest.approx(np.std([0.42, 0.44], ddof=1))
 
 
 def test_incomplete_cells_are_marked_and_never_averaged(results):
     board = leaderboard(load_sweep(results)).set_index("upstream")
-    assert board.loc["fbank", "IEMOCAP folds"] == 1 and board.loc["fbank", "IEMOCAP expected"] == 2
+    assert board.loc["fbank", "IEMOCAP folds"] == 1
+    assert board.loc["fbank", "IEMOCAP expected"] == 2
     assert math.isnan(board.loc["fbank", "Average"])
     assert board.loc["wavlm_large", "Average"] == pytest.approx(0.43)
 
@@ -77,7 +79,8 @@ def test_published_rows_sit_next_to_the_measured_ones(results):
         ("fbank", "difference"),
     ]
     published = board[(board["upstream"] == "wavlm_large") & (board["source"] == "published")].iloc[0]
-    assert published["IEMOCAP mean"] == 0.336 and published["IMPROV_P mean"] == 0.559
+    assert published["IEMOCAP mean"] == 0.336
+    assert published["IMPROV_P mean"] == 0.559
     difference = board[(board["upstream"] == "wavlm_large") & (board["source"] == "difference")].iloc[0]
     assert difference["IEMOCAP mean"] == pytest.approx(0.43 - 0.336)
 
@@ -86,12 +89,15 @@ def test_report_command_writes_tables_charts_and_index(results, tmp_path, capsys
     out = tmp_path / "report"
     assert main(["report", str(results), "--out", str(out), "--with-published"]) == 0
     markdown = (out / "leaderboard.md").read_text()
-    assert "| fbank | " in markdown and "incomplete: 1 of 2 folds" in markdown
-    assert "*wavlm_large (published)*" in markdown and "| 0.336 |" in markdown
+    assert "| fbank | " in markdown
+    assert "incomplete: 1 of 2 folds" in markdown
+    assert "*wavlm_large (published)*" in markdown
+    assert "| 0.336 |" in markdown
     assert pd.read_csv(out / "leaderboard.csv").shape[0] == 6
     charts = {p.name for p in (out / "charts").iterdir()}
     assert "conditions.png" in charts  # a radar: three conditions
-    assert "layers_wavlm_large_IEMOCAP.png" in charts and "layers_fbank_IEMOCAP.png" not in charts
+    assert "layers_wavlm_large_IEMOCAP.png" in charts
+    assert "layers_fbank_IEMOCAP.png" not in charts
     assert {"f1_fbank_IEMOCAP.png", "cooccurrence_wavlm_large_IMPROV_P.png"} <= charts
     index = (out / "index.html").read_text()
     assert "Incomplete sweep: 22 of 24 planned runs finished" in index  # fold 2 of fbank/IEMOCAP, both grid points

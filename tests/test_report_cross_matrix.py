@@ -127,11 +127,14 @@ def _f1(probs, labels):
 def test_cells_diagonal_and_references_equal_the_files_recomputed(results):
     sweep = load_sweep(results)
     matrix = cross_matrix(results, sweep, n_resamples=R)
-    assert not sweep.problems and matrix.conditions["fbank"] == ["A", "B", "C"]
+    assert not sweep.problems
+    assert matrix.conditions["fbank"] == ["A", "B", "C"]
     cells = {(t, s): c for (_, t, s), c in matrix.cells.items()}
     assert len(cells) == 9
     # fewer than two shared classes: skipped, both ways; B's common classes ({angry}) leave no diagonal
-    assert cells[("A", "C")].skipped and cells[("C", "A")].skipped and cells[("A", "C")].figure is None
+    assert cells[("A", "C")].skipped
+    assert cells[("C", "A")].skipped
+    assert cells[("A", "C")].figure is None
     assert "share 1 class(es) ['angry']" in cells[("A", "C")].skipped
     assert "with every column; no diagonal" in cells[("B", "B")].skipped
     four = ["angry", "sad", "neutral", "happy"]
@@ -145,7 +148,8 @@ def test_cells_diagonal_and_references_equal_the_files_recomputed(results):
     }
     for (train, test), (target, keep, diagonal) in expected.items():
         cell = cells[(train, test)]
-        assert list(cell.figure.classes) == keep and cell.diagonal is diagonal
+        assert list(cell.figure.classes) == keep
+        assert cell.diagonal is diagonal
         per_fold = [_f1(*_files(results, _spec(train, k), target, keep)) for k in FOLDS]
         assert cell.figure.mean == pytest.approx(np.mean(per_fold), abs=1e-12)
         assert cell.figure.std == pytest.approx(np.std(per_fold, ddof=1), abs=1e-12)
@@ -198,16 +202,19 @@ def test_report_writes_the_matrix_as_csv_markdown_html_and_a_heatmap(results, tm
     out = tmp_path / "report"
     assert main(["report", str(results), "--out", str(out), "--resamples", str(R)]) == 0
     table = pd.read_csv(out / "cross_matrix.csv", keep_default_na=False)
-    assert list(table.columns) == list(CSV_COLUMNS) and len(table) == 9
+    assert list(table.columns) == list(CSV_COLUMNS)
+    assert len(table) == 9
     row = table[(table.train_condition == "A") & (table.test_condition == "B")].iloc[0]
     assert (row["classes"], row["n_classes"], row["runs"], row["diagonal"]) == ("angry;sad;neutral;happy", 4, 2, False)
     assert 0 <= float(row["ci_low"]) <= float(row["pooled"]) <= float(row["ci_high"]) <= 1
     assert table[(table.train_condition == "A") & (table.test_condition == "C")].iloc[0]["note"].startswith("skipped")
     markdown = (out / "cross_matrix.md").read_text()
-    assert "## fbank" in markdown and "| train \\ test | A | B | C |" in markdown
+    assert "## fbank" in markdown
+    assert "| train \\ test | A | B | C |" in markdown
     assert "- A → B: angry, sad, neutral, happy" in markdown
     page = (out / "index.html").read_text()
-    assert "Cross-corpus matrix" in page and 'src="charts/cross_fbank_matrix.png"' in page
+    assert "Cross-corpus matrix" in page
+    assert 'src="charts/cross_fbank_matrix.png"' in page
     assert (out / "charts" / "cross_fbank_matrix.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -222,7 +229,8 @@ def test_missing_evaluations_and_files_are_said_not_hidden(results):
     assert cross.note == "1 of 2 runs have no usable evaluation on it"
     assert "incomplete: 1 of 2 runs" in cell_text(cells[("fbank", "A", "B")])
     diagonal = cells[("fbank", "A", "A")].figure
-    assert diagonal.runs == 1 and "own test set" in diagonal.note
+    assert diagonal.runs == 1
+    assert "own test set" in diagonal.note
     assert not sweep.problems  # absent files are no problem, only missing figures
 
 
@@ -231,7 +239,8 @@ def test_a_sweep_without_cross_eval_has_no_matrix(tmp_path):
     _build(results, cross_eval=False)
     out = tmp_path / "report"
     assert main(["report", str(results), "--out", str(out), "--resamples", "10"]) == 0
-    assert not (out / "cross_matrix.csv").exists() and "Cross-corpus" not in (out / "index.html").read_text()
+    assert not (out / "cross_matrix.csv").exists()
+    assert "Cross-corpus" not in (out / "index.html").read_text()
 
 
 # -- hostile cross files -----------------------------------------------------------------------
@@ -288,7 +297,8 @@ def test_a_hostile_cross_file_is_named_and_skipped(results, tmp_path, caplog, ca
     assert all(str(results / _spec("A", 2).key / "cross") in p for p in problems)
     table = pd.read_csv(out / "cross_matrix.csv", keep_default_na=False)
     row = table[(table.train_condition == "A") & (table.test_condition == "B")].iloc[0]
-    assert row["runs"] == 1 and row["expected_runs"] == 2  # the other fold stands alone, incomplete
+    assert row["runs"] == 1
+    assert row["expected_runs"] == 2
     for name in ("cross_matrix.csv", "cross_matrix.md", "index.html"):
         assert str(POISON) not in (out / name).read_text()
     assert html.escape(message) in (out / "index.html").read_text()  # listed among the skipped inputs
@@ -299,5 +309,6 @@ def test_per_utterance_files_rewritten_after_the_run_lose_the_interval_not_the_f
     probs.write_text(probs.read_text().replace("A_", "A_", 1) + "\n")
     sweep = load_sweep(results)
     cell = cross_matrix(results, sweep, n_resamples=R).cells[("fbank", "A", "B")]
-    assert cell.figure.runs == 2 and cell.figure.interval is None
+    assert cell.figure.runs == 2
+    assert cell.figure.interval is None
     assert any("SHA-256 differs" in p and str(probs) in p for p in sweep.problems)

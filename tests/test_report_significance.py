@@ -128,7 +128,8 @@ def test_cells_pool_folds_and_average_seeds_in_probability_space(results):
     assert (cell.runs, cell.folds, cell.seeds, cell.complete) == (10, 5, 2, True)
     names, truth, probs = _pooled_by_hand(results, "good", "IEMOCAP")
     assert (cell.pooled.folds, cell.pooled.seeds) == (5, 2)
-    assert cell.pooled.names.tolist() == names.tolist() and len(names) == len(FOLDS) * PER_FOLD
+    assert cell.pooled.names.tolist() == names.tolist()
+    assert len(names) == len(FOLDS) * PER_FOLD
     np.testing.assert_array_equal(cell.pooled.truth, truth.astype(bool))
     np.testing.assert_allclose(cell.pooled.probs, probs, atol=1e-12)
     # mean over seeds and folds, fold-to-fold and seed-to-seed standard deviations
@@ -162,9 +163,12 @@ def test_intervals_tests_and_ties_follow_the_stated_procedure(results):
         adjusted = dict(zip(p, holm(list(p.values())), strict=True))
         for upstream, row in rows.items():
             assert (row.p_value, row.p_holm) == pytest.approx((p[upstream], adjusted[upstream]))
-        assert rows["twin"].p_value == 1.0 and rows["twin"].tied_with_best
-        assert rows["bad"].p_holm < 0.05 and not rows["bad"].tied_with_best
-        assert analysis.tied[("good", condition)] and analysis.tied[("twin", condition)]
+        assert rows["twin"].p_value == 1.0
+        assert rows["twin"].tied_with_best
+        assert rows["bad"].p_holm < 0.05
+        assert not rows["bad"].tied_with_best
+        assert analysis.tied[("good", condition)]
+        assert analysis.tied[("twin", condition)]
         assert not analysis.tied[("bad", condition)]
     for upstream in UPSTREAMS:  # resample each condition, then average the conditions resample by resample
         low, high = percentile_interval(np.mean(averaged[upstream], axis=0))
@@ -183,22 +187,28 @@ def test_report_files_carry_intervals_seeds_ties_and_p_values(results, tmp_path)
         assert (board[f"{condition} seeds"] == "2").all()
         assert board[f"{condition} tied_with_best"].to_dict() == {"good": "true", "twin": "true", "bad": "false"}
         low, high = board[f"{condition} ci_low"].astype(float), board[f"{condition} ci_high"].astype(float)
-        assert (low <= board[f"{condition} pooled"].astype(float)).all() and (low < high).all()
+        assert (low <= board[f"{condition} pooled"].astype(float)).all()
+        assert (low < high).all()
     assert {"Average ci_low", "Average ci_high"} <= set(board.columns)
     assert float(board.loc["good", "Average ci_low"]) > float(board.loc["bad", "Average ci_high"])
 
     significance = pd.read_csv(out / "significance.csv")
     assert (out / "significance.csv").read_text().splitlines()[0] == ",".join(SIGNIFICANCE_COLUMNS)
-    assert len(significance) == len(CONDITIONS) * 2 and set(significance["best"]) == {"good"}
-    assert significance["p_value"].between(0, 1).all() and (significance["p_holm"] >= significance["p_value"]).all()
+    assert len(significance) == len(CONDITIONS) * 2
+    assert set(significance["best"]) == {"good"}
+    assert significance["p_value"].between(0, 1).all()
+    assert (significance["p_holm"] >= significance["p_value"]).all()
     assert significance.set_index(["condition", "upstream"])["tied_with_best"].to_dict() == {
         (c, u): u == "twin" for c in CONDITIONS for u in ("twin", "bad")
     }
 
     markdown = (out / "leaderboard.md").read_text()
     rows = {line.split(" | ")[0].strip("| "): line for line in markdown.splitlines() if line.startswith("| ")}
-    assert rows["good"].count("**") == 2 * len(CONDITIONS) and rows["twin"].count("**") == 2 * len(CONDITIONS)
-    assert "**" not in rows["bad"] and "(5 × 2 seeds, seed sd" in rows["bad"] and "pooled" in rows["bad"]
+    assert rows["good"].count("**") == 2 * len(CONDITIONS)
+    assert rows["twin"].count("**") == 2 * len(CONDITIONS)
+    assert "**" not in rows["bad"]
+    assert "(5 × 2 seeds, seed sd" in rows["bad"]
+    assert "pooled" in rows["bad"]
     index = (out / "index.html").read_text()
     assert index.count('<td class="tied"><strong>') == 2 * len(CONDITIONS)
     svg = index[index.index("<svg") : index.index("</svg>") + 6]
@@ -217,11 +227,14 @@ def test_a_sweep_without_seeds_and_without_digests_still_gets_intervals(tmp_path
     assert (results / "good" / "IEMOCAP" / "default" / "fold1" / RESULT_FILE).is_file()
     sweep = load_sweep(results)
     cell = sweep.cells[("good", "IEMOCAP")]
-    assert cell.seeds == 1 and math.isnan(cell.seed_std) and cell.pooled is not None
+    assert cell.seeds == 1
+    assert math.isnan(cell.seed_std)
+    assert cell.pooled is not None
     out = tmp_path / "report"
     assert main(["report", str(results), "--out", str(out), "--resamples", "200"]) == 0
     board = pd.read_csv(out / "leaderboard.csv").set_index("upstream")
-    assert board.loc["good", "IEMOCAP seeds"] == 1 and board.loc["good", "IEMOCAP ci_low"] > 0
+    assert board.loc["good", "IEMOCAP seeds"] == 1
+    assert board.loc["good", "IEMOCAP ci_low"] > 0
     assert "(5); pooled" in (out / "leaderboard.md").read_text()
 
 
@@ -235,9 +248,11 @@ def test_missing_per_utterance_files_leave_the_interval_empty_and_say_why(tmp_pa
     out = tmp_path / "report"
     assert main(["report", str(results), "--out", str(out), "--resamples", "200"]) == 0
     board = pd.read_csv(out / "leaderboard.csv", dtype=str, keep_default_na=False).set_index("upstream")
-    assert board.loc["bad", "CREMA-D ci_low"] == "" and board.loc["bad", "CREMA-D tied_with_best"] == ""
+    assert board.loc["bad", "CREMA-D ci_low"] == ""
+    assert board.loc["bad", "CREMA-D tied_with_best"] == ""
     assert board.loc["bad", "Average ci_low"] == ""  # not every condition has an interval
-    assert board.loc["bad", "IEMOCAP ci_low"] != "" and board.loc["bad", "IEMOCAP tied_with_best"] == "false"
+    assert board.loc["bad", "IEMOCAP ci_low"] != ""
+    assert board.loc["bad", "IEMOCAP tied_with_best"] == "false"
     assert board.loc["bad", "CREMA-D mean"] != ""  # the figures of result.json are still reported
     significance = pd.read_csv(out / "significance.csv")
     assert list(significance["condition"]) == ["IEMOCAP"]
@@ -252,11 +267,15 @@ def test_an_incomplete_cell_has_no_interval(tmp_path):
     (results / _spec("good", "IEMOCAP", 2, 2).key / RESULT_FILE).unlink()
     sweep = load_sweep(results)
     cell = sweep.cells[("good", "IEMOCAP")]
-    assert not cell.complete and cell.pooled is None and cell.pooled_note == "9 of 10 planned runs finished"
+    assert not cell.complete
+    assert cell.pooled is None
+    assert cell.pooled_note == "9 of 10 planned runs finished"
     analysis = analyse(sweep, n_resamples=100)
-    assert analysis.best["IEMOCAP"] == "bad" and [c.condition for c in analysis.comparisons] == ["CREMA-D"]
+    assert analysis.best["IEMOCAP"] == "bad"
+    assert [c.condition for c in analysis.comparisons] == ["CREMA-D"]
     board = leaderboard(sweep, analysis=analysis).set_index("upstream")
-    assert math.isnan(board.loc["good", "IEMOCAP ci_low"]) and math.isnan(board.loc["good", "Average"])
+    assert math.isnan(board.loc["good", "IEMOCAP ci_low"])
+    assert math.isnan(board.loc["good", "Average"])
 
 
 def _corrupt_value(folder, fold):
@@ -313,12 +332,16 @@ def test_bad_prediction_files_are_named_skipped_and_never_pooled(tmp_path, caplo
     out = tmp_path / "report"
     assert main(["report", str(results), "--out", str(out), "--resamples", "100"]) == 0
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
-    assert len(warnings) == 1 and message in warnings[0] and "good/IEMOCAP/default/fold2" in warnings[0], warnings
+    assert len(warnings) == 1, warnings
+    assert message in warnings[0], warnings
+    assert "good/IEMOCAP/default/fold2" in warnings[0], warnings
     board = pd.read_csv(out / "leaderboard.csv", dtype=str, keep_default_na=False).set_index("upstream")
-    assert board.loc["good", "IEMOCAP ci_low"] == "" and board.loc["good", "CREMA-D ci_low"] != ""
+    assert board.loc["good", "IEMOCAP ci_low"] == ""
+    assert board.loc["good", "CREMA-D ci_low"] != ""
     assert board.loc["good", "IEMOCAP mean"] != ""  # result.json itself is sound
     index = (out / "index.html").read_text()
-    assert "Skipped inputs (1)" in index and "good / IEMOCAP: no interval: the predictions of run" in index
+    assert "Skipped inputs (1)" in index
+    assert "good / IEMOCAP: no interval: the predictions of run" in index
 
 
 def test_a_digest_that_no_longer_matches_is_named(tmp_path, caplog):
@@ -327,8 +350,10 @@ def test_a_digest_that_no_longer_matches_is_named(tmp_path, caplog):
     path = results / _spec("bad", "CREMA-D", 4, 1).key / "exp" / "test_fold4_truth.txt"
     path.write_text(path.read_text().replace("\n", " \n", 1))
     sweep = load_sweep(results)
-    assert len(sweep.problems) == 1 and "SHA-256 differs" in sweep.problems[0]
-    assert sweep.cells[("bad", "CREMA-D")].pooled is None and sweep.cells[("good", "CREMA-D")].pooled is not None
+    assert len(sweep.problems) == 1
+    assert "SHA-256 differs" in sweep.problems[0]
+    assert sweep.cells[("bad", "CREMA-D")].pooled is None
+    assert sweep.cells[("good", "CREMA-D")].pooled is not None
 
 
 def test_pooling_refuses_an_utterance_in_two_folds_and_seeds_that_saw_other_utterances():
@@ -351,12 +376,14 @@ def test_seed_axis_in_the_plan_keeps_old_folders_and_old_run_files(synth_root, t
         ("fbank/SYNTH/default+seed=2/fold1", 2),
     ]
     before = {k: v for k, v in old[0].to_json().items() if k != "seed"}  # a run.json written before the seed axis
-    assert RunSpec.from_json(before) == old[0] and old[0].seed is None
+    assert RunSpec.from_json(before) == old[0]
+    assert old[0].seed is None
     with pytest.raises(InvalidInputError, match="--seeds"):
         plan.parse_seeds("1,x")
     command = ["sweep", "--upstreams", "fbank", "--conditions", "SYNTH", "--root", str(synth_root),
                "--out", str(tmp_path / "r"), "--seeds", "1,2", "-o", "args.seed=3", "--dry-run"]  # fmt: skip
-    assert main(command) == 2 and "args.seed is set by this command" in caplog.text
+    assert main(command) == 2
+    assert "args.seed is set by this command" in caplog.text
 
 
 def test_worker_passes_the_seed_to_the_trainer(monkeypatch, tmp_path):
@@ -368,7 +395,8 @@ def test_worker_passes_the_seed_to_the_trainer(monkeypatch, tmp_path):
     spec = RunSpec("fbank", None, "SYNTH", config, 1, {}, "/data", seed=7)
     worker._train(spec, tmp_path, "cpu")
     worker._train(RunSpec("fbank", None, "SYNTH", config, 1, {}, "/data"), tmp_path, "cpu")
-    assert calls[0][calls[0].index("--seed") + 1] == "7" and "--seed" not in calls[1]
+    assert calls[0][calls[0].index("--seed") + 1] == "7"
+    assert "--seed" not in calls[1]
 
 
 def test_names_in_the_forest_plot_are_text(tmp_path):
@@ -378,6 +406,7 @@ def test_names_in_the_forest_plot_are_text(tmp_path):
     out = tmp_path / "report"
     assert main(["report", str(results), "--out", str(out), "--resamples", "100"]) == 0
     index = (out / "index.html").read_text()
-    assert "<img src=x" not in index and "&lt;img src=x onerror=alert(1)&gt;&amp;" in index
+    assert "<img src=x" not in index
+    assert "&lt;img src=x onerror=alert(1)&gt;&amp;" in index
     svg = ET.fromstring(index[index.index("<svg") : index.index("</svg>") + 6])
     assert hostile in [t.text for t in svg.iter("text")]

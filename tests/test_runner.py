@@ -37,11 +37,13 @@ def test_train_writes_checkpoints_predictions_and_metrics(fbank_exp):
     assert sorted(p.name for p in fbank_exp.glob("states-*.ckpt")) == ["states-10.ckpt", "states-20.ckpt"]
     assert list(fbank_exp.glob("events.out.tfevents.*"))
     metrics = json.loads((fbank_exp / "dev_fold1_metrics.json").read_text())
-    assert metrics["num_utterances"] == 12 and 0.0 <= metrics["macro_f1"] <= 1.0
+    assert metrics["num_utterances"] == 12
+    assert 0.0 <= metrics["macro_f1"] <= 1.0
     assert {"macro_f1_batch_mean", "loss", "f1/fear", "micro_f1"} <= set(metrics)
     for line in (fbank_exp / "test_fold1_predict.txt").read_text().splitlines():
         name, labels = line.split(" ")
-        assert name.endswith(".wav") and set(labels.split(";")) <= {"angry", "sad", "neutral", "happy", "fear"}
+        assert name.endswith(".wav")
+        assert set(labels.split(";")) <= {"angry", "sad", "neutral", "happy", "fear"}
 
 
 def read_split(expdir, split):
@@ -126,7 +128,8 @@ def test_evaluate_applies_the_thresholds_its_checkpoint_carries(fbank_exp, tmp_p
     torch.save(state, tmp_path / "older.ckpt")
     run_downstream("-m", "evaluate", "-e", str(tmp_path / "older.ckpt"), "--device", "cpu")
     metrics, probs, labels, _ = read_split(fbank_exp, "test")
-    assert metrics["macro_f1_tuned_thresholds"] is None and metrics["tuned_threshold/fear"] is None
+    assert metrics["macro_f1_tuned_thresholds"] is None
+    assert metrics["tuned_threshold/fear"] is None
     assert metrics["tuned_thresholds_from"].startswith("none: no dev evaluation of this model")
     assert metrics["js_divergence"] == pytest.approx(numpy_js_bits(probs, labels), abs=1e-5)
 
@@ -176,7 +179,8 @@ def test_tiny_wavlm_upstream_trains_and_evaluates(repo_root, synth_root, tiny_wa
     (expdir / "test_fold1_predict.txt").unlink()
     # A checkpoint never chooses the local upstream file: without naming it, -e is refused.
     refused = run_downstream("-m", "evaluate", "-e", str(expdir / "dev-best.ckpt"), "--device", "cpu", check=False)
-    assert refused.returncode == 2 and "-o args.upstream_ckpt=PATH" in refused.stderr
+    assert refused.returncode == 2
+    assert "-o args.upstream_ckpt=PATH" in refused.stderr
     ckpt = str(expdir / "dev-best.ckpt")
     run_downstream("-m", "evaluate", "-e", ckpt, "--device", "cpu", "-o", f"args.upstream_ckpt={tiny_wavlm}")
     assert len((expdir / "test_fold1_predict.txt").read_text().splitlines()) == 12

@@ -204,10 +204,11 @@ def reference_holm(p_values):
 @pytest.mark.parametrize("seed", range(5))
 def test_holm_equals_the_step_down_definition(seed):
     rng = np.random.default_rng(seed)
-    p = list(rng.uniform(0, 0.3, size=1 + 3 * seed)) + [0.02, 0.02]  # ties too
+    p = [*rng.uniform(0, 0.3, size=1 + 3 * seed), 0.02, 0.02]  # ties too
     adjusted = holm(p)
     assert adjusted == pytest.approx(reference_holm(p), abs=1e-15)
-    assert all(a >= raw for a, raw in zip(adjusted, p, strict=True)) and max(adjusted) <= 1.0
+    assert all(a >= raw for a, raw in zip(adjusted, p, strict=True))
+    assert max(adjusted) <= 1.0
     order = np.argsort(p)
     assert np.all(np.diff(np.asarray(adjusted)[order]) >= 0)  # monotone in the raw p-values
 

@@ -66,7 +66,8 @@ def test_dry_run_warns_about_pairs_sharing_one_class_and_counts_the_evaluations(
     out = tmp_path / "results"
     argv = ["sweep", "--upstreams", "fbank", "--conditions", conditions, "--folds", "1", "--root", str(root),
             "--out", str(out), "--cross-eval", "--dry-run"]  # fmt: skip
-    assert main(argv) == 0 and not out.exists()
+    assert main(argv) == 0
+    assert not out.exists()
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING" and "--cross-eval" in r.getMessage()]
     assert warnings == [
         f"--cross-eval: SYNTH {A} -> SYNTH_C {C}: 1 shared class(es) ['angry'], at least 2 are needed; "
@@ -112,7 +113,7 @@ def _finish(folder, condition, text=None):
 
 def test_status_counts_cross_evaluations_and_a_run_is_done_when_all_are(planned, capsys):
     out, runs = planned
-    first, second = (plan.run_folder(out, r) for r in runs)
+    first, _second = (plan.run_folder(out, r) for r in runs)
     (first / plan.RESULT_FILE).write_text("{}")
     _finish(first, "SYNTH")
     states = sweep_states(out)
@@ -147,7 +148,8 @@ def test_the_worker_evaluates_only_unfinished_targets_of_a_trained_run(planned, 
     assert worker.main([str(folder)]) == 0
     assert calls == [(folder, runs[0].key, "SYNTH_B")]
     assert not (folder / STATE_FILE).exists()
-    assert worker.main([str(folder)]) == 0 and len(calls) == 1
+    assert worker.main([str(folder)]) == 0
+    assert len(calls) == 1
     assert f"{folder}: already done" in capsys.readouterr().out
 
 
@@ -216,9 +218,13 @@ def test_every_run_is_evaluated_on_both_conditions_its_own_reproducing_its_test_
             other = json.loads(
                 (folder / "cross" / f"{'SYNTH_B' if condition == 'SYNTH' else 'SYNTH'}.json").read_text()
             )
-            assert own["in_corpus"] is True and own["folds"] == [fold] and own["shared_classes"] == result["classes"]
+            assert own["in_corpus"] is True
+            assert own["folds"] == [fold]
+            assert own["shared_classes"] == result["classes"]
             assert own["macro_f1"] == pytest.approx(result["test"]["macro_f1"], abs=1e-12)
-            assert other["in_corpus"] is False and other["folds"] == [1, 2, 3, 4, 5] and other["num_utterances"] == 60
+            assert other["in_corpus"] is False
+            assert other["folds"] == [1, 2, 3, 4, 5]
+            assert other["num_utterances"] == 60
             assert sorted(other["shared_classes"]) == sorted(["angry", "sad", "neutral", "happy"])
             assert other["run"] == {"upstream": "fbank", "condition": condition, "fold": fold, "grid": {}, "seed": None}
 
@@ -236,7 +242,9 @@ def test_the_report_matrix_has_both_off_diagonal_cells_and_the_diagonal_as_the_f
     ]
     for (train, test), row in table.iterrows():
         keep = row["classes"].split(";")
-        assert len(keep) == 4 and row["runs"] == row["expected_runs"] == 2 and row["note"] == ""
+        assert len(keep) == 4
+        assert row["runs"] == row["expected_runs"] == 2
+        assert row["note"] == ""
         folders = [out / "fbank" / train / "default" / f"fold{k}" / "cross" / test for k in (1, 2)]
         scores = [_f1(*_restricted(folder, keep)) for folder in folders]
         assert row["mean"] == pytest.approx(np.mean(scores), abs=1e-5)  # the CSV holds 5 decimals

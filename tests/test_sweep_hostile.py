@@ -32,7 +32,8 @@ def sweep(*args: str) -> int:
 def error(caplog) -> str:
     """The one line the command logged as its error."""
     errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
-    assert len(errors) == 1 and "\n" not in errors[0], errors
+    assert len(errors) == 1, errors
+    assert "\n" not in errors[0], errors
     return errors[0]
 
 
@@ -80,7 +81,8 @@ def test_a_root_and_checkpoint_named_as_code_reach_s3prl_as_data(
     code = sweep("--upstreams", "fbank,wavlm_local", "--upstream-ckpt", f"wavlm_local={ckpt}", "--conditions",
                  "SYNTH", "--folds", "2", "--root", payload_root, "--out", out,
                  "-o", "config.runner.total_steps=2")  # fmt: skip
-    assert code == 0 and len(no_workers) == 2
+    assert code == 0
+    assert len(no_workers) == 2
     for item in no_workers:
         argv = []
         monkeypatch.setattr(worker, "run_downstream", argv.extend)
@@ -88,8 +90,10 @@ def test_a_root_and_checkpoint_named_as_code_reach_s3prl_as_data(
         monkeypatch.setattr(sys, "argv", ["run_downstream.py", *argv])
         args, config, _ = s3prl_run_downstream.get_downstream_args()  # S3PRL's own parsing and eval of -o
         datarc = config["downstream_expert"]["datarc"]
-        assert datarc["root"] == f"{payload_root}/" and datarc["test_fold"] == "fold2"
-        assert config["runner"]["total_steps"] == 2 and args.expdir == str(item.folder / "exp")
+        assert datarc["root"] == f"{payload_root}/"
+        assert datarc["test_fold"] == "fold2"
+        assert config["runner"]["total_steps"] == 2
+        assert args.expdir == str(item.folder / "exp")
         if item.spec.upstream == "wavlm_local":
             assert args.upstream_ckpt == str(ckpt)
     assert not (tmp_path / "PWNED").exists()
@@ -108,9 +112,12 @@ def test_a_checkpoint_path_s3prl_would_split_is_refused_before_anything_is_writt
     out = tmp_path / "results"
     code = sweep("--upstreams", "wavlm_local", "--upstream-ckpt", f"wavlm_local={folder / 'tiny.pt'}",
                  "--conditions", "SYNTH", "--root", synth_root, "--out", out)  # fmt: skip
-    assert code == 2 and not out.exists() and not (tmp_path / "PWNED").exists()
+    assert code == 2
+    assert not out.exists()
+    assert not (tmp_path / "PWNED").exists()
     line = error(caplog)
-    assert "--upstream-ckpt wavlm_local: the value" in line and "cannot be handed to S3PRL as data" in line
+    assert "--upstream-ckpt wavlm_local: the value" in line
+    assert "cannot be handed to S3PRL as data" in line
 
 
 def test_override_values_are_literals_never_run(synth_root, tmp_path, monkeypatch, no_workers):
@@ -128,7 +135,8 @@ def test_override_values_are_literals_never_run(synth_root, tmp_path, monkeypatc
 
     args, config = type("Args", (), {})(), {}
     override(spec.override_string(), args, config)  # what S3PRL does with the -o the worker passes
-    assert config["optimizer"]["lr"] == 0.001 and isinstance(args.seed, str)
+    assert config["optimizer"]["lr"] == 0.001
+    assert isinstance(args.seed, str)
     assert not (tmp_path / "PWNED").exists()
 
 
@@ -147,7 +155,8 @@ def test_override_values_are_literals_never_run(synth_root, tmp_path, monkeypatc
 def test_upstream_names_that_are_no_folder_of_their_own_are_refused(synth_root, tmp_path, caplog, upstreams, message):
     out = tmp_path / "results"
     assert sweep("--upstreams", upstreams, "--conditions", "SYNTH", "--root", synth_root, "--out", out) == 2
-    assert not out.exists() and listing(tmp_path) == []
+    assert not out.exists()
+    assert listing(tmp_path) == []
     assert re.search(message, error(caplog))
 
 
@@ -160,18 +169,21 @@ def test_condition_files_that_share_or_leave_a_folder_are_refused(synth_root, tm
     both = f"{tmp_path / 'a/SYNTH.yaml'},{tmp_path / 'b/SYNTH.yaml'}"
     assert sweep("--upstreams", "fbank", "--conditions", both, "--root", synth_root, "--out", out) == 2
     line = error(caplog)
-    assert "a/SYNTH.yaml and " in line and "b/SYNTH.yaml both map to the folder 'SYNTH'" in line
+    assert "a/SYNTH.yaml and " in line
+    assert "b/SYNTH.yaml both map to the folder 'SYNTH'" in line
     caplog.clear()
     dots = str(tmp_path / "c/...yaml")
     assert sweep("--upstreams", "fbank", "--conditions", dots, "--root", synth_root, "--out", out) == 2
-    assert "maps to the folder name '..'" in error(caplog) and not out.exists()
+    assert "maps to the folder name '..'" in error(caplog)
+    assert not out.exists()
 
 
 def test_grid_points_that_share_a_folder_are_refused(synth_root, tmp_path, caplog):
     out = tmp_path / "results"
     assert sweep("--upstreams", "fbank", "--conditions", "SYNTH", "--root", synth_root, "--out", out,
                  "--grid", "optimizer.name=a b,a_b") == 2  # fmt: skip
-    assert "both map to the folder 'optimizer.name=a_b'" in error(caplog) and not out.exists()
+    assert "both map to the folder 'optimizer.name=a_b'" in error(caplog)
+    assert not out.exists()
 
 
 # -- 3. what the sweep sets itself --------------------------------------------------------------
@@ -197,7 +209,9 @@ def test_grid_points_that_share_a_folder_are_refused(synth_root, tmp_path, caplo
 def test_overrides_of_what_the_sweep_sets_are_refused(synth_root, tmp_path, caplog, flag, value, message):
     out = tmp_path / "results"
     assert sweep("--upstreams", "fbank", "--conditions", "SYNTH", "--root", synth_root, "--out", out, flag, value) == 2
-    assert message in error(caplog) and not out.exists() and not (tmp_path.parent / "elsewhere").exists()
+    assert message in error(caplog)
+    assert not out.exists()
+    assert not (tmp_path.parent / "elsewhere").exists()
 
 
 def test_an_override_of_a_grid_axis_is_refused(synth_root, tmp_path, caplog):
@@ -223,7 +237,8 @@ def test_upstreams_the_runs_cannot_use_are_refused(synth_root, tiny_wavlm, tmp_p
     out = tmp_path / "results"
     extra = ["--upstream-ckpt", f"{ckpt}={tiny_wavlm}"] if ckpt else []
     assert sweep("--upstreams", upstreams, *extra, "--conditions", "SYNTH", "--root", synth_root, "--out", out) == 2
-    assert message in error(caplog) and not out.exists()
+    assert message in error(caplog)
+    assert not out.exists()
 
 
 # -- 6./7. RESULTS read back: plan entries, folders behind links, malformed state ----------------
@@ -259,10 +274,13 @@ def test_a_bad_plan_entry_is_named_never_followed(results, synth_root, capsys, c
     before = listing(results.parent)
     assert sweep("--status", "--out", results) == 0
     printed = capsys.readouterr().out
-    assert f"runs[2]: {problem}" in printed and printed.rstrip().endswith("/ unreadable 1")
+    assert f"runs[2]: {problem}" in printed
+    assert printed.rstrip().endswith("/ unreadable 1")
     assert sweep(*_same_sweep(results, synth_root)) == 2
-    assert f"runs[2]: {problem}" in error(caplog) and "repair or remove this entry" in error(caplog)
-    assert listing(results.parent) == before and no_workers == []
+    assert f"runs[2]: {problem}" in error(caplog)
+    assert "repair or remove this entry" in error(caplog)
+    assert listing(results.parent) == before
+    assert no_workers == []
 
 
 def test_a_run_folder_behind_a_symbolic_link_is_never_followed(
@@ -276,11 +294,13 @@ def test_a_run_folder_behind_a_symbolic_link_is_never_followed(
     fold2.symlink_to(elsewhere, target_is_directory=True)
     assert sweep("--status", "--out", results) == 0
     printed = capsys.readouterr().out
-    assert "fbank/SYNTH/default/fold2  unreadable" in printed and "symbolic link" in printed
+    assert "fbank/SYNTH/default/fold2  unreadable" in printed
+    assert "symbolic link" in printed
     assert "planted" not in printed
     assert sweep(*_same_sweep(results, synth_root)) == 2
     assert "run folder fbank/SYNTH/default/fold2 is reached through a symbolic link" in error(caplog)
-    assert listing(elsewhere) == [STATE_FILE] and no_workers == []
+    assert listing(elsewhere) == [STATE_FILE]
+    assert no_workers == []
 
 
 @pytest.mark.parametrize(
@@ -303,7 +323,9 @@ def test_status_names_a_malformed_state_file(results, capsys, text, problem):
     state.write_text(text)
     assert sweep("--status", "--out", results) == 0
     line = capsys.readouterr().out.splitlines()[0]
-    assert line.startswith("fbank/SYNTH/default/fold1  unreadable") and f"{state}: " in line and problem in line
+    assert line.startswith("fbank/SYNTH/default/fold1  unreadable")
+    assert f"{state}: " in line
+    assert problem in line
 
 
 def test_status_does_not_wait_on_a_pipe_planted_as_a_state_file(results, capsys):
@@ -320,7 +342,9 @@ def test_status_names_a_malformed_result_file(results, capsys, text, problem):
     (results / "fbank/SYNTH/default/fold2" / plan.RESULT_FILE).write_text(text)
     assert sweep("--status", "--out", results) == 0
     printed = capsys.readouterr().out
-    assert "fold2  unreadable" in printed and problem in printed and "evaluates it again" in printed
+    assert "fold2  unreadable" in printed
+    assert problem in printed
+    assert "evaluates it again" in printed
     assert printed.rstrip().endswith("done 0 / running 0 / failed 0 / to do 1 / unreadable 1")
 
 
@@ -344,8 +368,10 @@ def test_an_unreadable_run_file_is_named_before_anything_is_written(results, syn
     run_file.write_text('{"upstream": "fbank"')
     before = listing(results)
     assert sweep(*_same_sweep(results, synth_root)) == 2
-    assert f"{run_file}: not valid JSON" in error(caplog) and "remove this run folder" in error(caplog)
-    assert listing(results) == before and no_workers == []
+    assert f"{run_file}: not valid JSON" in error(caplog)
+    assert "remove this run folder" in error(caplog)
+    assert listing(results) == before
+    assert no_workers == []
 
 
 # -- 8. RESULTS: new, empty or an earlier sweep's; never the data -------------------------------
@@ -356,7 +382,8 @@ def test_results_must_be_a_new_empty_or_earlier_sweep_folder(synth_root, tmp_pat
         caplog.clear()
         before = listing(tmp_path)
         assert sweep("--upstreams", "fbank", "--conditions", "SYNTH", "--root", root, "--out", out, "--dry-run") == 2
-        assert message in error(caplog) and listing(tmp_path) == before
+        assert message in error(caplog)
+        assert listing(tmp_path) == before
 
     root = tmp_path / "data"
     shutil.copytree(synth_root / "SYNTH" / "Primary", root / "SYNTH" / "Primary")
@@ -401,7 +428,8 @@ def test_the_worker_writes_nothing_in_a_folder_its_run_file_does_not_describe(re
     assert "describes the run fbank/SYNTH/default/fold1, not the one of its folder" in capsys.readouterr().err
     assert sorted(p.name for p in fold2.iterdir()) == [plan.RUN_FILE]
     (fold2 / plan.RUN_FILE).write_text(json.dumps({**json.loads((fold1 / plan.RUN_FILE).read_text()), "fold": True}))
-    assert worker.main([str(fold2)]) == 2 and sorted(p.name for p in fold2.iterdir()) == [plan.RUN_FILE]
+    assert worker.main([str(fold2)]) == 2
+    assert sorted(p.name for p in fold2.iterdir()) == [plan.RUN_FILE]
 
 
 def test_the_worker_replaces_a_linked_state_file_without_following_it(results, tmp_path):
@@ -410,11 +438,12 @@ def test_the_worker_replaces_a_linked_state_file_without_following_it(results, t
     target.write_text("precious")
     (folder / STATE_FILE).symlink_to(target)
     worker._claim(folder)
-    assert target.read_text() == "precious" and not (folder / STATE_FILE).is_symlink()
+    assert target.read_text() == "precious"
+    assert not (folder / STATE_FILE).is_symlink()
     assert worker.read_state(folder / STATE_FILE)["pid"] == os.getpid()
+    live = {"state": "running", "pid": os.getppid(), "host": socket.gethostname()}
+    (folder / STATE_FILE).write_text(json.dumps(live))
     with pytest.raises(InvalidInputError, match="already running"):
-        live = {"state": "running", "pid": os.getppid(), "host": socket.gethostname()}
-        (folder / STATE_FILE).write_text(json.dumps(live))
         worker._claim(folder)
 
 
@@ -452,4 +481,5 @@ def test_slurm_settings_are_checked_before_submitting(synth_root, tmp_path, capl
     out = tmp_path / "results"
     assert sweep("--upstreams", "fbank", "--conditions", "SYNTH", "--root", synth_root, "--out", out,
                  "--launcher", "slurm", "--slurm-config", config, "--dry-run") == 2  # fmt: skip
-    assert message in error(caplog) and not out.exists()
+    assert message in error(caplog)
+    assert not out.exists()

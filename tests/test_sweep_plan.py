@@ -15,7 +15,8 @@ from s3prl_emo.sweep.worker import STATE_FILE
 
 def test_one_run_per_upstream_condition_fold_and_grid_point(synth_root):
     grid = plan.parse_grid(["optimizer.lr=1e-3,1e-4", "config.downstream_expert.datarc.train_batch_size=8,16"])
-    assert len(grid) == 4 and grid[0] == {"optimizer.lr": "1e-3", "downstream_expert.datarc.train_batch_size": "8"}
+    assert len(grid) == 4
+    assert grid[0] == {"optimizer.lr": "1e-3", "downstream_expert.datarc.train_batch_size": "8"}
     runs = plan.build_plan(["fbank", "wavlm_local"], ["SYNTH"], synth_root, grid=grid)
     assert len(runs) == 2 * 5 * 4  # the built-in corpus has five folds
     assert len({r.key for r in runs}) == len(runs)
@@ -44,7 +45,8 @@ def test_dry_run_lists_the_runs_and_writes_nothing(synth_root, tmp_path, capsys)
     out = tmp_path / "results"
     code = main(["sweep", "--upstreams", "fbank", "--conditions", "SYNTH", "--folds", "1,2", "--root", str(synth_root),
                  "--out", str(out), "--dry-run"])  # fmt: skip
-    assert code == 0 and not out.exists()
+    assert code == 0
+    assert not out.exists()
     printed = capsys.readouterr().out.splitlines()
     assert printed == [
         "fbank/SYNTH/default/fold1  would run (to do)",
@@ -65,7 +67,8 @@ def test_status_reads_the_results_folder_alone(synth_root, tmp_path, capsys):
     assert [s.state for s in sweep_states(out)] == ["done", "failed", "to do", "running"]
     assert main(["sweep", "--status", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "RuntimeError: out of memory" in printed and "interrupted" in printed
+    assert "RuntimeError: out of memory" in printed
+    assert "interrupted" in printed
     assert printed.rstrip().endswith("done 1 / running 1 / failed 1 / to do 1")
 
 

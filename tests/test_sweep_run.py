@@ -94,9 +94,12 @@ def test_result_json_records_scores_layer_weights_and_versions(swept):
     wavlm = json.loads((out / "wavlm_local/SYNTH/default/fold3/result.json").read_text())
     assert (fbank["upstream"], fbank["condition"], fbank["fold"], fbank["grid"]) == ("fbank", "SYNTH", 3, {})
     for result in (fbank, wavlm):
-        assert 0 <= result["dev"]["macro_f1"] <= 1 and 0 <= result["test"]["macro_f1"] <= 1
-        assert result["dev"]["split"] == "dev" and result["test"]["num_utterances"] == 12
-        assert result["versions"]["s3prl"] and result["versions"]["s3prl_emo"]
+        assert 0 <= result["dev"]["macro_f1"] <= 1
+        assert 0 <= result["test"]["macro_f1"] <= 1
+        assert result["dev"]["split"] == "dev"
+        assert result["test"]["num_utterances"] == 12
+        assert result["versions"]["s3prl"]
+        assert result["versions"]["s3prl_emo"]
         assert result["wall_time_s"]["total"] > 0
         assert sum(map(sum, result["cooccurrence"])) > 0
     assert fbank["layer_weights"] is None
@@ -162,5 +165,7 @@ def test_fast_trainer_runs_share_one_feature_store(hostile_root, tiny_wavlm, tmp
     assert [r["fold"] for r in results] == [1, 2]
     assert all(0 <= r["test"]["macro_f1"] <= 1 for r in results)
     first, second = (json.loads((run / "exp" / "one_pass.json").read_text()) for run in runs)
-    assert first["extracted"] == 60 and second["extracted"] == 0
-    assert first["store"] == second["store"] and first["store"].startswith(str(out / "feature_cache"))
+    assert first["extracted"] == 60
+    assert second["extracted"] == 0
+    assert first["store"] == second["store"]
+    assert first["store"].startswith(str(out / "feature_cache"))

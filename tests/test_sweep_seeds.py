@@ -58,15 +58,18 @@ def test_report_has_intervals_seeds_ties_and_one_paired_test(swept):
     for upstream in UPSTREAMS:
         low, high = float(board.loc[upstream, "SYNTH ci_low"]), float(board.loc[upstream, "SYNTH ci_high"])
         assert 0 <= low <= float(board.loc[upstream, "SYNTH pooled"]) <= high <= 1
-        assert board.loc[upstream, "SYNTH seeds"] == "2" and board.loc[upstream, "SYNTH folds"] == "5"
+        assert board.loc[upstream, "SYNTH seeds"] == "2"
+        assert board.loc[upstream, "SYNTH folds"] == "5"
         assert board.loc[upstream, "SYNTH tied_with_best"] in ("true", "false")
         assert board.loc[upstream, "Average ci_low"] != ""
     significance = pd.read_csv(report / "significance.csv")
     assert list(significance.columns) == list(SIGNIFICANCE_COLUMNS)
     assert len(significance) == 1
     row = significance.iloc[0]
-    assert {row["upstream"], row["best"]} == set(UPSTREAMS) and row["metric_best"] >= row["metric_upstream"]
-    assert 0 <= row["p_value"] <= 1 and row["p_value"] <= row["p_holm"] <= 1
+    assert {row["upstream"], row["best"]} == set(UPSTREAMS)
+    assert row["metric_best"] >= row["metric_upstream"]
+    assert 0 <= row["p_value"] <= 1
+    assert row["p_value"] <= row["p_holm"] <= 1
     assert board.loc[row["best"], "SYNTH tied_with_best"] == "true"
     assert board.loc[row["upstream"], "SYNTH tied_with_best"] == str(bool(row["tied_with_best"])).lower()
 

@@ -135,7 +135,8 @@ def test_sweep_runs_on_slurm_and_status_reads_it_back(slurm_env, synth_root, tmp
     assert result.returncode == 0, result.stderr[-3000:]
     for fold in (1, 2):
         saved = json.loads((out / f"fbank/SYNTH/default/fold{fold}/result.json").read_text())
-        assert saved["fold"] == fold and 0 <= saved["test"]["macro_f1"] <= 1
+        assert saved["fold"] == fold
+        assert 0 <= saved["test"]["macro_f1"] <= 1
         assert saved["host"] == socket.gethostname()
     assert list((out / ".slurm").rglob("*_submission.sh"))  # went through sbatch (submitit's script)
     status = subprocess.run([*sweep, "--status", "--out", str(out)], capture_output=True, text=True)

@@ -43,7 +43,8 @@ def test_full_corpus_has_the_promised_properties(tmp_path):
 
     infos = [sf.info(str(corpus / "Audios" / n)) for n in frame["FileName"]]
     durations = np.array([i.duration for i in infos])
-    assert durations.min() < 1.0 and durations.max() > 10.0
+    assert durations.min() < 1.0
+    assert durations.max() > 10.0
     assert {i.samplerate for i in infos} == {16_000, 44_100}
     assert {i.channels for i in infos} == {1, 2}
 
@@ -126,16 +127,19 @@ def test_a_second_corpus_has_its_name_classes_and_other_speakers(synth_root, tmp
     assert main(argv) == 0
     corpus = tmp_path / "SYNTH_B"
     config = read_config(corpus / "Primary")
-    assert config.classes == classes and config.description.startswith("SYNTH_B corpus")
+    assert config.classes == classes
+    assert config.description.startswith("SYNTH_B corpus")
     frame = read_labels(corpus / "Primary" / "labels_consensus_1.csv", config.classes)
     base = read_labels(synth_root / "SYNTH" / "Primary" / "labels_consensus_1.csv", CLASSES)
     assert len(frame) == len(base) == 60
-    assert set(frame["SpkrID"]).isdisjoint(base["SpkrID"]) and all(s.endswith("_SYNTH_B") for s in frame["SpkrID"])
+    assert set(frame["SpkrID"]).isdisjoint(base["SpkrID"])
+    assert all(s.endswith("_SYNTH_B") for s in frame["SpkrID"])
     # same seed, but other voices: no file of the second corpus equals one of the first
     first = {hashlib.sha256(p.read_bytes()).digest() for p in (synth_root / "SYNTH" / "Audios").iterdir()}
     assert first.isdisjoint(hashlib.sha256(p.read_bytes()).digest() for p in (corpus / "Audios").iterdir())
     truth = json.loads((corpus / "acted_emotions.json").read_text())
-    assert {t["acted"] for t in truth.values()} <= set(classes) and "surprise" in {t["acted"] for t in truth.values()}
+    assert {t["acted"] for t in truth.values()} <= set(classes)
+    assert "surprise" in {t["acted"] for t in truth.values()}
     assert check_splits(corpus / "Primary").violations == []
 
 
@@ -143,7 +147,8 @@ def test_unvoiced_classes_and_unsafe_names_are_refused_before_writing(tmp_path, 
     from s3prl_emo.cli import main
 
     assert main(["synth", "--out", str(tmp_path), "--classes", "angry,joy"]) == 2
-    assert "'joy'" in caplog.text and "surprise" in caplog.text
+    assert "'joy'" in caplog.text
+    assert "surprise" in caplog.text
     assert main(["synth", "--out", str(tmp_path), "--name", "../up"]) == 2
     assert main(["synth", "--out", str(tmp_path), "--classes", "angry,angry"]) == 2
     assert list(tmp_path.iterdir()) == []

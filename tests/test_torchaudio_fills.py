@@ -45,11 +45,13 @@ def test_importing_s3prl_fills_only_what_this_torchaudio_lacks():
     lines = out.stdout.splitlines()
     result = json.loads(lines[-1])
     fills = [line for line in lines if line.startswith("LOG s3prl_emo.runtime.torchaudio_fills")]
-    assert result["fbank"] and result["again"] == []  # a second call finds nothing missing
+    assert result["fbank"]
+    assert result["again"] == []
     if NEW_TORCHAUDIO:
         assert result["before"] == {"set_audio_backend": False, "sox_effects": False}
         assert len(fills) == 2  # each fill logged once
-        assert "torchaudio.set_audio_backend" in fills[0] and "torchaudio.sox_effects" in fills[1]
+        assert "torchaudio.set_audio_backend" in fills[0]
+        assert "torchaudio.sox_effects" in fills[1]
         assert result["sox_file"] is None  # the placeholder
     else:
         assert result["before"] == {"set_audio_backend": True, "sox_effects": True}
@@ -73,7 +75,8 @@ def test_fills_are_logged_once_and_leave_present_names_alone(bare_torchaudio, ca
     with caplog.at_level("DEBUG", logger="s3prl_emo.runtime.torchaudio_fills"):
         assert torchaudio_fills.fill_missing() == ["torchaudio.set_audio_backend", "torchaudio.sox_effects"]
         assert torchaudio_fills.fill_missing() == []
-    assert len(caplog.records) == 2 and all(r.levelname == "DEBUG" for r in caplog.records)
+    assert len(caplog.records) == 2
+    assert all(r.levelname == "DEBUG" for r in caplog.records)
     assert bare_torchaudio.set_audio_backend("soundfile") is None
     assert sys.modules["torchaudio.sox_effects"] is bare_torchaudio.sox_effects
 
@@ -105,4 +108,5 @@ def test_s3prl_emotion_audio_requirement_is_stated_where_it_matters():
     if not NEW_TORCHAUDIO:
         assert problem is None  # torchaudio.load has its own backends up to 2.8
     elif problem is not None:
-        assert "torchcodec" in problem and "FFmpeg" in problem
+        assert "torchcodec" in problem
+        assert "FFmpeg" in problem

@@ -94,7 +94,8 @@ def test_calibration_matches_a_loop_over_bins_and_numpy_brier(scored):
     assert out["ece_macro"] == pytest.approx(np.mean(soft_ece))
     assert out["ece_macro_binarized"] == pytest.approx(np.mean(hard_ece))
     assert out["brier"] == pytest.approx(np.mean(np.sum((scored["probs"] - scored["soft"]) ** 2, axis=1)))
-    assert out["n_bins"] == 10 and out["n_items"] == 200
+    assert out["n_bins"] == 10
+    assert out["n_items"] == 200
 
 
 def test_temperature_recovers_overconfidence_and_never_lowers_dev_likelihood():
@@ -126,7 +127,8 @@ def test_privacy_probe_finds_the_leaking_layer_and_stays_near_chance_without_one
 
     data = [split(n, 3.0) for n in (120, 60, 60)]
     out = trust.privacy(data[0][0], data[0][1], data[1][0], data[1][1], data[2][0], data[2][1])
-    assert out["accuracy"] > 0.85 and out["uar"] > 0.85
+    assert out["accuracy"] > 0.85
+    assert out["uar"] > 0.85
     assert out["probes"]["all_layers"]["layer_weights"][2] == max(out["probes"]["all_layers"]["layer_weights"])
     blind = [split(n, 0.0) for n in (120, 60, 60)]
     out = trust.privacy(blind[0][0], blind[0][1], blind[1][0], blind[1][1], blind[2][0], blind[2][1])
@@ -170,7 +172,8 @@ def test_attacks_are_monotone_in_snr_and_hit_the_target_snr():
         for s in snrs:
             entry = out[method][f"{s}"]
             assert entry["n_attacked"] == 30
-            assert abs(entry["achieved_snr_db_min"] - s) < 0.5 and abs(entry["achieved_snr_db_max"] - s) < 0.5
+            assert abs(entry["achieved_snr_db_min"] - s) < 0.5
+            assert abs(entry["achieved_snr_db_max"] - s) < 0.5
     assert out["pgd"]["0"]["success_rate"] >= out["fgsm"]["0"]["success_rate_at_budget"] - 0.1
 
 
@@ -212,8 +215,11 @@ def test_fbank_flops_are_linear_in_input_length():
     assert flops[2] - flops[1] == pytest.approx(flops[1] - flops[0], rel=0.01)
     out = trust.sustainability(model, lambda w: model_io.logits(model, w), seconds=6.0)
     assert out["macs_6s"] * 2 == out["flops_6s"] == flops[2]
-    assert out["flops_6s_per_part"]["upstream"] > 0 and out["flops_6s_per_part"]["head"] > 0
-    assert out["upstream_params"] == 0 and out["head_params"] > 0 and out["seconds_per_audio_second"] > 0
+    assert out["flops_6s_per_part"]["upstream"] > 0
+    assert out["flops_6s_per_part"]["head"] > 0
+    assert out["upstream_params"] == 0
+    assert out["head_params"] > 0
+    assert out["seconds_per_audio_second"] > 0
 
 
 def test_profile_scales_outward_is_better():

@@ -28,6 +28,7 @@ another control character, and a FileName that is absolute or climbs out of ``Au
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
@@ -217,7 +218,7 @@ def _kaldi_ids(frame: pd.DataFrame, where: str) -> list[tuple[str, str]]:
 def _check_kaldi_order(pairs: list[tuple[str, str]], where: str) -> None:
     """Kaldi needs utt2spk sorted by utterance to also be sorted by speaker."""
     speakers = [spk for _, spk in sorted(pairs)]
-    for before, after in zip(speakers, speakers[1:], strict=False):
+    for before, after in itertools.pairwise(speakers):
         if after < before:
             raise InvalidInputError(
                 f"{where}: speaker ids {before!r} and {after!r} sort differently once used as "

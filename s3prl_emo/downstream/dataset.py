@@ -24,7 +24,7 @@ from ..data.audio import RESAMPLING, SAMPLE_RATE, iter_mono_16k, load_audio
 from ..data.layout import SPLIT_NAMES, label_files, labels_path, parse_fold, read_config, read_labels
 from ..errors import CorpusLayoutError, InvalidInputError
 from ..runtime.atomic import write_text_atomically
-from ..runtime.guards import create_exclusive_opener
+from ..runtime.guards import open_new
 
 logger = logging.getLogger(__name__)
 
@@ -180,12 +180,7 @@ class AudioStore:
         if cached is not None and _needs_conversion(path):
             cached.parent.mkdir(parents=True, exist_ok=True)
             tmp = cached.with_suffix(f".{os.getpid()}.tmp.npy")
-            try:
-                handle = open(tmp, "wb", opener=create_exclusive_opener)
-            except FileExistsError:  # a killed run's, or a link: removed, never written through
-                tmp.unlink()
-                handle = open(tmp, "wb", opener=create_exclusive_opener)
-            with handle:
+            with open_new(tmp, "wb") as handle:  # a killed run's leftover, or a link: removed, never written through
                 np.save(handle, wav)
             os.replace(tmp, cached)
         return wav

@@ -71,9 +71,12 @@ def check_modelrc(modelrc, where: str = "modelrc") -> None:
     for key, value in modelrc.items():
         if isinstance(value, dict):
             check_modelrc(value, f"{where}.{key}")
-        elif key in EVALUATED_KEYS and isinstance(value, str):
-            if not _IDENTIFIER.fullmatch(value) or not _is_module_class(value):
-                raise InvalidInputError(f"{where}.{key}: {value!r} is not the name of one of S3PRL's model classes")
+        elif (
+            key in EVALUATED_KEYS
+            and isinstance(value, str)
+            and (not _IDENTIFIER.fullmatch(value) or not _is_module_class(value))
+        ):
+            raise InvalidInputError(f"{where}.{key}: {value!r} is not the name of one of S3PRL's model classes")
 
 
 class EmotionHead(nn.Module):

@@ -169,7 +169,7 @@ def split_windows(wav: np.ndarray, window_s: float) -> list[np.ndarray]:
         >>> [len(w) for w in split_windows(np.zeros(16000 * 4 + 100), 2.0)]
         [32000, 32000]
     """
-    size = int(round(check_window_s(window_s) * SAMPLE_RATE))
+    size = round(check_window_s(window_s) * SAMPLE_RATE)
     pieces = [wav[start : start + size] for start in range(0, len(wav), size)]
     if len(pieces) > 1 and len(pieces[-1]) < MIN_TAIL_S * SAMPLE_RATE:
         pieces.pop()

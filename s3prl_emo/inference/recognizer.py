@@ -223,30 +223,49 @@ def waveform_16k(wav, sample_rate, max_seconds: float | None) -> np.ndarray:
     more than the crop is resampled, so the kept samples equal those of a file read whole.
     """
     rate = check_sample_rate(sample_rate)
+    wav = _time_major(_as_array(wav))
+    if max_seconds is not None:
+        wav = wav[: math.ceil(max_seconds * rate) + rate]
+    wav = require_finite(_float_samples(wav), "predict: waveform", rate)
+    wav = to_mono_16k(wav, rate)
+    return wav[: round(max_seconds * SAMPLE_RATE)] if max_seconds is not None else wav
+
+
+def _as_array(wav):
+    """A tensor (detached) or a NumPy array of the samples."""
     if isinstance(wav, torch.Tensor):
-        wav = wav.detach()
-    elif not isinstance(wav, np.ndarray):
-        try:
-            wav = np.asarray(wav)
-        except (ValueError, TypeError) as err:
-            raise InvalidInputError(f"predict: not an array of samples ({err})") from err
+        return wav.detach()
+    if isinstance(wav, np.ndarray):
+        return wav
+    try:
+        return np.asarray(wav)
+    except (ValueError, TypeError) as err:
+        raise InvalidInputError(f"predict: not an array of samples ({err})") from err
+
+
+def _time_major(wav):
+    """``wav`` as (T,) or (T, channels): the channel axis of a 2-D array is the shorter one."""
     if wav.ndim in (1, 2) and 0 in wav.shape:
         raise InvalidInputError(f"predict: empty waveform (0 samples, shape {tuple(wav.shape)})")
-    if wav.ndim == 2:
-        if wav.shape[0] == wav.shape[1]:
-            raise InvalidInputError(f"predict: ambiguous shape {tuple(wav.shape)}; pass (T,) or (T, channels)")
-        if wav.shape[0] < wav.shape[1]:
-            wav = wav.T  # (channels, T)
-        if wav.shape[1] > MAX_CHANNELS:
-            raise InvalidInputError(
-                f"predict: shape {tuple(wav.shape)} has no plausible channel axis (at most {MAX_CHANNELS} channels)"
-            )
-    elif wav.ndim != 1:
+    if wav.ndim == 1:
+        return wav
+    if wav.ndim != 2:
         raise InvalidInputError(
             f"predict: expected a waveform of shape (T,), (T, channels) or (channels, T), got {tuple(wav.shape)}"
         )
-    if max_seconds is not None:
-        wav = wav[: math.ceil(max_seconds * rate) + rate]
+    if wav.shape[0] == wav.shape[1]:
+        raise InvalidInputError(f"predict: ambiguous shape {tuple(wav.shape)}; pass (T,) or (T, channels)")
+    if wav.shape[0] < wav.shape[1]:
+        wav = wav.T  # (channels, T)
+    if wav.shape[1] > MAX_CHANNELS:
+        raise InvalidInputError(
+            f"predict: shape {tuple(wav.shape)} has no plausible channel axis (at most {MAX_CHANNELS} channels)"
+        )
+    return wav
+
+
+def _float_samples(wav) -> np.ndarray:
+    """Float32 samples: floats as they are, integer PCM scaled by its full scale (uint8 offset by 128)."""
     if isinstance(wav, torch.Tensor):
         if wav.is_complex() or wav.dtype == torch.bool:
             raise InvalidInputError(f"predict: samples must be real numbers, got {wav.dtype}")
@@ -260,6 +279,4 @@ def waveform_16k(wav, sample_rate, max_seconds: float | None) -> np.ndarray:
         raise InvalidInputError(
             f"predict: samples of type {wav.dtype} are not audio; pass float in [-1, 1] or int8/int16/int32/uint8 PCM"
         )
-    wav = require_finite(np.asarray(wav, dtype=np.float32), "predict: waveform", rate)
-    wav = to_mono_16k(wav, rate)
-    return wav[: int(round(max_seconds * SAMPLE_RATE))] if max_seconds is not None else wav
+    return np.asarray(wav, dtype=np.float32)

@@ -13,10 +13,10 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from .results import Cell, Sweep  # noqa: E402
+from .results import Cell, Sweep
 
 DPI = 110
 PLAIN_TEXT = {"text.parse_math": False, "text.usetex": False}

@@ -378,10 +378,7 @@ def figure(
     already over ``classes`` and their recorded macro-F1 is used.
     """
     classes = tuple(classes)
-    if from_files:
-        usable = [e.restricted(classes) for e in evaluations if e.probs is not None]
-    else:
-        usable = list(evaluations)
+    usable = [e.restricted(classes) for e in evaluations if e.probs is not None] if from_files else list(evaluations)
     out = Figure(classes, [(e.fold, e.seed, e.macro_f1) for e in usable], expected_runs)
     if not out.complete:
         missing = expected_runs - out.runs

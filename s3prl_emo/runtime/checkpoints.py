@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import InvalidInputError
-from .guards import create_exclusive_opener
+from .guards import open_new
 from .paths import Pathlike
 
 # Loaders that read no file: the features are computed from the waveform.
@@ -94,13 +94,8 @@ def save_checkpoint(state: object, path: Pathlike) -> None:
 
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    try:
-        handle = open(tmp, "wb", opener=create_exclusive_opener)
-    except FileExistsError:  # left by an earlier process with this PID, or a link: removed, never followed
-        tmp.unlink()
-        handle = open(tmp, "wb", opener=create_exclusive_opener)
-    try:
-        with handle:
+    try:  # a leftover of an earlier process with this PID, or a link, is removed, never followed
+        with open_new(tmp, "wb") as handle:
             torch.save(state, handle)
             handle.flush()
             os.fsync(handle.fileno())

@@ -301,6 +301,26 @@ def create_exclusive_opener(path: str, flags: int) -> int:
     return create_exclusive(path, 0o666)
 
 
+def open_new(path: Pathlike, mode: str = "wb"):
+    """``open(path, mode)`` for a file that must be new: a leftover there (a killed run's
+    temporary, or a link planted at its name) is removed first, never written through.
+
+    Examples:
+        >>> import tempfile
+        >>> path = Path(tempfile.mkdtemp()) / "a.partial"
+        >>> _ = path.write_text("left over")
+        >>> with open_new(path, "w") as handle:
+        ...     _ = handle.write("new")
+        >>> path.read_text()
+        'new'
+    """
+    try:
+        return open(path, mode, opener=create_exclusive_opener)
+    except FileExistsError:
+        os.unlink(path)
+        return open(path, mode, opener=create_exclusive_opener)
+
+
 # -- figures read back -------------------------------------------------------------------------
 
 

@@ -9,6 +9,7 @@ FIFO or other non-file at its name is no lock, so it is removed (never its targe
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import logging
 import os
@@ -116,7 +117,5 @@ def release(path: Path) -> None:
         path.unlink(missing_ok=True)
     if path.parent in _created:
         _created.discard(path.parent)
-        try:
+        with contextlib.suppress(OSError):
             path.parent.rmdir()  # only if nothing else was written there
-        except OSError:
-            pass

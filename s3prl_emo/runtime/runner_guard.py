@@ -262,11 +262,11 @@ def preflight(argv: list[str]) -> None:
         downstream = getattr(args, "downstream", None)
         expdir = getattr(merged, "expdir", None)
         _process_pins.enter_context(expdir_next_to_checkpoints())
-    if known.mode == "train" and downstream == DOWNSTREAM_NAME and expdir and known.local_rank in (None, 0):
-        if _leader():
-            from .runlock import acquire
+    training_here = known.mode == "train" and downstream == DOWNSTREAM_NAME and expdir
+    if training_here and known.local_rank in (None, 0) and _leader():
+        from .runlock import acquire
 
-            acquire(expdir)
+        acquire(expdir)
 
 
 def _override_value(override: str, key: str):

@@ -80,9 +80,8 @@ def json_key(value: object) -> str:
 def write_atomic(path: Path, text: str) -> None:
     """Write ``text`` to a new hidden sibling (never an existing file or link), sync it, rename it over ``path``."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    handle = open(tmp, "w", opener=create_exclusive_opener)
     try:
-        with handle as out:
+        with open(tmp, "w", opener=create_exclusive_opener) as out:
             out.write(text)
             out.flush()
             os.fsync(out.fileno())

@@ -126,7 +126,7 @@ def fairness(
             soft_labels.argmax(axis=1), probs.argmax(axis=1), groups, probs.shape[1]
         ),
         "groups": {g: int((groups == g).sum()) for g in names},
-        "n_items": int(len(probs)),
+        "n_items": len(probs),
         "definitions": DEFINITIONS,
     }
     if speakers is not None:

@@ -12,12 +12,12 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from ..metrics import binarize  # noqa: E402
-from ..report.charts import PLAIN_TEXT  # noqa: E402
-from .calibration import N_BINS, reliability_bins  # noqa: E402
+from ..metrics import binarize
+from ..report.charts import PLAIN_TEXT
+from .calibration import N_BINS, reliability_bins
 
 
 def _save(fig, path: Path) -> None:

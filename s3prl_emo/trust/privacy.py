@@ -133,7 +133,7 @@ def privacy(
         "probes": probes,
         "groups": known,
         "majority_accuracy": float(majority),
-        "n_items": {s: int(len(v)) for s, v in x.items()},
+        "n_items": {s: len(v) for s, v in x.items()},
         "n_layers": int(n_layers),
         "definitions": {
             "accuracy": "test accuracy of the gender probe chosen by dev UAR; higher means more leakage",

@@ -127,14 +127,14 @@ def safety(
                 "success_rate": float(broken.mean()) if len(attacked) else None,
                 "success_rate_at_budget": float(own.mean()) if len(attacked) else None,
                 "n_success": int(broken.sum()),
-                "n_attacked": int(len(attacked)),
+                "n_attacked": len(attacked),
                 "achieved_snr_db": float(achieved.mean()) if len(achieved) else None,
                 "achieved_snr_db_min": float(achieved.min()) if len(achieved) else None,
                 "achieved_snr_db_max": float(achieved.max()) if len(achieved) else None,
                 "target_snr_db": snr,
             }
     results["n_items"] = len(tensors)
-    results["n_correct"] = int(len(attacked))
+    results["n_correct"] = len(attacked)
     results["definitions"] = {
         "budget": "per utterance, rms(delta) = rms(x) / 10^(SNR/20) over its own samples (no padding), on the "
         "raw waveform before the train-split normalisation; no clipping",

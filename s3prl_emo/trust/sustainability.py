@@ -34,7 +34,7 @@ def count_flops(
     """Total FLOPs of one forward pass on ``seconds`` of noise, and those of each of ``parts``
     (label -> module called at the top level, e.g. the upstream and the head)."""
     generator = torch.Generator().manual_seed(seed)
-    wav = (0.1 * torch.randn(int(round(seconds * SAMPLE_RATE)), generator=generator)).to(device)
+    wav = (0.1 * torch.randn(round(seconds * SAMPLE_RATE), generator=generator)).to(device)
     with FlopCounterMode(display=False) as counter:
         logits_fn([wav])
     counts = counter.get_flop_counts()
@@ -95,7 +95,7 @@ def sustainability(
         "timed_audio_seconds": audio_seconds,
         "definitions": {
             "flops": f"torch.utils.flop_counter.FlopCounterMode total for one {seconds:g} s input "
-            f"({int(round(seconds * SAMPLE_RATE))} samples): upstream, featurizer and head",
+            f"({round(seconds * SAMPLE_RATE)} samples): upstream, featurizer and head",
             "macs": "FLOPs / 2 (multiply-accumulates, the unit of TrustSER's GFLOPs)",
             "seconds_per_audio_second": "wall time of no-grad forward passes, one utterance at a time, divided by "
             "the audio duration",

@@ -9,7 +9,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-import raw_fixtures  # noqa: E402
+import raw_fixtures
 
 
 @pytest.fixture

@@ -77,5 +77,5 @@ def test_unknown_set_names_file_and_line(biic_raw: Path, tmp_path: Path) -> None
 
 def test_missing_label_file_says_what_is_expected(biic_raw: Path, tmp_path: Path) -> None:
     (biic_raw / "Labels" / "labels_detailed.csv").unlink()
-    with pytest.raises(CorpusLayoutError, match="labels_detailed.csv"):
+    with pytest.raises(CorpusLayoutError, match=r"labels_detailed\.csv"):
         biic_podcast.prepare_biic_podcast(biic_raw, tmp_path / "out")

@@ -56,7 +56,8 @@ def test_manifest(crema_raw: Path, tmp_path: Path) -> None:
     assert manifest["rules"]["response_time_filter"].startswith("none")
     assert manifest["audio"] == "copy"
     copied = tmp_path / "out" / "CREMA-D" / "Audios" / "1037_IWL_HAP_XX.wav"
-    assert copied.is_file() and not copied.is_symlink()
+    assert copied.is_file()
+    assert not copied.is_symlink()
 
 
 def _rewrite_responses(corpus: Path, old: str, new: str) -> int:
@@ -68,7 +69,7 @@ def _rewrite_responses(corpus: Path, old: str, new: str) -> int:
     return number + 1
 
 
-@pytest.mark.parametrize("old, new", [
+@pytest.mark.parametrize(("old", "new"), [
     (',"A",50,"H"', ',"X",50,"H"'),  # unknown respEmo
     (',"A",50,"H"', ',"",50,"H"'),  # a rating with no answer
     (',"A",50,"H","XX","50"', ',"A"'),  # truncated line

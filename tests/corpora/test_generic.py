@@ -50,7 +50,8 @@ def test_cli_prepares_soft_labels_and_session_folds(generic_raw: Raw, tmp_path: 
     assert _cli(*generic_raw, out, "--folds", "3", "--name", "MYCORPUS", "--seed", "7") == 0
     folder = out / "MYCORPUS" / "Primary"
     config = read_config(folder)
-    assert config.classes == CLASSES and config.description == "MYCORPUS corpus - 4 classes"
+    assert config.classes == CLASSES
+    assert config.description == "MYCORPUS corpus - 4 classes"
     assert sorted(p.name for p in folder.iterdir()) == ["config.json", "labels_consensus_1.csv",
                                                         "labels_consensus_2.csv", "labels_consensus_3.csv"]
     assert sorted(p.name for p in (out / "MYCORPUS" / "Audios").iterdir()) == sorted(EXPECTED)
@@ -75,7 +76,8 @@ def test_cli_prepares_soft_labels_and_session_folds(generic_raw: Raw, tmp_path: 
         assert frame["Split_Set"].value_counts().to_dict() == {"Train": 3, "Development": 3, "Test": 3}
         sessions = [EXPECTED[n][3] for n in frame["FileName"]]
         assert list(frame["Split_Set"]) == balanced_session_folds(sessions, 3, seed=7)[fold]
-    assert sorted(tested) == sorted(EXPECTED) and all(len(k) == 1 for k in tested.values())
+    assert sorted(tested) == sorted(EXPECTED)
+    assert all(len(k) == 1 for k in tested.values())
     manifest = json.loads((out / "MYCORPUS" / "manifest.json").read_text())
     assert manifest["conditions"]["Primary"]["excluded"] == {EXCLUDED_OTHER: ["g03.wav"]}
 
@@ -112,7 +114,8 @@ def test_export_splits_of_a_generic_corpus(generic_raw: tuple[Path, Path, Path],
     out = tmp_path / f"export-{fmt}"
     assert main(["export-splits", str(tmp_path / "root" / "GENERIC" / "Primary"), "--format", fmt,
                  "--out", str(out)]) == 0
-    assert out.is_dir() and any(out.iterdir())
+    assert out.is_dir()
+    assert any(out.iterdir())
 
 
 def _append(path: Path, line: str) -> int:
@@ -121,7 +124,7 @@ def _append(path: Path, line: str) -> int:
     return len(text.splitlines()) + 1
 
 
-@pytest.mark.parametrize("target, line, message", [
+@pytest.mark.parametrize(("target", "line", "message"), [
     ("votes", "g05.wav,r2,", "annotation has no emotion"),
     ("votes", "g05.wav,r2,surprise", "unknown emotion 'surprise'"),
     ("votes", "g05.wav,r2,happy;bored", "unknown emotion 'bored'"),
@@ -140,7 +143,8 @@ def test_bad_rows_name_file_and_line(generic_raw: tuple[Path, Path, Path], tmp_p
     number = _append(path, line)
     with pytest.raises(InvalidInputError) as err:
         generic.prepare_generic(audio, tmp_path / "root", votes=votes, meta=meta, classes=GENERIC_CLASSES)
-    assert f"{path}, line {number}: " in str(err.value) and message in str(err.value), str(err.value)
+    assert f"{path}, line {number}: " in str(err.value), str(err.value)
+    assert message in str(err.value), str(err.value)
     assert not (tmp_path / "root").exists()
 
 
@@ -155,7 +159,7 @@ def test_voted_file_without_audio_or_meta(generic_raw: tuple[Path, Path, Path], 
     assert not (tmp_path / "root").exists()
 
 
-@pytest.mark.parametrize("options, message", [
+@pytest.mark.parametrize(("options", "message"), [
     ({"folds": 2}, "--folds 2"),
     ({"folds": 6}, "5 distinct session(s)"),
     ({"classes": "angry,other"}, "'other' cannot be a class"),
@@ -176,5 +180,6 @@ def test_cli_reports_user_errors_in_one_line(generic_raw: tuple[Path, Path, Path
     write_csv(meta, ["FileName", "SpkrID", "Gender"], [["g01.wav", "spkA", "Female"]])
     with caplog.at_level(logging.ERROR, logger="s3prl_emo"):
         assert _cli(audio, votes, meta, tmp_path / "root") == 2
-    assert f"{meta}, line 1: metadata header" in caplog.text and "['Session']" in caplog.text
+    assert f"{meta}, line 1: metadata header" in caplog.text
+    assert "['Session']" in caplog.text
     assert not (tmp_path / "root").exists()

@@ -46,12 +46,13 @@ def _prepare(raw: Raw, out: Path, *extra: str, classes: str = GENERIC_CLASSES) -
 
 def _error(caplog: pytest.LogCaptureFixture) -> str:
     errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
-    assert len(errors) == 1 and "\n" not in errors[0], errors
+    assert len(errors) == 1, errors
+    assert "\n" not in errors[0], errors
     return errors[0]
 
 
 @pytest.mark.parametrize(
-    "classes, culprit",
+    ("classes", "culprit"),
     [
         ("angry,happy,neutral,Split_Set", "'Split_Set' is a reserved column"),
         ("FileName,happy,neutral,sad", "'FileName' is a reserved column"),
@@ -73,7 +74,8 @@ def test_classes_that_would_corrupt_the_label_file_are_refused(
     with caplog.at_level(logging.ERROR, logger="s3prl_emo"):
         assert _prepare(generic_raw, out, classes=classes) == 2
     message = _error(caplog)
-    assert message.startswith("--classes") and culprit in message, message
+    assert message.startswith("--classes"), message
+    assert culprit in message, message
     assert_nothing_written(out)
 
 
@@ -84,11 +86,11 @@ def _rewrite(path: Path, header: list[str], extra: str) -> None:
     write_csv(path, header, [[*row, extra] for row in rows])
 
 
-@pytest.mark.parametrize("target, column", [("votes", "emotion"), ("meta", "Gender")])
+@pytest.mark.parametrize(("target", "column"), [("votes", "emotion"), ("meta", "Gender")])
 def test_a_repeated_column_is_refused_naming_file_and_column(
     generic_raw: Raw, tmp_path: Path, target: str, column: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    audio, votes, meta = generic_raw
+    _audio, votes, meta = generic_raw
     path = votes if target == "votes" else meta
     with open(path, newline="") as handle:
         header = next(csv.reader(handle))
@@ -96,7 +98,8 @@ def test_a_repeated_column_is_refused_naming_file_and_column(
     out = tmp_path / "out"
     with caplog.at_level(logging.ERROR, logger="s3prl_emo"):
         assert _prepare(generic_raw, out) == 2
-    assert f"{path}, line 1: the" in _error(caplog) and f"column {column!r} twice" in _error(caplog)
+    assert f"{path}, line 1: the" in _error(caplog)
+    assert f"column {column!r} twice" in _error(caplog)
     assert_nothing_written(out)
 
 
@@ -113,7 +116,7 @@ def test_a_relabel_file_with_a_repeated_class_column_is_refused(
 
 
 @pytest.mark.parametrize(
-    "name, problem",
+    ("name", "problem"),
     [
         ("../../evil.wav", "contains a folder separator"),
         ("/etc/evil.wav", "contains a folder separator"),
@@ -127,19 +130,21 @@ def test_a_relabel_file_with_a_repeated_class_column_is_refused(
 def test_file_names_that_leave_audios_or_break_the_formats_are_refused_naming_the_row(
     generic_raw: Raw, tmp_path: Path, name: str, problem: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    audio, votes, meta = generic_raw
+    _audio, votes, meta = generic_raw
     with open(votes, "a", newline="") as handle:
         csv.writer(handle).writerow([name, "r1", "happy"])
     with open(meta, "a", newline="") as handle:
         csv.writer(handle).writerow([name, "spkZ", "Male", "s5"])
-    line = len(list(csv.reader(open(votes, newline="")))) + name.count("\n")  # the record's last line
+    with open(votes, newline="") as handle:
+        line = len(list(csv.reader(handle))) + name.count("\n")  # the record's last line
     out = tmp_path / "out"
     with caplog.at_level(logging.ERROR, logger="s3prl_emo"):
         assert _prepare(generic_raw, out) == 2
     message = _error(caplog)
     assert f"{votes}, line {line}: FileName {name!r} {problem}" in message, message
     assert_nothing_written(out)
-    assert not (tmp_path / "evil.wav").exists() and not (tmp_path.parent / "evil.wav").exists()
+    assert not (tmp_path / "evil.wav").exists()
+    assert not (tmp_path.parent / "evil.wav").exists()
 
 
 def test_a_release_naming_a_file_outside_audios_is_refused_before_anything_is_written(tmp_path: Path) -> None:
@@ -171,14 +176,15 @@ def test_smoothing_must_be_finite_and_in_range(
     out = tmp_path / "out"
     with caplog.at_level(logging.ERROR, logger="s3prl_emo"):
         assert _prepare(generic_raw, out, "--smoothing", value) == 2
-    assert _error(caplog).startswith("--smoothing ") and "[0, 1)" in _error(caplog)
+    assert _error(caplog).startswith("--smoothing ")
+    assert "[0, 1)" in _error(caplog)
     assert_nothing_written(out)
 
 
 def test_a_fifo_as_votes_file_is_refused_without_blocking(
     generic_raw: Raw, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    audio, votes, meta = generic_raw
+    _audio, votes, _meta = generic_raw
     votes.unlink()
     os.mkfifo(votes)  # opening it for reading would wait for a writer forever
     with caplog.at_level(logging.ERROR, logger="s3prl_emo"):
@@ -209,7 +215,8 @@ def test_overwrite_replaces_only_an_earlier_prepare_output(
     caplog.clear()
     with caplog.at_level(logging.ERROR, logger="s3prl_emo"):
         assert _prepare(generic_raw, out) == 2
-    assert "already exists" in _error(caplog) and "--overwrite" in _error(caplog)
+    assert "already exists" in _error(caplog)
+    assert "--overwrite" in _error(caplog)
     assert _prepare(generic_raw, out, "--overwrite") == 0  # its own earlier output: replaced
     assert sorted(p.name for p in out.iterdir()) == ["GENERIC"]
 
@@ -226,7 +233,8 @@ def test_the_raw_corpus_inside_the_output_folder_is_never_replaced(
     before = _tree(inside)
     with caplog.at_level(logging.ERROR, logger="s3prl_emo"):
         assert _prepare((inside, votes, meta), out, "--overwrite") == 2
-    assert "would replace the input" in _error(caplog) and _error(caplog).startswith("--output-dir ")
+    assert "would replace the input" in _error(caplog)
+    assert _error(caplog).startswith("--output-dir ")
     assert _tree(inside) == before
 
 
@@ -243,7 +251,8 @@ def test_a_symlinked_or_file_output_is_refused(
     with caplog.at_level(logging.ERROR, logger="s3prl_emo"):
         assert _prepare(generic_raw, out, "--overwrite") == 2
     assert "is a symbolic link" in _error(caplog)
-    assert (elsewhere / "keep.txt").read_text() == "keep" and (out / "GENERIC").is_symlink()
+    assert (elsewhere / "keep.txt").read_text() == "keep"
+    assert (out / "GENERIC").is_symlink()
     caplog.clear()
     blocker = tmp_path / "file"
     blocker.write_text("x")

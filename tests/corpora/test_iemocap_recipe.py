@@ -87,7 +87,7 @@ def test_manifest_records_sources_rules_and_version(iemocap_raw: Path, tmp_path:
 DIALOG = "Session2/dialog/EmoEvaluation/Ses02F_impro02.txt"
 
 
-@pytest.mark.parametrize("old, new, marker", [
+@pytest.mark.parametrize(("old", "new", "marker"), [
     ("\tSes02F_impro02_M000\txxx\t[2.5000, 2.5000, 2.5000]", "\tSes02F_impro02_M000", "Ses02F_impro02_M000"),
     ("C-E2:\tSadness;", "C-E2:\tBoredom;", "Boredom"),
     ("C-E3:\tSurprise;\t()", "C-E3:\t;\t()", "C-E3:\t;"),

@@ -24,7 +24,7 @@ SPLITS = {  # session -> split per fold (published table; sessions 1-3 are in th
 }
 
 
-@pytest.mark.parametrize("annotation, expected", [
+@pytest.mark.parametrize(("annotation", "expected"), [
     ("Primary", "msp_improv_primary_fold4.csv"),
     ("Secondary", "msp_improv_secondary_fold4.csv"),
 ])
@@ -74,7 +74,7 @@ def _broken(clips: dict[str, list[str]]) -> str:
     return raw_fixtures.improv_text({**raw_fixtures.IMPROV_CLIPS, **clips})
 
 
-@pytest.mark.parametrize("clips, marker", [
+@pytest.mark.parametrize(("clips", "marker"), [
     ({"S02H-M01-P-FM01": ["mspimprov-p021; Happy; Bored; A:4.0; V:4.0; D:3.0; N:4.0;"]}, "Bored"),
     ({"S02H-M01-P-FM01": ["mspimprov-p021; Frustrated; ; A:4.0; V:4.0; D:3.0; N:4.0;"]}, "p021; Frustrated"),
     ({"S02H-M01-P-FM01": ["mspimprov-p021; ; Excited; A:4.0; V:4.0; D:3.0; N:4.0;"]}, "p021; ; Excited"),

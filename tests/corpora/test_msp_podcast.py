@@ -144,7 +144,8 @@ def test_malformed_raw_files_name_file_and_line(tmp_path: Path, case: str) -> No
         message = "EmoDetail"
     with pytest.raises(InvalidInputError) as err:
         msp_podcast.prepare_msp_podcast(raw, tmp_path / "out")
-    assert f"{path}, line {line}" in str(err.value) and message in str(err.value), str(err.value)
+    assert f"{path}, line {line}" in str(err.value), str(err.value)
+    assert message in str(err.value), str(err.value)
     assert not (tmp_path / "out").exists()
 
 

@@ -106,7 +106,7 @@ def _append(path: Path, line: str) -> int:
     return len(text.splitlines()) + 1
 
 
-@pytest.mark.parametrize("line, message", [
+@pytest.mark.parametrize(("line", "message"), [
     ("sad_09_B_004.wav,rater9,angy,3,3", "unknown emotion 'angy'"),
     ("sad_09_B_004.wav,rater9,,3,3", "has no emotion"),
     ("sad_09_B_004.wav,rater9,sad", "truncated"),
@@ -121,7 +121,8 @@ def test_malformed_rows_name_file_and_line(nnime_raw: Path, tmp_path: Path, line
     number = _append(path, line)
     with pytest.raises(InvalidInputError) as err:
         nnime.prepare_nnime(nnime_raw, tmp_path / "out")
-    assert f"{path}, line {number}: " in str(err.value) and message in str(err.value), str(err.value)
+    assert f"{path}, line {number}: " in str(err.value), str(err.value)
+    assert message in str(err.value), str(err.value)
     assert not (tmp_path / "out").exists()
 
 

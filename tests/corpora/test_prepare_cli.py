@@ -72,7 +72,7 @@ def test_relabel_replaces_rows_and_is_recorded(improv_raw: Path, tmp_path: Path)
     assert manifest["conditions"]["Secondary"]["relabelled"] == []
 
 
-@pytest.mark.parametrize("rows, header, message", [
+@pytest.mark.parametrize(("rows", "header", "message"), [
     (["MSP-IMPROV-S99A-F01-S-FF02.wav,0.1,0.2,0.3,0.4"], None, "line 2: unknown FileName"),
     ([f"{CLIP},0.1,0.2,0.3,0.4", f"{EXCLUDED},0.25,0.25,0.25,0.25"], None,
      f"line 3: unknown FileName '{EXCLUDED}': it was excluded"),
@@ -98,7 +98,8 @@ def test_copy_mode_existing_output_and_generic_only_options(iemocap_raw: Path, t
     args = ["prepare", "iemocap", "--raw", str(iemocap_raw), "--out", str(out), "--audio", "copy"]
     assert main(args) == 0
     audio = out / "IEMOCAP" / "Audios" / "Ses01F_impro01_F000.wav"
-    assert audio.is_file() and not audio.is_symlink()
+    assert audio.is_file()
+    assert not audio.is_symlink()
     with caplog.at_level(logging.ERROR, logger="s3prl_emo"):
         assert main(args) == 2
         assert "already exists" in caplog.text
@@ -118,7 +119,7 @@ def test_failed_run_leaves_nothing(iemocap_raw: Path, tmp_path: Path) -> None:
     assert_nothing_written(out)
 
 
-@pytest.mark.parametrize("corpus, tree_line", [
+@pytest.mark.parametrize(("corpus", "tree_line"), [
     ("iemocap", "<corpus_dir>/Session<N>/dialog/EmoEvaluation/<dialog>.txt"),
     ("crema-d", "<corpus_dir>/finishedResponses.csv"),
     ("msp-improv", "<corpus_dir>/Evalution.txt"),
@@ -133,7 +134,8 @@ def test_each_recipe_has_its_own_help_with_the_raw_tree(corpus: str, tree_line: 
         main(["prepare", corpus, "--help"])
     assert done.value.code == 0
     text = capsys.readouterr().out
-    assert tree_line in text and "--corpus-dir CORPUS_DIR, --raw CORPUS_DIR" in text
+    assert tree_line in text
+    assert "--corpus-dir CORPUS_DIR, --raw CORPUS_DIR" in text
     assert "--output-dir OUTPUT_DIR, --out OUTPUT_DIR" in text
     assert ("--votes" in text) == (corpus == "generic")
 

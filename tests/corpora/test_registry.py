@@ -27,9 +27,11 @@ NINE = {"IMPROV_P", "CREMA-D", "PODCAST_P", "BPODCAST_P", "IEMOCAP", "NNIME", "I
 def test_each_record_is_declared_once_by_its_recipe_module(key: str) -> None:
     record = CORPORA[key]
     module = importlib.import_module(record.module)
-    assert record.key == key and module.RECORD is record
+    assert record.key == key
+    assert module.RECORD is record
     assert record.read.__module__ == record.prepare.__module__ == record.module
-    assert record.description == module.__doc__ and record.summary.endswith(".")
+    assert record.description == module.__doc__
+    assert record.summary.endswith(".")
     assert record.aliases is getattr(module, "ALIASES", None)
 
 
@@ -42,14 +44,18 @@ def test_a_corpus_with_published_folds_has_its_partition_file_under_its_key(key:
 
 def test_the_generic_recipe_takes_its_name_and_classes_from_the_user() -> None:
     generic = CORPORA["generic"]
-    assert generic.key not in partitioned_corpora() and generic.conditions == () and generic.published == ()
-    assert generic.output_name({"name": "MINE"}) == "MINE" and generic.output_name({}) == "GENERIC"
+    assert generic.key not in partitioned_corpora()
+    assert generic.conditions == ()
+    assert generic.published == ()
+    assert generic.output_name({"name": "MINE"}) == "MINE"
+    assert generic.output_name({}) == "GENERIC"
     with pytest.raises(InvalidInputError, match="--name 'a/b'"):
         generic.output_name({"name": "a/b"})
 
 
 def test_the_nine_published_conditions_are_declared_once_and_match_table3() -> None:
-    assert set(CONDITIONS) == NINE and len(CONDITIONS) == len(NINE)
+    assert set(CONDITIONS) == NINE
+    assert len(CONDITIONS) == len(NINE)
     assert set(published_table().columns) - {"paper_name", "params_m", "Average"} == NINE
 
 
@@ -88,7 +94,8 @@ def test_common_aliases_are_what_every_table_agrees_on() -> None:
     from s3prl_emo.data import labels
 
     common = labels.COMMON_ALIASES
-    assert common["neutral state"] == "neutral" and common["s"] == "sad"
+    assert common["neutral state"] == "neutral"
+    assert common["s"] == "sad"
     for raw, name in common.items():
         assert all(table.get(raw, name) == name for table in alias_tables().values()), raw
     with pytest.raises(TypeError):
@@ -102,7 +109,8 @@ def test_prepare_lists_every_registered_corpus(capsys: pytest.CaptureFixture[str
         main(["prepare", "--help"])
     listing = " ".join(capsys.readouterr().out.split())
     for key, record in CORPORA.items():
-        assert key in listing and record.summary[:40] in listing
+        assert key in listing
+        assert record.summary[:40] in listing
     with pytest.raises(SystemExit):
         main(["prepare", "msp-improv", "--help"])
     shown = " ".join(capsys.readouterr().out.split())
@@ -136,7 +144,8 @@ def test_the_registry_imports_without_torch_or_reading_data_files() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     facts = json.loads(result.stdout)
-    assert facts["torch"] is False and facts["data"] == []
+    assert facts["torch"] is False
+    assert facts["data"] == []
     lazy = "import sys, s3prl_emo.data.labels; print('s3prl_emo.data.corpora' in sys.modules)"
     lazy = subprocess.run([sys.executable, "-c", lazy], capture_output=True, text=True, check=True)
     assert lazy.stdout.strip() == "False"  # labels looks the registry up on first use, not at import

@@ -93,10 +93,12 @@ def test_released_form_is_read_as_it_is(released_like: Path) -> None:
     table = read_relabel(released_like, CLASSES_PRIMARY)
     released = _released(released_like)
     assert table.form == EMO_SUPERB_CHATGPT
-    assert list(table.rows) == list(released.index) and len(table.rows) == 399
+    assert list(table.rows) == list(released.index)
+    assert len(table.rows) == 399
     sums = released[list(CLASSES_PRIMARY)].sum(axis=1)
     clearly_off = set(sums[(sums - 1).abs() > 2e-3].index)
-    assert len(clearly_off) == 2 and set(table.renormalised) == clearly_off
+    assert len(clearly_off) == 2
+    assert set(table.renormalised) == clearly_off
     assert all(abs(sums[n] - 1) <= 1e-3 + 1e-9 for n in set(table.rows) - clearly_off)
     for name, dist in table.rows.items():
         np.testing.assert_allclose(dist, _policy(released, name), err_msg=name)
@@ -111,7 +113,8 @@ def test_prepare_generic_relabels_with_a_released_form_file(podcast_named_corpus
                      "--classes", ",".join(CLASSES_PRIMARY), "--folds", "3", "--output-dir", str(out),
                      "--relabel", str(released_like)])
     assert code == 0
-    assert "renormalised 2 row(s)" in caplog.text and "line 38 (MSP-PODCAST_1628_0029_0007.wav)" in caplog.text
+    assert "renormalised 2 row(s)" in caplog.text
+    assert "line 38 (MSP-PODCAST_1628_0029_0007.wav)" in caplog.text
     released = _released(released_like)
     for fold in (1, 2, 3):
         frame = pd.read_csv(out / "GENERIC" / "Primary" / f"labels_consensus_{fold}.csv").set_index("FileName")
@@ -126,7 +129,7 @@ def test_prepare_generic_relabels_with_a_released_form_file(podcast_named_corpus
     assert manifest["conditions"]["Primary"]["relabelled"] == [n for n in released.index if n in IN_CORPUS]
 
 
-@pytest.mark.parametrize("edit, message", [
+@pytest.mark.parametrize(("edit", "message"), [
     (lambda v: "-0.1", "line 2 (MSP-PODCAST_0001_0028.wav): values"),
     (lambda v: "nan", "line 2 (MSP-PODCAST_0001_0028.wav): values"),
     (lambda v: "x", "line 2 (MSP-PODCAST_0001_0028.wav): non-numeric"),
