@@ -234,6 +234,27 @@ def read_labels(path: Pathlike, classes: Sequence[str]) -> pd.DataFrame:
     if empty.any():
         raise InvalidInputError(f"{path}, line {int(np.flatnonzero(empty)[0]) + 2}: empty FileName")
     frame["FileName"] = frame["FileName"].astype(str)
+    frame[list(classes)] = _class_values(frame, classes, path)
+    bad_split = ~frame["Split_Set"].isin(SPLIT_NAMES.values())
+    if bad_split.any():
+        row = int(np.flatnonzero(bad_split.to_numpy())[0])
+        raise InvalidInputError(
+            f"{path}, line {row + 2}: Split_Set {frame['Split_Set'].iat[row]!r}; expected one of "
+            f"{list(SPLIT_NAMES.values())}"
+        )
+    duplicated = frame["FileName"].duplicated()
+    if duplicated.any():
+        row = int(np.flatnonzero(duplicated.to_numpy())[0])
+        raise InvalidInputError(f"{path}, line {row + 2}: duplicate FileName {frame['FileName'].iat[row]!r}")
+    return frame
+
+
+def _class_values(frame: pd.DataFrame, classes: Sequence[str], path: Path) -> np.ndarray:
+    """The class columns as floats, each row a distribution (numbers >= 0 summing to 1).
+
+    Raises:
+        InvalidInputError: naming the first line that is not.
+    """
     values = frame[list(classes)].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
     for row in range(len(frame)):
         line = row + 2  # 1-based, after the header
@@ -247,19 +268,7 @@ def read_labels(path: Pathlike, classes: Sequence[str]) -> pd.DataFrame:
             )
         if (values[row] < 0).any():
             raise InvalidInputError(f"{path}, line {line} ({name}): negative class value")
-    frame[list(classes)] = values
-    bad_split = ~frame["Split_Set"].isin(SPLIT_NAMES.values())
-    if bad_split.any():
-        row = int(np.flatnonzero(bad_split.to_numpy())[0])
-        raise InvalidInputError(
-            f"{path}, line {row + 2}: Split_Set {frame['Split_Set'].iat[row]!r}; expected one of "
-            f"{list(SPLIT_NAMES.values())}"
-        )
-    duplicated = frame["FileName"].duplicated()
-    if duplicated.any():
-        row = int(np.flatnonzero(duplicated.to_numpy())[0])
-        raise InvalidInputError(f"{path}, line {row + 2}: duplicate FileName {frame['FileName'].iat[row]!r}")
-    return frame
+    return values
 
 
 def _unexpected_class_columns(columns: Sequence[str], classes: Sequence[str]) -> list[str]:

@@ -440,6 +440,26 @@ def build_matrix(
     return matrix
 
 
+def _evaluations(
+    results: Path, cell: Cell, test: str, model: tuple[str, ...], wanted: tuple[str, ...], problems: list[str]
+) -> list[Evaluation]:
+    """The readable evaluations on ``test`` of the runs of ``cell`` that score the ``wanted`` classes."""
+    found = []
+    for spec in cell.specs:
+        evaluation = read_evaluation(results, spec, test, model, problems)
+        if evaluation is None:
+            continue
+        if evaluation.classes != wanted:
+            _skip(
+                problems,
+                f"{results / spec.key / CROSS_DIR}: its evaluation on {test} scores {list(evaluation.classes)}, "
+                f"not the {list(wanted)} the plan's classes give; skipped",
+            )
+            continue
+        found.append(evaluation)
+    return found
+
+
 def _fill_row(
     matrix: CrossMatrix,
     results: Path,
@@ -462,25 +482,11 @@ def _fill_row(
                 skipped[test] = f"{train} and {test} share {len(pair)} class(es) {list(pair)}; at least 2 are needed"
             else:
                 shared[test] = pair
-    evaluations: dict[str, list[Evaluation]] = {}
-    for test in columns:
-        if test in skipped:
-            continue
-        found = []
-        for spec in cell.specs:
-            evaluation = read_evaluation(results, spec, test, model, problems)
-            if evaluation is None:
-                continue
-            wanted = own if test == train else shared[test]
-            if evaluation.classes != wanted:
-                _skip(
-                    problems,
-                    f"{results / spec.key / CROSS_DIR}: its evaluation on {test} scores {list(evaluation.classes)}, "
-                    f"not the {list(wanted)} the plan's classes give; skipped",
-                )
-                continue
-            found.append(evaluation)
-        evaluations[test] = found
+    evaluations = {
+        test: _evaluations(results, cell, test, model, own if test == train else shared[test], problems)
+        for test in columns
+        if test not in skipped
+    }
     own_runs = evaluations.get(train, [])
     for test in columns:
         out = MatrixCell(upstream, train, test, skipped=skipped.get(test, ""))

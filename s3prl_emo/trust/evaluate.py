@@ -134,6 +134,30 @@ def _group_column(fold: FoldData, column: str) -> str | None:
     return None
 
 
+def _checkpoint_and_fold(
+    ckpt: Path, out_dir: Path, upstream_ckpt: str | None, root: Pathlike | None, device: str
+) -> tuple[dict, FoldData, EmotionRecognizer, list]:
+    """The checkpoint (read once), its test fold, its recogniser and the inputs ``out_dir`` must not replace.
+
+    ``out_dir`` is checked before the checkpoint is read and again once it names its corpus.
+    """
+    if not ckpt.is_file():
+        raise InvalidInputError(f"-e {ckpt}: no such checkpoint")
+    inputs = [p for p in (ckpt, upstream_ckpt, root) if p is not None]
+    claim_output_dir(out_dir, command=COMMAND, inputs=inputs)
+    state = load_checkpoint(ckpt)
+    fold = _fold_of(state, ckpt, root)
+    inputs += [fold.label_file, fold.audio_dir]
+    claim_output_dir(out_dir, command=COMMAND, inputs=inputs)
+    model = EmotionRecognizer.from_state(state, ckpt, upstream_ckpt, device=device)
+    model.eval().requires_grad_(False)  # attacks take gradients of the inputs only
+    if tuple(model.classes) != tuple(fold.classes):
+        raise InvalidInputError(
+            f"{ckpt}: checkpoint classes {list(model.classes)} differ from {fold.label_file}'s {list(fold.classes)}"
+        )
+    return state, fold, model, inputs
+
+
 def run_trust(
     ckpt: Pathlike,
     out_dir: Pathlike,
@@ -152,21 +176,8 @@ def run_trust(
     predictions the figures come from, so they can be checked).
     """
     ckpt, out_dir = Path(ckpt), Path(out_dir)
-    if not ckpt.is_file():
-        raise InvalidInputError(f"-e {ckpt}: no such checkpoint")
-    inputs = [p for p in (ckpt, upstream_ckpt, root) if p is not None]
-    claim_output_dir(out_dir, command=COMMAND, inputs=inputs)
-    state = load_checkpoint(ckpt)
-    fold = _fold_of(state, ckpt, root)
-    inputs += [fold.label_file, fold.audio_dir]
-    claim_output_dir(out_dir, command=COMMAND, inputs=inputs)  # the corpus the checkpoint names, too
-    model = EmotionRecognizer.from_state(state, ckpt, upstream_ckpt, device=device)
-    model.eval().requires_grad_(False)  # attacks take gradients of the inputs only
+    state, fold, model, inputs = _checkpoint_and_fold(ckpt, out_dir, upstream_ckpt, root, device)
     classes = list(model.classes)
-    if tuple(classes) != tuple(fold.classes):
-        raise InvalidInputError(
-            f"{ckpt}: checkpoint classes {classes} differ from {fold.label_file}'s {list(fold.classes)}"
-        )
 
     skipped: dict[str, str] = {}
     gender_problem = _group_column(fold, "Gender")

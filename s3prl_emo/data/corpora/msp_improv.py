@@ -185,6 +185,22 @@ def _evaluation_file(corpus_dir: Path) -> Path:
     )
 
 
+def _clip_header(fields: list[str], where: str, first_at: dict[str, str]) -> _Block | None:
+    """The block a clip header line opens (recorded in ``first_at``), or None for a rater line."""
+    clip = _CLIP.match(fields[0])
+    if clip is None:
+        if fields[0].upper().startswith(_HEADER_PREFIXES):
+            raise InvalidInputError(f"{where}: cannot read clip {fields[0]!r}; expected UTD-IMPROV-<id>.avi")
+        return None
+    if len(fields) < 2 or not fields[1]:
+        raise InvalidInputError(f"{where}: truncated clip header; expected '<clip>.avi; <code>; A:<n>; ...'")
+    clip_id = clip.group(1)
+    if clip_id in first_at:
+        raise InvalidInputError(f"{where}: clip {clip_id} is listed a second time (first at {first_at[clip_id]})")
+    first_at[clip_id] = where
+    return _Block(clip_id, clip.group(2), clip.group(3), where)
+
+
 def _read(corpus_dir: Path) -> tuple[list[Utterance], int]:
     """The utterances, and how many duplicate rater lines were dropped."""
     path = _evaluation_file(corpus_dir)
@@ -202,23 +218,11 @@ def _read(corpus_dir: Path) -> tuple[list[Utterance], int]:
         fields = [f.strip() for f in line.split(";")]
         while fields and not fields[-1]:
             fields.pop()
-        clip = _CLIP.match(fields[0])
-        if clip is None and fields[0].upper().startswith(_HEADER_PREFIXES):
-            raise InvalidInputError(f"{where}: cannot read clip {fields[0]!r}; expected UTD-IMPROV-<id>.avi")
-        if clip is not None:
-            if len(fields) < 2 or not fields[1]:
-                raise InvalidInputError(
-                    f"{where}: truncated clip header; expected '<clip>.avi; <code>; A:<n>; ...'"
-                )
+        header = _clip_header(fields, where, first_at)
+        if header is not None:
             if block is not None:
                 utterances.append(_utterance(block, audio))
-            clip_id = clip.group(1)
-            if clip_id in first_at:
-                raise InvalidInputError(
-                    f"{where}: clip {clip_id} is listed a second time (first at {first_at[clip_id]})"
-                )
-            first_at[clip_id] = where
-            block = _Block(clip_id, clip.group(2), clip.group(3), where)
+            block = header
         elif block is None:
             raise InvalidInputError(
                 f"{where}: {line[:60]!r} before the first clip header 'UTD-IMPROV-...avi; ...'"
