@@ -9,8 +9,8 @@ import os
 from pathlib import Path
 
 import pytest
-from corpus_checks import assert_nothing_written
-from raw_fixtures import GENERIC_CLASSES, write_csv, write_wav
+from helpers.corpus_checks import assert_nothing_written
+from helpers.raw_fixtures import GENERIC_CLASSES, write_csv, write_wav
 
 from s3prl_emo.cli import main
 from s3prl_emo.data.corpora.builder import prepare_corpus

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from corpus_checks import (
+from helpers.corpus_checks import (
     EXPECTED_META,
     EXPECTED_PRIMARY,
     EXPECTED_SECONDARY,
@@ -15,7 +15,7 @@ from corpus_checks import (
     assert_podcast_condition,
     read_str_csv,
 )
-from raw_fixtures import build_podcast
+from helpers.raw_fixtures import build_podcast
 
 from s3prl_emo.data.audit import check_splits
 from s3prl_emo.data.corpora import msp_podcast

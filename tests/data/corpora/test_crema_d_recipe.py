@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-import raw_fixtures
-from corpus_checks import assert_frame_matches, assert_nothing_written
+from helpers import raw_fixtures
+from helpers.corpus_checks import assert_frame_matches, assert_nothing_written
 
 from s3prl_emo.data.corpora import crema_d
 from s3prl_emo.data.layout import read_config, read_labels

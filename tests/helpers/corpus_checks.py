@@ -15,7 +15,7 @@ import pandas as pd
 
 from s3prl_emo.data.layout import read_config, read_labels
 
-EXPECTED = Path(__file__).parent / "expected"
+EXPECTED = Path(__file__).resolve().parents[1] / "data" / "corpora" / "expected"
 
 
 def assert_frame_matches(frame: pd.DataFrame, expected_csv: str) -> None:

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from corpus_checks import assert_nothing_written
-from raw_fixtures import write_csv, write_wav
+from helpers.corpus_checks import assert_nothing_written
+from helpers.raw_fixtures import write_csv, write_wav
 
 from s3prl_emo.cli import main
 from s3prl_emo.data.corpora import generic

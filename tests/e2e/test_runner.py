@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import soundfile as sf
 import torch
-from s3prl_runner import run_downstream, train_downstream
+from helpers.s3prl_runner import run_downstream, train_downstream
 
 from s3prl_emo.errors import InvalidInputError
 from s3prl_emo.inference.recognizer import load_checkpoint

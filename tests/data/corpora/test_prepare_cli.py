@@ -7,8 +7,8 @@ import logging
 from pathlib import Path
 
 import pytest
-import raw_fixtures
-from corpus_checks import assert_nothing_written
+from helpers import raw_fixtures
+from helpers.corpus_checks import assert_nothing_written
 
 from s3prl_emo.cli import main
 from s3prl_emo.data.audit import check_splits

@@ -207,7 +207,7 @@ def test_edited_extra_state_is_refused(fbank_checkpoint, key, value):
 def _repo_root():
     from pathlib import Path
 
-    return Path(__file__).resolve().parent.parent
+    return Path(__file__).resolve().parents[2]
 
 
 def test_loading_keeps_a_global_namespace_allowance(fbank_checkpoint):

@@ -4,7 +4,7 @@ import csv
 import json
 
 import pytest
-from s3prl_runner import train_downstream
+from helpers.s3prl_runner import train_downstream
 
 from s3prl_emo.cli import main
 

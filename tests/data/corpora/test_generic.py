@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from corpus_checks import read_str_csv, row_of
-from raw_fixtures import GENERIC_CLASSES, write_csv, write_wav
+from helpers.corpus_checks import read_str_csv, row_of
+from helpers.raw_fixtures import GENERIC_CLASSES, write_csv, write_wav
 
 from s3prl_emo.cli import main
 from s3prl_emo.data.audit import check_splits
