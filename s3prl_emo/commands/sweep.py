@@ -7,23 +7,14 @@ import logging
 from pathlib import Path
 
 from ..errors import InvalidInputError
+from .parsing import add_command
 
 logger = logging.getLogger(__name__)
 MAX_EXIT = 100  # the exit status counts failed runs, capped
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "sweep",
-        help="train and evaluate every (upstream, condition, fold, grid point[, seed]); resumable; local or Slurm",
-        description=(
-            "One run per (upstream, condition, fold, grid point[, seed]): train with S3PRL's run_downstream, "
-            "evaluate dev-best on dev and test, write OUT/<upstream>/<condition>/<grid>/fold<k>/result.json. "
-            "Finished runs are skipped, interrupted ones resume from their newest states checkpoint. "
-            "The exit status is the number of failed runs (capped at 100)."
-        ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
+    parser = add_command(subparsers, "sweep", run)
     parser.add_argument("--upstreams", help="comma-separated S3PRL upstream names, e.g. fbank,wavlm_large")
     parser.add_argument(
         "--upstream-ckpt", action="append", default=[], metavar="U=PATH", help="-k of an upstream (repeatable)"
@@ -65,7 +56,6 @@ def register(subparsers) -> None:
     slurm.add_argument("--mem-gb", type=float)
     slurm.add_argument("--time-min", type=int)
     slurm.add_argument("--no-wait", action="store_true", help="submit and return; read back with --status")
-    parser.set_defaults(run=run)
 
 
 def _split(text: str | None, flag: str) -> list[str]:
@@ -76,6 +66,13 @@ def _split(text: str | None, flag: str) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    """train and evaluate every (upstream, condition, fold, grid point[, seed]); resumable; local or Slurm
+
+    One run per (upstream, condition, fold, grid point[, seed]): train with S3PRL's run_downstream,
+    evaluate dev-best on dev and test, write OUT/<upstream>/<condition>/<grid>/fold<k>/result.json.
+    Finished runs are skipped, interrupted ones resume from their newest states checkpoint. The exit
+    status is the number of failed runs (capped at 100).
+    """
     from ..runtime.guards import refuse_override_keys
     from ..sweep import plan
     from ..sweep.state import DONE, RUNNING, UNREADABLE, format_states, run_state, summary, sweep_states

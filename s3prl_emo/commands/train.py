@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..errors import InvalidInputError
+from .parsing import add_command
 
 # run_downstream.py's training flags this command honours, forwarded unchanged.
 VALUE_FLAGS = (
@@ -34,13 +35,7 @@ SWITCHES = (
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "train",
-        help="train like `run_downstream.py -m train`, with one upstream pass per audio file (feature store)",
-        description="S3PRL's runner on stored upstream features: the same flags, configs, overrides and "
-        "experiment files as `python -m s3prl.run_downstream -m train -d emotion_multilabel`; every audio "
-        "file goes through the frozen upstream once, into a store that later folds and runs share.",
-    )
+    parser = add_command(subparsers, "train", run, formatter_class=argparse.HelpFormatter)
     for flags, text in VALUE_FLAGS:
         parser.add_argument(*flags, help=text)
     for flags, text in SWITCHES:
@@ -74,7 +69,6 @@ def register(subparsers) -> None:
         default=1e-4,
         help="max relative feature difference under which a store built with other waveform statistics is reused",
     )
-    parser.set_defaults(run=run)
 
 
 def forwarded_argv(args: argparse.Namespace) -> list[str]:
@@ -107,6 +101,12 @@ def forwarded_argv(args: argparse.Namespace) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    """train like `run_downstream.py -m train`, with one upstream pass per audio file (feature store)
+
+    S3PRL's runner on stored upstream features: the same flags, configs, overrides and experiment
+    files as `python -m s3prl.run_downstream -m train -d emotion_multilabel`; every audio file goes
+    through the frozen upstream once, into a store that later folds and runs share.
+    """
     argv = forwarded_argv(args)
     from ..training.one_pass import StoreOptions, run_train
 
