@@ -123,7 +123,7 @@ def check_model_options(args: argparse.Namespace, *, checkpoint: str = "--ckpt")
     if args.batch_size is not None:
         check_batch_size(args.batch_size)
     check_device(args.device)
-    ckpt = getattr(args, checkpoint.lstrip("-"))
+    ckpt = getattr(args, checkpoint.lstrip("-").replace("-", "_"))
     for flag, path in ((checkpoint, ckpt), ("--upstream-ckpt", args.upstream_ckpt)):
         if path is not None:
             require_regular_file(Path(path), flag)
