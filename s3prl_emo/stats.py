@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -128,12 +128,8 @@ def bootstrap_scores(
         >>> scores.shape, percentile_interval(scores) == bootstrap_ci(truth, probs, n_resamples=300, seed=1)
         ((300,), True)
     """
-    truth = _check_matrix(where, "truth", truth)
-    probs = _check_matrix(where, "probs", probs, like=truth)
-    score = _metric(where, metric)
-    n_resamples = _check_resamples(where, n_resamples)
-    truth_bin, pred_bin = binarize(truth), binarize(probs)
-    n = len(truth)
+    score, n_resamples, truth_bin, (pred_bin,) = _checked_inputs(where, metric, n_resamples, truth, probs=probs)
+    n = len(truth_bin)
     rng = np.random.default_rng(seed)
     scores = np.empty(n_resamples)
     if callable(score):
@@ -142,10 +138,11 @@ def bootstrap_scores(
             scores[r] = score(truth_bin[idx], pred_bin[idx])
     else:
         indicators = _indicators(truth_bin, pred_bin)
-        for start, stop in _blocks(n_resamples, n):
-            multiplicity = np.empty((stop - start, n))  # how often each utterance was drawn
-            for row in multiplicity:
-                row[:] = np.bincount(rng.integers(0, n, size=n), minlength=n)
+
+        def drawn() -> np.ndarray:  # one resample: how often each utterance was drawn
+            return np.bincount(rng.integers(0, n, size=n), minlength=n)
+
+        for start, stop, multiplicity in _drawn_blocks(n_resamples, n, drawn):
             scores[start:stop] = _f1(multiplicity @ indicators, score)
     return scores
 
@@ -206,7 +203,8 @@ def paired_test(
         The p-value, in (0, 1].
 
     Raises:
-        InvalidInputError: as ``bootstrap_ci`` (no ``confidence`` here).
+        InvalidInputError: ``probs_a`` or ``probs_b`` differs from ``truth`` in shape, N = 0, C < 2,
+            values outside [0, 1] or not finite, ``n_resamples`` < 1, or an unknown ``metric``.
 
     Examples:
         >>> rng = np.random.default_rng(0)
@@ -218,14 +216,10 @@ def paired_test(
         >>> bool(paired_test(truth, good, bad, n_resamples=500) < 0.01)
         True
     """
-    where = "paired_test"
-    truth = _check_matrix(where, "truth", truth)
-    probs_a = _check_matrix(where, "probs_a", probs_a, like=truth)
-    probs_b = _check_matrix(where, "probs_b", probs_b, like=truth)
-    score = _metric(where, metric)
-    n_resamples = _check_resamples(where, n_resamples)
-    truth_bin, pred_a, pred_b = binarize(truth), binarize(probs_a), binarize(probs_b)
-    n = len(truth)
+    score, n_resamples, truth_bin, (pred_a, pred_b) = _checked_inputs(
+        "paired_test", metric, n_resamples, truth, probs_a=probs_a, probs_b=probs_b
+    )
+    n = len(truth_bin)
     rng = np.random.default_rng(seed)
     if callable(score):
         observed = score(truth_bin, pred_a) - score(truth_bin, pred_b)
@@ -240,10 +234,11 @@ def paired_test(
         total_a, total_b, change = ind_a.sum(axis=0), ind_b.sum(axis=0), ind_b - ind_a
         observed = float(_f1(total_a[None], score)[0] - _f1(total_b[None], score)[0])
         null = np.empty(n_resamples)
-        for start, stop in _blocks(n_resamples, n):
-            swaps = np.empty((stop - start, n))
-            for row in swaps:
-                row[:] = rng.integers(0, 2, size=n, dtype=bool)
+
+        def swapped() -> np.ndarray:  # one resample: True where an utterance's two predictions swap
+            return rng.integers(0, 2, size=n, dtype=bool)
+
+        for start, stop, swaps in _drawn_blocks(n_resamples, n, swapped):
             moved = swaps @ change
             null[start:stop] = _f1(total_a + moved, score) - _f1(total_b - moved, score)
     extreme = np.abs(null) >= abs(observed) - _TIE_TOLERANCE * max(1.0, abs(observed))
@@ -285,6 +280,16 @@ def holm(p_values: Sequence[float]) -> list[float]:
 
 
 # -- helpers ------------------------------------------------------------------------------------
+
+
+def _checked_inputs(
+    where: str, metric: Metric, n_resamples: int, truth: np.ndarray, **probs: np.ndarray
+) -> tuple[Metric, int, np.ndarray, list[np.ndarray]]:
+    """The checked metric and resample count, ``truth`` binarised, and each of ``probs`` (same shape) binarised."""
+    truth = _check_matrix(where, "truth", truth)
+    checked = [_check_matrix(where, name, values, like=truth) for name, values in probs.items()]
+    score, count = _metric(where, metric), _check_resamples(where, n_resamples)
+    return score, count, binarize(truth), [binarize(values) for values in checked]
 
 
 def _check_matrix(where: str, name: str, values: np.ndarray, *, like: np.ndarray | None = None) -> np.ndarray:
@@ -350,7 +355,16 @@ def _f1(counts: np.ndarray, metric: str) -> np.ndarray:
     return f1 if metric == "micro_f1" else f1.mean(axis=-1)
 
 
-def _blocks(n_resamples: int, n: int):
+def _drawn_blocks(n_resamples: int, n: int, draw: Callable[[], np.ndarray]) -> Iterator[tuple[int, int, np.ndarray]]:
+    """The resamples in blocks of about ``_BLOCK_ENTRIES`` entries, each drawn as documented, in order.
+
+    Yields ``(start, stop, rows)``: row i of the (stop - start, n) float matrix ``rows`` is ``draw()``
+    (one resample's n draws) for resample ``start + i``, so blocking never changes the random stream.
+    """
     step = max(1, _BLOCK_ENTRIES // n)
     for start in range(0, n_resamples, step):
-        yield start, min(start + step, n_resamples)
+        stop = min(start + step, n_resamples)
+        rows = np.empty((stop - start, n))
+        for row in rows:
+            row[:] = draw()
+        yield start, stop, rows

@@ -5,21 +5,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from .parsing import add_command, add_model_options, check_model_options
+
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "cross-eval",
-        help="evaluate a trained model on another condition, over the classes both share",
-        description=(
-            "Scores EXP/dev-best.ckpt on the test utterances of --condition under --root (pooled over its folds, "
-            "each utterance once; on the model's own corpus, the test set of the model's fold). Classes are "
-            "matched by name through the label aliases, or as --map says; probabilities and soft labels are "
-            "restricted to the shared classes, renormalised, and binarised at 1/C'. Writes metrics.json, "
-            "probs.csv, labels.csv, predict.txt and truth.txt to --out (default EXP/cross/<condition>/)."
-        ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    parser = add_command(subparsers, "cross-eval", run)
+    add_model_options(
+        parser, batch_size=None, batch_help="utterances per upstream call (default: the run's eval_batch_size)"
     )
-    parser.add_argument("-e", "--ckpt", required=True, type=Path, help="checkpoint of an emotion_multilabel run")
     parser.add_argument("--root", required=True, type=Path, help="folder of the prepared corpora (ROOT/<corpus>/...)")
     parser.add_argument(
         "--condition", required=True, help="a name of downstream_configs/ (e.g. CREMA-D) or a condition YAML"
@@ -35,25 +28,26 @@ def register(subparsers) -> None:
     )
     parser.add_argument("--out", type=Path, help="output folder (default: EXP/cross/<condition>/)")
     parser.add_argument(
-        "-k", "--upstream-ckpt", help="the upstream's weights file, for runs of a local upstream (-u *_local -k)"
-    )
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument(
-        "--batch-size", type=int, help="utterances per upstream call (default: the run's eval_batch_size)"
-    )
-    parser.add_argument(
         "--no-feature-store",
         action="store_true",
         help="run the upstream even when the run trained on a feature store (s3prl-emo train)",
     )
-    parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    """evaluate a trained model on another condition, over the classes both share
+
+    Scores EXP/dev-best.ckpt on the test utterances of --condition under --root (pooled over its folds,
+    each utterance once; on the model's own corpus, the test set of the model's fold). Classes are
+    matched by name through the label aliases, or as --map says; probabilities and soft labels are
+    restricted to the shared classes, renormalised, and binarised at 1/C'. Writes metrics.json,
+    probs.csv, labels.csv, predict.txt and truth.txt to --out (default EXP/cross/<condition>/).
+    """
     from ..inference.cross_eval import METRICS_FILE, cross_evaluate, default_out
     from ..metrics import format_table
     from ..sweep.plan import resolve_condition
 
+    check_model_options(args)
     result = cross_evaluate(
         args.ckpt,
         args.root,

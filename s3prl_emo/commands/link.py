@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..runtime.link import link, unlink
+from .parsing import add_command
 
 
 def register(subparsers) -> None:
@@ -12,9 +13,10 @@ def register(subparsers) -> None:
         ("link", run_link, "write downstream/emotion_multilabel/ (forwarding files) into an S3PRL fork"),
         ("unlink", run_unlink, "remove what `s3prl-emo link` wrote"),
     ):
-        parser = subparsers.add_parser(name, help=help_text, description=help_text)
+        parser = add_command(
+            subparsers, name, func, help=help_text, description=help_text, formatter_class=argparse.HelpFormatter
+        )
         parser.add_argument("--s3prl-root", required=True, help="the fork's s3prl/ package directory")
-        parser.set_defaults(run=func)
 
 
 def run_link(args: argparse.Namespace) -> int:

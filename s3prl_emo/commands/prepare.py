@@ -15,6 +15,7 @@ import textwrap
 
 from ..data.corpora import AUDIO_MODES, CORPORA, Corpus
 from ..data.labels import DEFAULT_SMOOTHING
+from .parsing import add_command
 
 logger = logging.getLogger(__name__)
 
@@ -28,20 +29,13 @@ def _epilog(corpus: Corpus) -> str | None:
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "prepare",
-        help="turn a raw corpus release into the EMO-SUPERB layout (soft labels, folds, manifest)",
-        description=(
-            "Reads the corpus's own release files under CORPUS_DIR and writes OUTPUT_DIR/<CORPUS>/Audios, "
-            "OUTPUT_DIR/<CORPUS>/<Primary|Secondary>/{config.json,labels_consensus_<k>.csv} and "
-            "OUTPUT_DIR/<CORPUS>/manifest.json. The output is staged and moved into place only when "
-            "complete. `s3prl-emo prepare <corpus> --help` shows the corpus's expected raw tree."
-        ),
-    )
+    parser = add_command(subparsers, "prepare", run)
     recipes = parser.add_subparsers(dest="corpus", required=True, metavar="CORPUS")
     for corpus in CORPORA.values():
-        sub = recipes.add_parser(
+        sub = add_command(
+            recipes,
             corpus.key,
+            run,
             help=corpus.summary,
             description=corpus.doc,
             epilog=_epilog(corpus),
@@ -87,10 +81,16 @@ def register(subparsers) -> None:
         )
         if corpus.add_options is not None:
             corpus.add_options(sub)
-        sub.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    """turn a raw corpus release into the EMO-SUPERB layout (soft labels, folds, manifest)
+
+    Reads the corpus's own release files under CORPUS_DIR and writes OUTPUT_DIR/<CORPUS>/Audios,
+    OUTPUT_DIR/<CORPUS>/<Primary|Secondary>/{config.json,labels_consensus_<k>.csv} and
+    OUTPUT_DIR/<CORPUS>/manifest.json. The output is staged and moved into place only when
+    complete. `s3prl-emo prepare <corpus> --help` shows the corpus's expected raw tree.
+    """
     corpus = CORPORA[args.corpus]
     options = {k: v for k, v in vars(args).items() if k not in ("command", "corpus", "run")}
     corpus_dir, output_dir = options.pop("corpus_dir"), options.pop("output_dir")

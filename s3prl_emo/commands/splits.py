@@ -14,21 +14,13 @@ from ..data.export_formats import AUDIO_MODES
 from ..data.partitions import assign_splits, is_cross_validated, partitioned_corpora
 from ..errors import InvalidInputError
 from ..runtime.atomic import write_text_atomically
-
-LAYOUT_HELP = "DIR is <root>/<CORPUS>/Primary or .../Secondary (config.json + labels_consensus_<k>.csv)"
+from .parsing import add_command
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    fmt = argparse.ArgumentDefaultsHelpFormatter
     session_corpora = [c for c in partitioned_corpora() if is_cross_validated(c)]
 
-    splits = subparsers.add_parser(
-        "splits",
-        formatter_class=fmt,
-        help="assign Train/Development/Test to audio file names for one published fold",
-        description="Print (or write) FileName,Split_Set for every name in LIST, using the session "
-        "rule and fold table EMO-SUPERB published for CORPUS.",
-    )
+    splits = add_command(subparsers, "splits", run_splits)
     splits.add_argument(
         "corpus", metavar="CORPUS", choices=session_corpora, help=f"one of {', '.join(session_corpora)}"
     )
@@ -46,26 +38,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     splits.add_argument(
         "--out", type=Path, metavar="CSV", default=None, help="write the CSV here (atomically); stdout when absent"
     )
-    splits.set_defaults(run=run_splits)
 
-    check = subparsers.add_parser(
-        "check-splits",
-        formatter_class=fmt,
-        help="per-fold split sizes and a speaker/session leakage check (exit 1 on leakage)",
-        description=f"Check every fold of a prepared corpus for leakage. {LAYOUT_HELP}.",
-    )
+    check = add_command(subparsers, "check-splits", run_check_splits)
     check.add_argument("corpus_dir", metavar="DIR", type=Path, help="a Primary or Secondary folder")
-    check.set_defaults(run=run_check_splits)
 
-    export = subparsers.add_parser(
-        "export-splits",
-        formatter_class=fmt,
-        help="write the folds as csv, Kaldi data folders, S3PRL emotion meta-data, lhotse manifests or a "
-        "Hugging Face audiofolder",
-        description=f"Export every fold of a prepared corpus. {LAYOUT_HELP}. For s3prl-emotion, pass "
-        "<root>/<CORPUS>/Audios as the emotion downstream's datarc.root and OUTDIR as its "
-        "datarc.meta_data. lhotse needs the optional dependency: pip install 's3prl-emo[lhotse]'.",
-    )
+    export = add_command(subparsers, "export-splits", run_export_splits)
     export.add_argument("corpus_dir", metavar="DIR", type=Path, help="a Primary or Secondary folder")
     export.add_argument(
         "--format", required=True, choices=sorted(EXPORTERS), default=argparse.SUPPRESS, help="output format"
@@ -85,7 +62,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="audiofolder only: link each split's audio to the corpus's files, or copy it [default: link]",
     )
-    export.set_defaults(run=run_export_splits)
 
 
 def _read_names(path: Path) -> list[str]:
@@ -96,6 +72,11 @@ def _read_names(path: Path) -> list[str]:
 
 
 def run_splits(args: argparse.Namespace) -> int:
+    """assign Train/Development/Test to audio file names for one published fold
+
+    Print (or write) FileName,Split_Set for every name in LIST, using the session rule and fold
+    table EMO-SUPERB published for CORPUS.
+    """
     names = _read_names(args.utterances)
     splits = assign_splits(args.corpus, args.fold, names)  # raises before anything is written
     buffer = io.StringIO()
@@ -110,6 +91,11 @@ def run_splits(args: argparse.Namespace) -> int:
 
 
 def run_check_splits(args: argparse.Namespace) -> int:
+    """per-fold split sizes and a speaker/session leakage check (exit 1 on leakage)
+
+    Check every fold of a prepared corpus for leakage. DIR is <root>/<CORPUS>/Primary or
+    .../Secondary (config.json + labels_consensus_<k>.csv).
+    """
     report = check_splits(args.corpus_dir)
     print(report.table())
     if report.clean:
@@ -122,6 +108,14 @@ def run_check_splits(args: argparse.Namespace) -> int:
 
 
 def run_export_splits(args: argparse.Namespace) -> int:
+    """write the folds as csv, Kaldi data folders, S3PRL emotion meta-data, lhotse manifests or a
+    Hugging Face audiofolder
+
+    Export every fold of a prepared corpus. DIR is <root>/<CORPUS>/Primary or .../Secondary
+    (config.json + labels_consensus_<k>.csv). For s3prl-emotion, pass <root>/<CORPUS>/Audios as the
+    emotion downstream's datarc.root and OUTDIR as its datarc.meta_data. lhotse needs the optional
+    dependency: pip install 's3prl-emo[lhotse]'.
+    """
     options = {}
     if args.audio is not None:
         if args.format != "audiofolder":

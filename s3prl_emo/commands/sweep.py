@@ -8,23 +8,14 @@ import logging
 from pathlib import Path
 
 from ..errors import InvalidInputError
+from .parsing import add_command
 
 logger = logging.getLogger(__name__)
 MAX_EXIT = 100  # the exit status counts failed runs, capped
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "sweep",
-        help="train and evaluate every (upstream, condition, fold, grid point[, seed]); resumable; local or Slurm",
-        description=(
-            "One run per (upstream, condition, fold, grid point[, seed]): train with S3PRL's run_downstream, "
-            "evaluate dev-best on dev and test, write OUT/<upstream>/<condition>/<grid>/fold<k>/result.json. "
-            "Finished runs are skipped, interrupted ones resume from their newest states checkpoint. "
-            "The exit status is the number of failed runs (capped at 100)."
-        ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
+    parser = add_command(subparsers, "sweep", run)
     parser.add_argument("--upstreams", help="comma-separated S3PRL upstream names, e.g. fbank,wavlm_large")
     parser.add_argument(
         "--upstream-ckpt", action="append", default=[], metavar="U=PATH", help="-k of an upstream (repeatable)"
@@ -73,7 +64,6 @@ def register(subparsers) -> None:
     slurm.add_argument("--mem-gb", type=float)
     slurm.add_argument("--time-min", type=int)
     slurm.add_argument("--no-wait", action="store_true", help="submit and return; read back with --status")
-    parser.set_defaults(run=run)
 
 
 def _split(text: str | None, flag: str) -> list[str]:
@@ -109,14 +99,11 @@ def _cross_eval_classes(args: argparse.Namespace, runs: list) -> dict | None:
     return classes
 
 
-def run(args: argparse.Namespace) -> int:
+def _plan(args: argparse.Namespace) -> tuple[list, dict | None, dict | None]:
+    """The runs, the cross-evaluation classes and the Slurm settings, every flag checked."""
     from ..runtime.guards import refuse_override_keys
     from ..sweep import plan
-    from ..sweep.state import DONE, RUNNING, UNREADABLE, format_states, run_state, summary, sweep_states
 
-    if args.status:
-        print(format_states(sweep_states(args.out)))
-        return 0
     if args.jobs < 1:
         raise InvalidInputError(f"--jobs {args.jobs}: expected at least 1")
     if args.root is None:
@@ -152,26 +139,51 @@ def run(args: argparse.Namespace) -> int:
             "time_min": args.time_min,
         }
         settings = read_slurm_config(args.slurm_config, flags)
-    if args.dry_run:
-        everything = _merged(args.out, runs)
-        states = [
-            run_state(
-                spec,
-                plan.run_folder(args.out, spec),
-                tuple(t.condition for t in plan.cross_targets(spec, everything, cross_eval)[0]) if cross_eval else (),
-            )
-            for spec in runs
-        ]
-        for state in states:
-            verb = (
-                "done"
-                if state.state == DONE
-                else f"would run ({state.state}{': ' + state.detail if state.detail else ''})"
-            )
-            print(f"{state.name}  {verb}")
-        print(summary(states))
-        return 0
+    return runs, cross_eval, settings
 
+
+def _dry_run(args: argparse.Namespace, runs: list, cross_eval: dict | None) -> int:
+    """What a sweep would do, run by run, without doing it."""
+    from ..sweep import plan
+    from ..sweep.state import DONE, run_state, summary
+
+    everything = _merged(args.out, runs)
+    states = [
+        run_state(
+            spec,
+            plan.run_folder(args.out, spec),
+            tuple(t.condition for t in plan.cross_targets(spec, everything, cross_eval)[0]) if cross_eval else (),
+        )
+        for spec in runs
+    ]
+    for state in states:
+        verb = (
+            "done"
+            if state.state == DONE
+            else f"would run ({state.state}{': ' + state.detail if state.detail else ''})"
+        )
+        print(f"{state.name}  {verb}")
+    print(summary(states))
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    """train and evaluate every (upstream, condition, fold, grid point[, seed]); resumable; local or Slurm
+
+    One run per (upstream, condition, fold, grid point[, seed]): train with S3PRL's run_downstream,
+    evaluate dev-best on dev and test, write OUT/<upstream>/<condition>/<grid>/fold<k>/result.json.
+    Finished runs are skipped, interrupted ones resume from their newest states checkpoint. The exit
+    status is the number of failed runs (capped at 100).
+    """
+    from ..sweep import plan
+    from ..sweep.state import DONE, RUNNING, UNREADABLE, format_states, summary, sweep_states
+
+    if args.status:
+        print(format_states(sweep_states(args.out)))
+        return 0
+    runs, cross_eval, settings = _plan(args)
+    if args.dry_run:
+        return _dry_run(args, runs, cross_eval)
     plan.write_plan(args.out, runs, cross_eval=cross_eval)
     states = sweep_states(args.out, runs)
     busy = [s for s in states if s.state == RUNNING]

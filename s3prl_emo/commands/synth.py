@@ -6,19 +6,11 @@ import argparse
 
 from ..data.synth import CLASSES, NAME, make_synthetic_corpus
 from ..errors import InvalidInputError
+from .parsing import add_command
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "synth",
-        help="write the built-in synthetic emotional-speech corpus (EMO-SUPERB layout)",
-        description=(
-            "Writes OUT/NAME/Audios and OUT/NAME/Primary/{config.json,labels_consensus_1..5.csv}. "
-            "Another --name gives a second corpus with other speakers; --classes picks the emotions "
-            "(e.g. angry,happy,sad,neutral,surprise for a partly different class set)."
-        ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
+    parser = add_command(subparsers, "synth", run)
     parser.add_argument(
         "--out",
         required=True,
@@ -33,10 +25,15 @@ def register(subparsers) -> None:
         help="comma-separated emotions, in column order (angry, sad, neutral, happy, fear, surprise, disgust)",
     )
     parser.add_argument("--utterances-per-speaker", type=int, default=30, help="10 speakers in 5 sessions")
-    parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    """write the built-in synthetic emotional-speech corpus (EMO-SUPERB layout)
+
+    Writes OUT/NAME/Audios and OUT/NAME/Primary/{config.json,labels_consensus_1..5.csv}. Another
+    --name gives a second corpus with other speakers; --classes picks the emotions (e.g.
+    angry,happy,sad,neutral,surprise for a partly different class set).
+    """
     if args.seed < 0:
         raise InvalidInputError(f"--seed {args.seed}: expected a whole number >= 0")
     if args.utterances_per_speaker < 1:

@@ -7,6 +7,7 @@ import argparse
 from ..downstream import NAME as DOWNSTREAM_NAME
 from ..errors import InvalidInputError
 from ..training.feature_store import DTYPES, STORE_KINDS, StoreOptions
+from .parsing import add_command
 
 # run_downstream.py's training flags this command honours, forwarded unchanged.
 VALUE_FLAGS = (
@@ -36,13 +37,7 @@ SWITCHES = (
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "train",
-        help="train like `run_downstream.py -m train`, with one upstream pass per audio file (feature store)",
-        description="S3PRL's runner on stored upstream features: the same flags, configs, overrides and "
-        "experiment files as `python -m s3prl.run_downstream -m train -d emotion_multilabel`; every audio "
-        "file goes through the frozen upstream once, into a store that later folds and runs share.",
-    )
+    parser = add_command(subparsers, "train", run, formatter_class=argparse.HelpFormatter)
     for flags, text in VALUE_FLAGS:
         parser.add_argument(*flags, help=text)
     for flags, text in SWITCHES:
@@ -78,7 +73,6 @@ def register(subparsers) -> None:
         default=defaults.tolerance,
         help="max relative feature difference under which a store built with other waveform statistics is reused",
     )
-    parser.set_defaults(run=run)
 
 
 def forwarded_argv(args: argparse.Namespace) -> list[str]:
@@ -111,6 +105,12 @@ def forwarded_argv(args: argparse.Namespace) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    """train like `run_downstream.py -m train`, with one upstream pass per audio file (feature store)
+
+    S3PRL's runner on stored upstream features: the same flags, configs, overrides and experiment
+    files as `python -m s3prl.run_downstream -m train -d emotion_multilabel`; every audio file goes
+    through the frozen upstream once, into a store that later folds and runs share.
+    """
     argv = forwarded_argv(args)
     from ..training.one_pass import StoreOptions, run_train
 

@@ -482,15 +482,14 @@ def evaluate(
     one-pass run from its feature store (see ``stored_inference``).
     """
     from ..runtime.checkpoints import load_checkpoint
+    from .predict import check_batch_size
     from .recognizer import EmotionRecognizer
 
     state = load_checkpoint(ckpt)
     model = model_info(ckpt, state)
     target = load_target(condition, root, model)
     match = match_classes(model.classes, target.classes, class_map, only=only, map_source=map_source)
-    if batch_size is not None and (isinstance(batch_size, bool) or batch_size < 1):
-        raise InvalidInputError(f"--batch-size {batch_size}: expected a positive integer")
-    batch = batch_size or model.eval_batch_size
+    batch = model.eval_batch_size if batch_size is None else check_batch_size(batch_size)
     recognizer = EmotionRecognizer.from_checkpoint(ckpt, upstream_ckpt=upstream_ckpt, device=device)
     desc = f"cross-eval {target.condition}"
     store = None
@@ -562,15 +561,20 @@ def cross_evaluate(
     *,
     out: Pathlike | None = None,
     map_file: Pathlike | None = None,
-    only: Sequence[str] | None = None,
-    upstream_ckpt: Pathlike | None = None,
-    device: str = "cpu",
-    batch_size: int | None = None,
-    use_store: bool = True,
+    **options,
 ) -> CrossEvaluation:
     """``s3prl-emo cross-eval``: check the output folder and the class map, evaluate, write.
 
     Nothing is written when anything fails (bad map, too few shared classes, unreadable audio).
+
+    Args:
+        ckpt: the model's checkpoint (``EXP/dev-best.ckpt``).
+        root: the folder of the prepared corpora.
+        condition: a name of ``downstream_configs/`` or a condition YAML.
+        out: the output folder (default: ``default_out``, ``EXP/cross/<condition>/``).
+        map_file: a TOML class map (``read_class_map``); without one, classes match by name.
+        **options: ``evaluate``'s other keywords, passed on as they are: ``only``,
+            ``upstream_ckpt``, ``device``, ``batch_size``, ``use_store``.
     """
     from ..runtime.guards import claim_output_dir
     from ..sweep.plan import resolve_condition
@@ -586,11 +590,7 @@ def cross_evaluate(
         condition,
         class_map=class_map,
         map_source=f"--map {map_file}" if map_file is not None else "--map",
-        only=only,
-        upstream_ckpt=upstream_ckpt,
-        device=device,
-        batch_size=batch_size,
-        use_store=use_store,
+        **options,
     )
     if map_file is not None:
         result.meta["map_file"] = str(map_file)
