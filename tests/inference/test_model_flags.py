@@ -37,7 +37,8 @@ def _run(argv: list[str], tmp_path: Path, caplog: pytest.LogCaptureFixture) -> t
     with caplog.at_level(logging.ERROR, logger="s3prl_emo"):
         code = main(argv)
     errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
-    assert len(errors) == 1 and "\n" not in errors[0], errors
+    assert len(errors) == 1, errors
+    assert "\n" not in errors[0], errors
     assert not (tmp_path / "out").exists()
     return code, errors[0]
 
@@ -60,7 +61,8 @@ def ckpt(tmp_path: Path) -> Path:
 )
 def test_bad_values_are_refused_alike(command, extra, expected, ckpt, tmp_path, caplog):
     code, message = _run([*_argv(command, ckpt, tmp_path), *extra], tmp_path, caplog)
-    assert code == 2 and message.startswith(expected), message
+    assert code == 2, message
+    assert message.startswith(expected), message
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -78,7 +80,8 @@ def test_checkpoints_must_be_regular_files(command, kind, flag, ckpt, tmp_path, 
     code, message = _run(argv, tmp_path, caplog)
     name = {"-k": "--upstream-ckpt", "-e": "--expert" if command == "trust" else "--ckpt"}[flag]
     problem = {"missing": "no such file", "folder": "a folder", "fifo": "not a regular file"}[kind]
-    assert code == 2 and message.startswith(f"{name} {bad}: {problem}"), message
+    assert code == 2, message
+    assert message.startswith(f"{name} {bad}: {problem}"), message
 
 
 def test_the_three_commands_describe_the_shared_flags_alike():
