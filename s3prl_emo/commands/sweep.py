@@ -158,9 +158,7 @@ def _dry_run(args: argparse.Namespace, runs: list, cross_eval: dict | None) -> i
     ]
     for state in states:
         verb = (
-            "done"
-            if state.state == DONE
-            else f"would run ({state.state}{': ' + state.detail if state.detail else ''})"
+            "done" if state.state == DONE else f"would run ({state.state}{': ' + state.detail if state.detail else ''})"
         )
         print(f"{state.name}  {verb}")
     print(summary(states))

@@ -355,7 +355,6 @@ def _label_lines(names: list[str], values: np.ndarray, classes: tuple[str, ...],
     return "".join(lines)
 
 
-
 def _checked_dev_thresholds(value: object, n_classes: int) -> dict | None:
     """A checkpoint's ``dev_thresholds`` (absent in older ones), checked like the rest of its extra state."""
     if value is None:

@@ -39,7 +39,6 @@ from ..training.store_choice import AUDIO_READER, STATS_KEYS, upstream_fingerpri
 logger = logging.getLogger(__name__)
 
 
-
 class RunStore:
     """The feature store of a one-pass run, bound to the run's recogniser."""
 

@@ -23,8 +23,13 @@ import types
 logger = logging.getLogger(__name__)
 
 SOX_EFFECTS = "torchaudio.sox_effects"
-SOX_FUNCTIONS = ("init_sox_effects", "shutdown_sox_effects", "effect_names", "apply_effects_tensor",
-                 "apply_effects_file")
+SOX_FUNCTIONS = (
+    "init_sox_effects",
+    "shutdown_sox_effects",
+    "effect_names",
+    "apply_effects_tensor",
+    "apply_effects_file",
+)
 
 
 class SoxEffectsRemovedError(RuntimeError):
@@ -96,6 +101,7 @@ def fill_missing() -> list[str]:
         torchaudio.sox_effects = module
         filled.append(SOX_EFFECTS)
     for name in filled:
-        logger.debug("torchaudio %s lacks %s, which S3PRL 0.4.18 uses: filled in for S3PRL",
-                     torchaudio.__version__, name)
+        logger.debug(
+            "torchaudio %s lacks %s, which S3PRL 0.4.18 uses: filled in for S3PRL", torchaudio.__version__, name
+        )
     return filled

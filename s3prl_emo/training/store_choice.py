@@ -38,7 +38,6 @@ INVARIANCE_SAMPLE = 5
 STATS_KEYS = ("wav_mean", "wav_std")
 
 
-
 def upstream_fingerprint(model: nn.Module) -> str:
     """Hash of the upstream's class and every tensor of its state: changes with its checkpoint."""
     hasher = hashlib.blake2b(digest_size=16)
@@ -64,7 +63,6 @@ def store_folder(folder: Path) -> Path:
         logger.warning("feature store %s is %s: removing it and building the store in its place", folder, what)
         folder.unlink()
     return folder
-
 
 
 @dataclass
@@ -225,7 +223,6 @@ class StoreChooser:
         return worst, sample
 
 
-
 def provably_invariant(upstream) -> str | None:
     """Why the train-split normalisation ``(x - mean) / std`` cannot change the upstream's
     features, or None. Either the upstream layer-norms each waveform (WavLM/HuBERT/wav2vec 2.0
@@ -258,5 +255,3 @@ def durations(expert, names) -> dict[str, float]:
 
     crop = float(expert.datarc["max_duration_s"])
     return {n: min(sf.info(str(expert.data.audio_dir / n)).duration, crop) for n in names}
-
-

@@ -97,11 +97,24 @@ def test_a_class_one_annotator_names_twice_counts_once():
     class) and a primary emotion repeated among the secondary ones give one vote each."""
     assert annotator_classes(["Anger", "angry", "Frustration"], IEMOCAP, "iemocap") == ("angry", "frustrated")
     assert soft_labels([["Anger", "Anger"], "Sadness"], IEMOCAP, aliases="iemocap") == pytest.approx(
-        soft_labels(["Anger", "Sadness"], IEMOCAP, aliases="iemocap"))
-    nnime = ["angry", "frustrated", "disappointed", "sad", "fear", "neutral", "surprise", "excited", "happy",
-             "relax", "joy"]
-    assert soft_labels([["happy", "happiness"], "joy"], nnime, aliases="nnime") == pytest.approx(smoothed(
-        [0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1]))
+        soft_labels(["Anger", "Sadness"], IEMOCAP, aliases="iemocap")
+    )
+    nnime = [
+        "angry",
+        "frustrated",
+        "disappointed",
+        "sad",
+        "fear",
+        "neutral",
+        "surprise",
+        "excited",
+        "happy",
+        "relax",
+        "joy",
+    ]
+    assert soft_labels([["happy", "happiness"], "joy"], nnime, aliases="nnime") == pytest.approx(
+        smoothed([0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1])
+    )
 
 
 def test_msp_secondary_is_primary_plus_secondary_as_published():
@@ -112,11 +125,16 @@ def test_msp_secondary_is_primary_plus_secondary_as_published():
     the primary emotion among the secondary ones was counted twice (the raw lines are not
     public); the package counts a class once per rater everywhere, the rule ``soft_labels``
     states and the MSP readers already applied."""
-    raters = [("Angry", ["Frustrated", "Disgusted"]), ("Angry", ["Frustrated", "Surprised"]),
-              ("Angry", ["Frustrated", "Disgusted"]), ("Angry", ["Frustrated"]),
-              ("Angry", ["Frustrated", "Excited"]), ("Angry", ["Surprised"]), ("Sad", [])]
-    published = [0.005556, 0.283333, 0.338889, 0.061111, 0.116667, 0.061111, 0.005556, 0.005556, 0.116667,
-                 0.005556]
+    raters = [
+        ("Angry", ["Frustrated", "Disgusted"]),
+        ("Angry", ["Frustrated", "Surprised"]),
+        ("Angry", ["Frustrated", "Disgusted"]),
+        ("Angry", ["Frustrated"]),
+        ("Angry", ["Frustrated", "Excited"]),
+        ("Angry", ["Surprised"]),
+        ("Sad", []),
+    ]
+    published = [0.005556, 0.283333, 0.338889, 0.061111, 0.116667, 0.061111, 0.005556, 0.005556, 0.116667, 0.005556]
     votes = [primary_plus_secondary(p, s, IMPROV_S, "msp-improv") for p, s in raters]
     assert soft_labels(votes, IMPROV_S, aliases="msp-improv") == pytest.approx(published, abs=1e-6)
     secondary_only = [s for _, s in raters if s]

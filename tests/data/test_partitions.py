@@ -80,8 +80,15 @@ def test_synth_rotates_like_iemocap():
 
 def test_every_corpus_has_a_partition_file_with_its_source():
     folder = partitions.data_splits_dir()
-    assert partitioned_corpora() == ("biic-podcast", "crema-d", "iemocap", "msp-improv", "msp-podcast", "nnime",
-                                     "synth")
+    assert partitioned_corpora() == (
+        "biic-podcast",
+        "crema-d",
+        "iemocap",
+        "msp-improv",
+        "msp-podcast",
+        "nnime",
+        "synth",
+    )
     for corpus in partitioned_corpora():
         text = (folder / f"{corpus}.toml").read_text()
         assert text.startswith("#")
@@ -110,13 +117,17 @@ def test_session_of_realistic_names(corpus, name, session):
 
 
 def test_crema_d_actor_ranges_and_nnime_dialog_groups():
-    crema = {1: range(1037, 1055), 2: range(1001, 1019), 3: range(1073, 1092), 4: range(1055, 1073),
-             5: range(1019, 1037)}
+    crema = {
+        1: range(1037, 1055),
+        2: range(1001, 1019),
+        3: range(1073, 1092),
+        4: range(1055, 1073),
+        5: range(1019, 1037),
+    }
     for session, actors in crema.items():
         for actor in actors:
             assert session_of("crema-d", f"{actor}_DFA_ANG_XX.wav") == session
-    nnime = {1: [1, 2, 3, 4, 22], 2: [5, 6, 7, 8], 3: [9, 10, 11, 12], 4: [13, 14, 15, 16],
-             5: [17, 18, 19, 20, 21]}
+    nnime = {1: [1, 2, 3, 4, 22], 2: [5, 6, 7, 8], 3: [9, 10, 11, 12], 4: [13, 14, 15, 16], 5: [17, 18, 19, 20, 21]}
     for session, dialogs in nnime.items():
         for dialog in dialogs:
             assert session_of("nnime", f"happy_{dialog:02d}_A_001.wav") == session
@@ -154,8 +165,15 @@ def test_assign_splits_names_the_bad_fold_and_the_bad_file():
 
 @pytest.mark.parametrize("corpus", ["msp-podcast", "biic-podcast"])
 def test_corpus_sets_map_to_splits(corpus):
-    expected = {"Train": "Train", "Development": "Development", "Test1": "Test", "Test2": "Test",
-                "Test3": "Test", "test1": "Test", " Train ": "Train"}
+    expected = {
+        "Train": "Train",
+        "Development": "Development",
+        "Test1": "Test",
+        "Test2": "Test",
+        "Test3": "Test",
+        "test1": "Test",
+        " Train ": "Train",
+    }
     for corpus_set, split in expected.items():
         assert split_of_corpus_set(corpus, corpus_set) == split
     with pytest.raises(InvalidInputError, match="'Validation'"):
@@ -170,8 +188,16 @@ def test_corpus_sets_only_for_podcasts():
 
 
 def test_corpus_key_maps_emo_superb_folders():
-    expected = {"IEMOCAP": "iemocap", "CREMA-D": "crema-d", "IMPROV": "msp-improv", "PODCAST": "msp-podcast",
-                "NNIME": "nnime", "BIIC_PODCAST": "biic-podcast", "SYNTH": "synth", "improv": "msp-improv"}
+    expected = {
+        "IEMOCAP": "iemocap",
+        "CREMA-D": "crema-d",
+        "IMPROV": "msp-improv",
+        "PODCAST": "msp-podcast",
+        "NNIME": "nnime",
+        "BIIC_PODCAST": "biic-podcast",
+        "SYNTH": "synth",
+        "improv": "msp-improv",
+    }
     for folder, key in expected.items():
         assert corpus_key(folder) == key
     assert corpus_key(Path("/data/emo/IMPROV")) == "msp-improv"
@@ -258,8 +284,9 @@ def test_fold_violations_duplicates_unmatched_names_and_nnime_header():
     frame = _fold_frame(["a.wav", "a.wav"], ["1", "1"], ["Train", "Train"])
     assert fold_violations(frame) == ["FileName 'a.wav' is listed 2 times; each utterance belongs in one row"]
     assert "match no iemocap session rule: 'a.wav'" in fold_violations(frame, corpus="iemocap")[1]
-    nnime = pd.DataFrame({"Unnamed: 0": ["sad_01_A_001.wav", "sad_22_B_002.wav"], "SpkrID": ["1", "2"],
-                          "Split_Set": ["Train", "Test"]})
+    nnime = pd.DataFrame(
+        {"Unnamed: 0": ["sad_01_A_001.wav", "sad_22_B_002.wav"], "SpkrID": ["1", "2"], "Split_Set": ["Train", "Test"]}
+    )
     expected = ["nnime session 1 is in several splits: Train (1), Test (1)"]
     assert fold_violations(nnime, corpus="nnime") == expected
     with pytest.raises(InvalidInputError, match="Split_Set"):

@@ -27,8 +27,16 @@ def write_noise(path, seconds, rate, channels, seed=0, subtype="PCM_16"):
 
 @pytest.mark.parametrize(
     ("rate", "channels", "seconds"),
-    [(16_000, 1, 3.0), (16_000, 2, 12.0), (8_000, 1, 2.5), (22_050, 2, 11.3), (44_100, 2, 13.0),
-     (48_000, 4, 0.7), (44_100, 1, 0.05), (11_025, 3, 10.0)],
+    [
+        (16_000, 1, 3.0),
+        (16_000, 2, 12.0),
+        (8_000, 1, 2.5),
+        (22_050, 2, 11.3),
+        (44_100, 2, 13.0),
+        (48_000, 4, 0.7),
+        (44_100, 1, 0.05),
+        (11_025, 3, 10.0),
+    ],
 )
 def test_audio_is_read_as_librosa_load_reads_it_bit_for_bit(tmp_path, rate, channels, seconds):
     path = write_noise(tmp_path / "x.wav", seconds, rate, channels, seed=rate + channels)
@@ -66,11 +74,11 @@ def test_statistics_use_the_uncropped_audio_and_the_normaliser_adds_1e6(tmp_path
 
 def test_a_value_equal_to_one_over_k_is_not_above_it():
     # MSP-IMPROV Secondary-like rows: K = 10, labels of exactly 0.1 (float32 0.1 > 0.1 in float64)
-    improv = np.array([[0.1] * 10, [0.55] + [0.05] * 9, [0.1, 0.1, 0.3, 0.1, 0.1, 0.1, 0.05, 0.05, 0.05, 0.05]],
-                      dtype=np.float32)
+    improv = np.array(
+        [[0.1] * 10, [0.55] + [0.05] * 9, [0.1, 0.1, 0.3, 0.1, 0.1, 0.1, 0.05, 0.05, 0.05, 0.05]], dtype=np.float32
+    )
     assert float(improv[0, 0]) > 0.1  # the trap: float64 says it exceeds 1/K
-    assert binarize(improv).astype(int).tolist() == [
-        [0] * 10, [1] + [0] * 9, [0, 0, 1, 0, 0, 0, 0, 0, 0, 0]]
+    assert binarize(improv).astype(int).tolist() == [[0] * 10, [1] + [0] * 9, [0, 0, 1, 0, 0, 0, 0, 0, 0, 0]]
     # the built-in corpus: K = 5, labels of exactly 0.2
     synth = np.array([[0.2, 0.2, 0.4, 0.1, 0.1], [0.2, 0.6, 0.1, 0.05, 0.05]], dtype=np.float32)
     assert binarize(synth).astype(int).tolist() == [[0, 0, 1, 0, 0], [0, 1, 0, 0, 0]]

@@ -52,7 +52,9 @@ def test_downstream_trains_on_a_generic_prepared_corpus(synth_root, repo_root, t
 
     expdir = tmp_path / "exp"
     result = train_downstream(
-        repo_root, root, expdir,
+        repo_root,
+        root,
+        expdir,
         "config.downstream_expert.datarc.corpus='MINE'",
         "config.downstream_expert.datarc.test_fold='fold3'",
         "config.runner.total_steps=10",

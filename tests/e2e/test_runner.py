@@ -20,8 +20,9 @@ SMALL = (
 
 
 def train(repo_root, synth_root, expdir, *upstream):
-    train_downstream(repo_root, synth_root, expdir, "config.downstream_expert.datarc.train_batch_size=8", SMALL,
-                     upstream=upstream)
+    train_downstream(
+        repo_root, synth_root, expdir, "config.downstream_expert.datarc.train_batch_size=8", SMALL, upstream=upstream
+    )
 
 
 @pytest.fixture(scope="module")

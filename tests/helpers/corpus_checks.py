@@ -49,8 +49,24 @@ def row_of(frame: pd.DataFrame, file_name: str) -> pd.Series:
 
 # Expected output of build_podcast (MSP-PODCAST names; BIIC tests rename them).
 PRIMARY = ("angry", "sad", "disgust", "contempt", "fear", "neutral", "surprise", "happy")  # published column order
-SECONDARY = ("angry", "frustrated", "annoyed", "disappointed", "sad", "disgust", "depressed", "contempt",
-             "confused", "concerned", "fear", "neutral", "surprise", "amused", "excited", "happy")
+SECONDARY = (
+    "angry",
+    "frustrated",
+    "annoyed",
+    "disappointed",
+    "sad",
+    "disgust",
+    "depressed",
+    "contempt",
+    "confused",
+    "concerned",
+    "fear",
+    "neutral",
+    "surprise",
+    "amused",
+    "excited",
+    "happy",
+)
 OFF = {8: 0.05 / 7, 16: 0.05 / 15}  # a class nobody chose gets 0.05 / (K - 1)
 
 # Hand-computed (EMO-SUPERB's soft-label rule). K = 8: p = (1 - 0.4/7) q + 0.05/7; K = 16: p = (1 - 0.8/15) q + 0.05/15.
@@ -84,8 +100,14 @@ EXPECTED_META = {
 }
 
 
-def assert_podcast_condition(folder: Path, classes: tuple[str, ...], expected: dict[str, dict[str, float]],
-                             *, prefix: str = "MSP-PODCAST", description: str = "MSP-Podcast v1.11") -> None:
+def assert_podcast_condition(
+    folder: Path,
+    classes: tuple[str, ...],
+    expected: dict[str, dict[str, float]],
+    *,
+    prefix: str = "MSP-PODCAST",
+    description: str = "MSP-Podcast v1.11",
+) -> None:
     """One condition of a prepared podcast corpus equals the hand-computed rows (names renamed
     to ``prefix``)."""
     config = read_config(folder)
@@ -94,8 +116,7 @@ def assert_podcast_condition(folder: Path, classes: tuple[str, ...], expected: d
     assert config.dimensional == {"max_score": 7, "min_score": 1}
     read_labels(folder / "labels_consensus_1.csv", classes)  # validates rows, splits, names
     frame = read_str_csv(folder / "labels_consensus_1.csv")
-    assert list(frame.columns) == ["FileName", *classes, "EmoAct", "EmoVal", "EmoDom", "SpkrID", "Gender",
-                                   "Split_Set"]
+    assert list(frame.columns) == ["FileName", *classes, "EmoAct", "EmoVal", "EmoDom", "SpkrID", "Gender", "Split_Set"]
     assert sorted(frame["FileName"]) == sorted(n.replace("MSP-PODCAST", prefix) for n in expected)
     assert not (folder / "labels_consensus_2.csv").exists()  # one fold: the corpus's own sets
     for name, values in expected.items():
@@ -105,5 +126,3 @@ def assert_podcast_condition(folder: Path, classes: tuple[str, ...], expected: d
         act, val, dom, speaker, gender, split = EXPECTED_META[name]
         np.testing.assert_allclose(row[["EmoAct", "EmoVal", "EmoDom"]].astype(float), [act, val, dom])
         assert (row["SpkrID"], row["Gender"], row["Split_Set"]) == (speaker, gender, split), name
-
-

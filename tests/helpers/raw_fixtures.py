@@ -42,50 +42,96 @@ def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[object]
 IEMOCAP_DIALOGS = {
     "Session1/dialog/EmoEvaluation/Ses01F_impro01.txt": [
         # published row: 0.95 neutral; EmoAct 2.333333, EmoVal 2.666667, EmoDom 2.0
-        ("Ses01F_impro01_F000", [
-            "C-E2:\tNeutral;\t()", "C-E3:\tNeutral;\t()", "C-E4:\tNeutral;\t()", "C-F1:\tNeutral;\t(curious)",
-            "A-E3:\tval 3; act 2; dom  2;\t()",
-            "A-E4:\tval 2; act 3; dom  3;\t(mildly aggravated but staying polite, attitude)",
-            "A-F1:\tval 3; act 2; dom  1;\t()",
-        ]),
+        (
+            "Ses01F_impro01_F000",
+            [
+                "C-E2:\tNeutral;\t()",
+                "C-E3:\tNeutral;\t()",
+                "C-E4:\tNeutral;\t()",
+                "C-F1:\tNeutral;\t(curious)",
+                "A-E3:\tval 3; act 2; dom  2;\t()",
+                "A-E4:\tval 2; act 3; dom  3;\t(mildly aggravated but staying polite, attitude)",
+                "A-F1:\tval 3; act 2; dom  1;\t()",
+            ],
+        ),
         # published row: the self-evaluation C-F1 counts -> 0.76125 neutral, 0.195 angry
-        ("Ses01F_impro01_F001", [
-            "C-E2:\tNeutral;\t()", "C-E3:\tNeutral;\t()", "C-E4:\tNeutral;\t()", "C-F1:\tNeutral; Anger;\t()",
-            "A-E3:\tval 3; act 2; dom  2;\t()", "A-E4:\tval 2; act 3; dom  3;\t(guarded, tense, ready)",
-            "A-F1:\tval 2; act 3; dom  2;\t()",
-        ]),
+        (
+            "Ses01F_impro01_F001",
+            [
+                "C-E2:\tNeutral;\t()",
+                "C-E3:\tNeutral;\t()",
+                "C-E4:\tNeutral;\t()",
+                "C-F1:\tNeutral; Anger;\t()",
+                "A-E3:\tval 3; act 2; dom  2;\t()",
+                "A-E4:\tval 2; act 3; dom  3;\t(guarded, tense, ready)",
+                "A-F1:\tval 2; act 3; dom  2;\t()",
+            ],
+        ),
         # 2 x frustrated + 2 x angry (+ one "Other" that gives no vote); dom missing on one line
-        ("Ses01F_impro01_M000", [
-            "C-E1:\tFrustration; Anger;\t()", "C-E2:\tFrustration;\t()", "C-E3:\tOther:sarcastic;\t()",
-            "C-M1:\tAnger;\t()",
-            "A-E1:\tval 2; act 4; dom  ;\t()", "A-E2:\tval 1; act 4; dom  4;\t()",
-        ]),
+        (
+            "Ses01F_impro01_M000",
+            [
+                "C-E1:\tFrustration; Anger;\t()",
+                "C-E2:\tFrustration;\t()",
+                "C-E3:\tOther:sarcastic;\t()",
+                "C-M1:\tAnger;\t()",
+                "A-E1:\tval 2; act 4; dom  ;\t()",
+                "A-E2:\tval 1; act 4; dom  4;\t()",
+            ],
+        ),
     ],
     "Session1/dialog/EmoEvaluation/Ses01M_script01_1.txt": [
-        ("Ses01M_script01_1_F000", [
-            "C-E1:\tExcited;\t()", "C-E2:\tHappiness;\t()", "C-E3:\tExcited;\t()",
-            "A-E1:\tval 4; act 4; dom  3;\t()", "A-E2:\tval 5; act 4; dom  3;\t()",
-        ]),
+        (
+            "Ses01M_script01_1_F000",
+            [
+                "C-E1:\tExcited;\t()",
+                "C-E2:\tHappiness;\t()",
+                "C-E3:\tExcited;\t()",
+                "A-E1:\tval 4; act 4; dom  3;\t()",
+                "A-E2:\tval 5; act 4; dom  3;\t()",
+            ],
+        ),
     ],
     "Session2/dialog/EmoEvaluation/Ses02F_impro02.txt": [
-        ("Ses02F_impro02_F000", [
-            "C-E1:\tSadness;\t()", "C-E2:\tSadness;\t()", "C-E3:\tSadness;\t()",
-            "A-E1:\tval 1; act 2; dom  2;\t()",
-        ]),
-        ("Ses02F_impro02_M000", [
-            "C-E1:\tNeutral state;\t()", "C-E2:\tNeutral state;\t()", "C-E3:\tSurprise;\t()",
-            "A-E1:\tval 3; act 3; dom  3;\t()",
-        ]),
-        ("Ses02F_impro02_M001", [
-            "C-E1:\tFear;\t()", "C-E2:\tDisgust;\t()", "C-E3:\tAnger; Frustration;\t()",
-            "A-E1:\tval 2; act 4; dom  2;\t()",
-        ]),
+        (
+            "Ses02F_impro02_F000",
+            [
+                "C-E1:\tSadness;\t()",
+                "C-E2:\tSadness;\t()",
+                "C-E3:\tSadness;\t()",
+                "A-E1:\tval 1; act 2; dom  2;\t()",
+            ],
+        ),
+        (
+            "Ses02F_impro02_M000",
+            [
+                "C-E1:\tNeutral state;\t()",
+                "C-E2:\tNeutral state;\t()",
+                "C-E3:\tSurprise;\t()",
+                "A-E1:\tval 3; act 3; dom  3;\t()",
+            ],
+        ),
+        (
+            "Ses02F_impro02_M001",
+            [
+                "C-E1:\tFear;\t()",
+                "C-E2:\tDisgust;\t()",
+                "C-E3:\tAnger; Frustration;\t()",
+                "A-E1:\tval 2; act 4; dom  2;\t()",
+            ],
+        ),
     ],
     "Session2/dialog/EmoEvaluation/Ses02M_impro03.txt": [
-        ("Ses02M_impro03_F000", [
-            "C-E1:\tAnger;\t()", "C-E2:\tAnger;\t()", "C-E3:\tAnger;\t()", "C-F1:\tOther;\t()",
-            "A-E1:\tval 1; act 5; dom  5;\t()",
-        ]),
+        (
+            "Ses02M_impro03_F000",
+            [
+                "C-E1:\tAnger;\t()",
+                "C-E2:\tAnger;\t()",
+                "C-E3:\tAnger;\t()",
+                "C-F1:\tOther;\t()",
+                "A-E1:\tval 1; act 5; dom  5;\t()",
+            ],
+        ),
     ],
 }
 
@@ -125,8 +171,15 @@ CREMA_VOTES = {
     "1067_WSI_HAP_XX": ("AASDFFFNNN", ""),  # published row: 0.198,0.104,0.104,0.292,0.292,0.01
     "1019_TIE_NEU_XX": ("NNNNN", ""),
 }
-CREMA_DEMOGRAPHICS = {"1001": "Male", "1002": "Female", "1019": "Male", "1037": "Female",
-                      "1058": "Female", "1067": "Male", "1090": "Male"}
+CREMA_DEMOGRAPHICS = {
+    "1001": "Male",
+    "1002": "Female",
+    "1019": "Male",
+    "1037": "Female",
+    "1058": "Female",
+    "1067": "Male",
+    "1090": "Male",
+}
 
 
 def crema_rows(votes: dict[str, tuple[str, str]] | None = None) -> list[str]:
@@ -244,8 +297,10 @@ PODCAST_ANNOTATIONS = {
         *[(f"WORKER0{i}", "Sad", "Sad", 2, 2, 2) for i in range(2, 6)],
     ],
     "MSP-PODCAST_0003_0001.wav": [
-        ("WORKER01", "Contempt", "", 4, 3, 5), ("WORKER02", "Contempt", "", 4, 3, 5),
-        ("WORKER03", "Disgust", "", 4, 3, 5), ("WORKER04", "Disgust", "", 4, 3, 5),
+        ("WORKER01", "Contempt", "", 4, 3, 5),
+        ("WORKER02", "Contempt", "", 4, 3, 5),
+        ("WORKER03", "Disgust", "", 4, 3, 5),
+        ("WORKER04", "Disgust", "", 4, 3, 5),
         ("WORKER05", "Neutral", "", 4, 3, 5),
     ],
     "MSP-PODCAST_0003_0002.wav": [(f"WORKER0{i}", "Other-calm", "Concerned", 3, 4, 4) for i in range(1, 4)],
@@ -267,8 +322,14 @@ def _consensus_rows(meta: dict[str, tuple[str, str, str]]) -> list[list[object]]
     return [[name, "X", 4.0, 4.0, 4.0, spk, gender, split] for name, (split, spk, gender) in meta.items()]
 
 
-def build_podcast(root: Path, *, shape: str = "columns", prefix: str = "MSP-PODCAST",
-                  sets: dict[str, str] | None = None, codes: bool = True) -> Path:
+def build_podcast(
+    root: Path,
+    *,
+    shape: str = "columns",
+    prefix: str = "MSP-PODCAST",
+    sets: dict[str, str] | None = None,
+    codes: bool = True,
+) -> Path:
     """A release laid out like MSP-PODCAST v1.11.
 
     shape "columns": labels_detailed.csv with one column per field + labels_consensus.csv;
@@ -276,26 +337,35 @@ def build_podcast(root: Path, *, shape: str = "columns", prefix: str = "MSP-PODC
     ``prefix`` renames the files (BIIC-PODCAST); ``sets`` renames corpus sets; ``codes=False``
     spells the one primary emotion given as a one-letter code ("A") as a word.
     """
+
     def rename(name: str) -> str:
         return name.replace("MSP-PODCAST", prefix)
 
     meta = {rename(n): ((sets or {}).get(s, s), spk, g) for n, (s, spk, g) in PODCAST_META.items()}
     for i, name in enumerate(meta):
         write_wav(root / "Audios" / name, seed=i)
-    annotations = {n: [(w, p if codes or p != "A" else "Angry", *rest) for (w, p, *rest) in items]
-                   for n, items in PODCAST_ANNOTATIONS.items()}
+    annotations = {
+        n: [(w, p if codes or p != "A" else "Angry", *rest) for (w, p, *rest) in items]
+        for n, items in PODCAST_ANNOTATIONS.items()
+    }
     if shape == "columns":
-        rows = [[rename(n), w, p, s, a, v, d] for n, items in annotations.items()
-                for (w, p, s, a, v, d) in items]
-        write_csv(root / "Labels" / "labels_detailed.csv",
-                  ["FileName", "WorkerID", "EmoClass_Major", "EmoClass_Second", "EmoAct", "EmoVal", "EmoDom"],
-                  rows)
-        write_csv(root / "Labels" / "labels_consensus.csv",
-                  ["FileName", "EmoClass", "EmoAct", "EmoVal", "EmoDom", "SpkrID", "Gender", "Split_Set"],
-                  _consensus_rows(meta))
+        rows = [[rename(n), w, p, s, a, v, d] for n, items in annotations.items() for (w, p, s, a, v, d) in items]
+        write_csv(
+            root / "Labels" / "labels_detailed.csv",
+            ["FileName", "WorkerID", "EmoClass_Major", "EmoClass_Second", "EmoAct", "EmoVal", "EmoDom"],
+            rows,
+        )
+        write_csv(
+            root / "Labels" / "labels_consensus.csv",
+            ["FileName", "EmoClass", "EmoAct", "EmoVal", "EmoDom", "SpkrID", "Gender", "Split_Set"],
+            _consensus_rows(meta),
+        )
     elif shape == "detail":
-        rows = [[rename(n), f"{w}; {p}; {s}; A:{a}.0; V:{v}.0; D:{d}.0;"]
-                for n, items in annotations.items() for (w, p, s, a, v, d) in items]
+        rows = [
+            [rename(n), f"{w}; {p}; {s}; A:{a}.0; V:{v}.0; D:{d}.0;"]
+            for n, items in annotations.items()
+            for (w, p, s, a, v, d) in items
+        ]
         write_csv(root / "Labels" / "labels_detailed.csv", ["FileName", "EmoDetail"], rows)
         lines = ["Partitions of the corpus", ""] + [f"{s}; {n}" for n, (s, _, _) in meta.items()]
         (root / "Partitions.txt").write_text("\n".join(lines) + "\n")
@@ -340,19 +410,34 @@ def build_nnime(root: Path, annotations: dict[str, list[str]] | None = None) -> 
 
 GENERIC_CLASSES = "angry,happy,neutral,sad"
 GENERIC_VOTES = [  # FileName, annotator, emotion
-    ("s1/g01.wav", "r1", "happy"), ("s1/g01.wav", "r2", "happy;neutral"), ("s1/g01.wav", "r3", "happy"),
-    ("s1/g02.wav", "r1", "angry"), ("s1/g02.wav", "r2", "angry"), ("s1/g02.wav", "r3", "other"),
-    ("s2/g03.wav", "r1", "other"), ("s2/g03.wav", "r2", "other"),
-    ("s2/g04.wav", "r1", "sad"), ("s2/g04.wav", "r2", "Sad"),
-    ("s3/g05.wav", "r1", "neutral"), ("s3/g06.wav", "r1", "neutral"), ("s3/g07.wav", "r1", "happy"),
-    ("s4/g08.wav", "r1", "sad"), ("s5/g09.wav", "r1", "angry"), ("s5/g10.wav", "r2", "angry"),
+    ("s1/g01.wav", "r1", "happy"),
+    ("s1/g01.wav", "r2", "happy;neutral"),
+    ("s1/g01.wav", "r3", "happy"),
+    ("s1/g02.wav", "r1", "angry"),
+    ("s1/g02.wav", "r2", "angry"),
+    ("s1/g02.wav", "r3", "other"),
+    ("s2/g03.wav", "r1", "other"),
+    ("s2/g03.wav", "r2", "other"),
+    ("s2/g04.wav", "r1", "sad"),
+    ("s2/g04.wav", "r2", "Sad"),
+    ("s3/g05.wav", "r1", "neutral"),
+    ("s3/g06.wav", "r1", "neutral"),
+    ("s3/g07.wav", "r1", "happy"),
+    ("s4/g08.wav", "r1", "sad"),
+    ("s5/g09.wav", "r1", "angry"),
+    ("s5/g10.wav", "r2", "angry"),
 ]
 GENERIC_META = {  # FileName -> (SpkrID, Gender, Session)
-    "g01.wav": ("spkA", "Female", "s1"), "g02.wav": ("spkA", "Female", "s1"),
-    "g03.wav": ("spkB", "Male", "s2"), "g04.wav": ("spkB", "male", "s2"),
-    "g05.wav": ("spkC", "Female", "s3"), "g06.wav": ("spkC", "Female", "s3"),
-    "g07.wav": ("spkD", "Male", "s3"), "g08.wav": ("spkE", "Female", "s4"),
-    "g09.wav": ("spkF", "Male", "s5"), "g10.wav": ("spkF", "Male", "s5"),
+    "g01.wav": ("spkA", "Female", "s1"),
+    "g02.wav": ("spkA", "Female", "s1"),
+    "g03.wav": ("spkB", "Male", "s2"),
+    "g04.wav": ("spkB", "male", "s2"),
+    "g05.wav": ("spkC", "Female", "s3"),
+    "g06.wav": ("spkC", "Female", "s3"),
+    "g07.wav": ("spkD", "Male", "s3"),
+    "g08.wav": ("spkE", "Female", "s4"),
+    "g09.wav": ("spkF", "Male", "s5"),
+    "g10.wav": ("spkF", "Male", "s5"),
 }
 
 
@@ -361,8 +446,10 @@ def build_generic(root: Path) -> tuple[Path, Path, Path]:
     audio = root / "raw"
     for i, path in enumerate(dict.fromkeys(v[0] for v in GENERIC_VOTES)):
         write_wav(audio / path, seed=i)
-    votes = write_csv(root / "votes.csv", ["FileName", "annotator", "emotion"],
-                      [(p.split("/")[1], a, e) for p, a, e in GENERIC_VOTES])
-    meta = write_csv(root / "meta.csv", ["FileName", "SpkrID", "Gender", "Session"],
-                     [(n, *m) for n, m in GENERIC_META.items()])
+    votes = write_csv(
+        root / "votes.csv", ["FileName", "annotator", "emotion"], [(p.split("/")[1], a, e) for p, a, e in GENERIC_VOTES]
+    )
+    meta = write_csv(
+        root / "meta.csv", ["FileName", "SpkrID", "Gender", "Session"], [(n, *m) for n, m in GENERIC_META.items()]
+    )
     return audio, votes, meta

@@ -15,13 +15,30 @@ def run_downstream(*args: str, check: bool = True) -> subprocess.CompletedProces
     return result
 
 
-def train_downstream(repo_root: Path, root: Path, expdir: Path, *overrides: str,
-                     upstream: tuple[str, ...] = ("-u", "fbank"), check: bool = True) -> subprocess.CompletedProcess:
+def train_downstream(
+    repo_root: Path,
+    root: Path,
+    expdir: Path,
+    *overrides: str,
+    upstream: tuple[str, ...] = ("-u", "fbank"),
+    check: bool = True,
+) -> subprocess.CompletedProcess:
     """Train ``emotion_multilabel`` with SYNTH.yaml on the corpora under ``root`` on the CPU;
     ``overrides`` are extra ``-o`` items (joined with S3PRL's ``,,``)."""
     options = ",,".join([f"config.downstream_expert.datarc.root='{root}/'", *overrides])
     return run_downstream(
-        "-m", "train", *upstream, "-d", "emotion_multilabel",
-        "-c", str(repo_root / "downstream_configs" / "SYNTH.yaml"), "-p", str(expdir), "--device", "cpu",
-        "-o", options, check=check,
+        "-m",
+        "train",
+        *upstream,
+        "-d",
+        "emotion_multilabel",
+        "-c",
+        str(repo_root / "downstream_configs" / "SYNTH.yaml"),
+        "-p",
+        str(expdir),
+        "--device",
+        "cpu",
+        "-o",
+        options,
+        check=check,
     )

@@ -90,11 +90,16 @@ def test_a_present_set_audio_backend_is_kept(bare_torchaudio):
 def test_sox_placeholder_names_the_s3prl_module_that_needed_it(bare_torchaudio):
     torchaudio_fills.fill_missing()
     caller = {"__name__": "s3prl.downstream.speech_commands.dataset"}
-    exec("from torchaudio.sox_effects import apply_effects_file\n"
-         "def load(path):\n    return apply_effects_file(path, [['rate', '16000']])", caller)
-    with pytest.raises(SoxEffectsRemovedError,
-                       match=r"s3prl\.downstream\.speech_commands\.dataset calls torchaudio\.sox_effects"
-                             r"\.apply_effects_file, which torchaudio 9\.9\.0 no longer has"):
+    exec(
+        "from torchaudio.sox_effects import apply_effects_file\n"
+        "def load(path):\n    return apply_effects_file(path, [['rate', '16000']])",
+        caller,
+    )
+    with pytest.raises(
+        SoxEffectsRemovedError,
+        match=r"s3prl\.downstream\.speech_commands\.dataset calls torchaudio\.sox_effects"
+        r"\.apply_effects_file, which torchaudio 9\.9\.0 no longer has",
+    ):
         caller["load"]("a.wav")
 
 

@@ -298,15 +298,9 @@ def test_invariance_is_checked_on_a_sample_when_it_cannot_be_proven(synth_root, 
     reused = report(tmp_path / "f2")
     assert reused["case"] == "reused (invariant)"
     assert 0 < reused["max_rel_diff"] <= 1
-    assert (
-        reused["extracted"] == 0
-    )
-    assert (
-        reused["upstream_calls"] == 5
-    )
-    assert (
-        reused["store"] == report(tmp_path / "f1")["store"]
-    )
+    assert reused["extracted"] == 0
+    assert reused["upstream_calls"] == 5
+    assert reused["store"] == report(tmp_path / "f1")["store"]
     train_cli(pooled_config, synth_root, tmp_path / "f3", cache, "-v", "fold3", "--invariance-tolerance", "0",
               upstream=upstream, steps=1)  # fmt: skip
     built = report(tmp_path / "f3")

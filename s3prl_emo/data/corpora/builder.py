@@ -45,6 +45,7 @@ def published_partition(corpus: str) -> Partition:
     """The folds EMO-SUPERB published for ``corpus`` (``data_splits/<corpus>.toml``): session
     folds looked up by file name, or the release's own sets (``Utterance.corpus_set``) as one fold."""
     if partitions.is_cross_validated(corpus):
+
         def by_session(fold: int, utterances: Sequence[Utterance]) -> Sequence[str]:
             return partitions.assign_splits(corpus, fold, [u.file_name for u in utterances])
 
@@ -58,6 +59,7 @@ def published_partition(corpus: str) -> Partition:
 
 def balanced_partition(n_folds: int, *, seed: int) -> Partition:
     """``n_folds`` session-level folds of a custom corpus (``partitions.balanced_session_folds``)."""
+
     def split(fold: int, utterances: Sequence[Utterance]) -> Sequence[str]:
         return partitions.balanced_session_folds([u.session for u in utterances], n_folds, seed=seed)[fold]
 
@@ -107,15 +109,17 @@ def _primary_gate(reading: Reading, recipe: Recipe) -> dict[str, list[str]]:
     if recipe.all_other_primary is None:
         return excluded
     primary = next(c for c in recipe.conditions if c.annotation == "Primary")
-    gated = sorted(u.file_name for u in reading.utterances
-                   if all_other(u.votes["Primary"], primary.classes, recipe.aliases))
+    gated = sorted(
+        u.file_name for u in reading.utterances if all_other(u.votes["Primary"], primary.classes, recipe.aliases)
+    )
     if gated:
         excluded[recipe.all_other_primary] = gated
     return excluded
 
 
-def build_corpus(reading: Reading, recipe: Recipe, *, smoothing: float = DEFAULT_SMOOTHING,
-                 relabel: Pathlike | None = None) -> PreparedCorpus:
+def build_corpus(
+    reading: Reading, recipe: Recipe, *, smoothing: float = DEFAULT_SMOOTHING, relabel: Pathlike | None = None
+) -> PreparedCorpus:
     """Apply the label policy and the partition; build every table and the manifest.
 
     Per condition: utterances with fewer than ``min_annotators`` votes or with no vote in the
@@ -156,7 +160,10 @@ def build_corpus(reading: Reading, recipe: Recipe, *, smoothing: float = DEFAULT
         for fold in partition.folds:
             splits = list(partition.split(fold, kept))
             frame = label_frame(
-                [u.file_name for u in kept], labels, condition.classes, splits,
+                [u.file_name for u in kept],
+                labels,
+                condition.classes,
+                splits,
                 speakers=[u.speaker for u in kept] if any(u.speaker for u in kept) else None,
                 genders=[u.gender or "" for u in kept] if any(u.gender for u in kept) else None,
                 dimensional=_dimensional_columns(kept),
@@ -181,8 +188,14 @@ def build_corpus(reading: Reading, recipe: Recipe, *, smoothing: float = DEFAULT
 
 
 def _manifest(
-    recipe: Recipe, prepared: Mapping[str, PreparedCondition], reading: Reading, rules: Mapping[str, object],
-    smoothing: float, relabel: RelabelTable | None, missing: int, n_read: int,
+    recipe: Recipe,
+    prepared: Mapping[str, PreparedCondition],
+    reading: Reading,
+    rules: Mapping[str, object],
+    smoothing: float,
+    relabel: RelabelTable | None,
+    missing: int,
+    n_read: int,
 ) -> dict:
     raw_dir = Path(reading.raw_dir)
     files = []
@@ -219,8 +232,11 @@ def _manifest(
             }
             for annotation, p in prepared.items()
         },
-        "relabel": None if relabel is None else {
-            "path": str(relabel.path.resolve()), "sha256": sha256_file(relabel.path),
+        "relabel": None
+        if relabel is None
+        else {
+            "path": str(relabel.path.resolve()),
+            "sha256": sha256_file(relabel.path),
             "condition": next((a for a, p in prepared.items() if p.relabelled), None),
             "form": relabel.form,
             "rows": len(relabel.rows),
@@ -250,9 +266,16 @@ def reading_inputs(reading: Reading, relabel: Pathlike | None = None) -> list[Pa
     return [Path(reading.raw_dir), *map(Path, reading.sources), *([Path(relabel)] if relabel is not None else [])]
 
 
-def prepare_corpus(reading: Reading, recipe: Recipe, output_dir: Pathlike | None = None, *,
-                   audio: str = "symlink", relabel: Pathlike | None = None,
-                   smoothing: float = DEFAULT_SMOOTHING, overwrite: bool = False) -> PreparedCorpus:
+def prepare_corpus(
+    reading: Reading,
+    recipe: Recipe,
+    output_dir: Pathlike | None = None,
+    *,
+    audio: str = "symlink",
+    relabel: Pathlike | None = None,
+    smoothing: float = DEFAULT_SMOOTHING,
+    overwrite: bool = False,
+) -> PreparedCorpus:
     """``build_corpus``, then ``write_corpus`` to ``<output_dir>/<recipe.name>`` when given.
 
     The output folder is checked before the labels are built (``writer.claim_corpus_dir``).

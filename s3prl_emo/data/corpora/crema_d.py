@@ -62,23 +62,25 @@ RESPONSE_CODES = ("A", "D", "F", "H", "N", "S")
 OTHER_STRINGS: tuple[str, ...] = ()
 # The release's spellings, lower-cased -> class name: finishedResponses.csv uses one-letter codes,
 # the file names three-letter codes.
-ALIASES = alias_table({
-    "a": "angry",
-    "d": "disgust",
-    "f": "fear",
-    "h": "happy",
-    "n": "neutral",
-    "s": "sad",
-    "ang": "angry",
-    "dis": "disgust",
-    "fea": "fear",
-    "hap": "happy",
-    "neu": "neutral",
-    "anger": "angry",
-    "happiness": "happy",
-    "sadness": "sad",
-    "disgusted": "disgust",
-})
+ALIASES = alias_table(
+    {
+        "a": "angry",
+        "d": "disgust",
+        "f": "fear",
+        "h": "happy",
+        "n": "neutral",
+        "s": "sad",
+        "ang": "angry",
+        "dis": "disgust",
+        "fea": "fear",
+        "hap": "happy",
+        "neu": "neutral",
+        "anger": "angry",
+        "happiness": "happy",
+        "sadness": "sad",
+        "disgusted": "disgust",
+    }
+)
 GENDERS = ("Male", "Female")
 _CLIP = re.compile(r"^(\d{4})_[A-Z]{3}_[A-Z]{3}_[A-Z]{2}$")
 
@@ -110,9 +112,7 @@ def read_crema_d(corpus_dir: Pathlike) -> list[Utterance]:
         try:
             query_type = int(row.cells["queryType"])
         except ValueError as err:
-            raise InvalidInputError(
-                f"{where}: queryType {row.cells['queryType']!r}; expected 1, 2 or 3"
-            ) from err
+            raise InvalidInputError(f"{where}: queryType {row.cells['queryType']!r}; expected 1, 2 or 3") from err
         if query_type != VOICE_ONLY:
             continue
         clip, answer = row.cells["clipName"], row.cells["respEmo"]
@@ -134,26 +134,38 @@ def read_crema_d(corpus_dir: Pathlike) -> list[Utterance]:
         if not audio.is_file():
             raise CorpusLayoutError(f"{where}: no audio for {clip}; expected {audio}")
         if actor not in genders:
-            raise InvalidInputError(
-                f"{where}: actor {actor} of {clip} is not in {corpus_dir / DEMOGRAPHICS_FILE}"
+            raise InvalidInputError(f"{where}: actor {actor} of {clip} is not in {corpus_dir / DEMOGRAPHICS_FILE}")
+        utterances.append(
+            Utterance(
+                file_name=f"{clip}.wav",
+                audio_path=audio,
+                speaker=actor,
+                gender=genders[actor],
+                session=actor,
+                votes={"Primary": tuple(answers)},
             )
-        utterances.append(Utterance(
-            file_name=f"{clip}.wav", audio_path=audio, speaker=actor, gender=genders[actor],
-            session=actor, votes={"Primary": tuple(answers)},
-        ))
+        )
     logger.info("%s: %d clips with voice-only ratings", NAME, len(utterances))
     return utterances
 
 
-def prepare_crema_d(corpus_dir: Pathlike, output_dir: Pathlike | None = None, *,
-                    audio: str = "symlink", relabel: Pathlike | None = None, smoothing: float = DEFAULT_SMOOTHING,
-                    overwrite: bool = False) -> PreparedCorpus:
+def prepare_crema_d(
+    corpus_dir: Pathlike,
+    output_dir: Pathlike | None = None,
+    *,
+    audio: str = "symlink",
+    relabel: Pathlike | None = None,
+    smoothing: float = DEFAULT_SMOOTHING,
+    overwrite: bool = False,
+) -> PreparedCorpus:
     """Soft labels, published folds and manifest; written to ``<output_dir>/CREMA-D`` when given."""
     corpus_dir = Path(corpus_dir)
-    reading = Reading(read_crema_d(corpus_dir), corpus_dir,
-                      [corpus_dir / RESPONSES_FILE, corpus_dir / DEMOGRAPHICS_FILE])
-    return prepare_corpus(reading, RECIPE, output_dir, audio=audio, relabel=relabel, smoothing=smoothing,
-                          overwrite=overwrite)
+    reading = Reading(
+        read_crema_d(corpus_dir), corpus_dir, [corpus_dir / RESPONSES_FILE, corpus_dir / DEMOGRAPHICS_FILE]
+    )
+    return prepare_corpus(
+        reading, RECIPE, output_dir, audio=audio, relabel=relabel, smoothing=smoothing, overwrite=overwrite
+    )
 
 
 RULES: dict[str, object] = {
@@ -166,5 +178,14 @@ RULES: dict[str, object] = {
     "speaker_id": "actor id (first 4 digits of the clip name)",
 }
 RECIPE = Recipe(CORPUS, NAME, CONDITIONS, RULES, aliases=ALIASES)
-RECORD = Corpus(key=CORPUS, name=NAME, module=__name__, read=read_crema_d, prepare=prepare_crema_d, aliases=ALIASES,
-                conditions=CONDITIONS, published=PUBLISHED, description=__doc__)
+RECORD = Corpus(
+    key=CORPUS,
+    name=NAME,
+    module=__name__,
+    read=read_crema_d,
+    prepare=prepare_crema_d,
+    aliases=ALIASES,
+    conditions=CONDITIONS,
+    published=PUBLISHED,
+    description=__doc__,
+)

@@ -50,7 +50,16 @@ CORPUS = "msp-improv"
 # Source: the published IMPROV/Primary/config.json and IMPROV/Secondary/config.json.
 CLASSES_PRIMARY = ("angry", "sad", "neutral", "happy")
 CLASSES_SECONDARY = (
-    "depressed", "frustrated", "angry", "sad", "disgust", "excited", "fear", "neutral", "surprise", "happy",
+    "depressed",
+    "frustrated",
+    "angry",
+    "sad",
+    "disgust",
+    "excited",
+    "fear",
+    "neutral",
+    "surprise",
+    "happy",
 )
 CONFIG_DIMENSIONAL = {"max_score": 5, "min_score": 1, "flip_aro": "True"}  # as published
 CONDITIONS = (
@@ -73,21 +82,23 @@ GENDERS = {"F": "Female", "M": "Male"}
 SECONDARY_SEPARATOR = ","
 # The release's spellings, lower-cased -> class name: Evaluation.txt gives A/H/S/N/O codes for the
 # primary emotion and words for the secondary ones.
-ALIASES = alias_table({
-    "a": "angry",
-    "h": "happy",
-    "s": "sad",
-    "n": "neutral",
-    "anger": "angry",
-    "happiness": "happy",
-    "sadness": "sad",
-    "frustration": "frustrated",
-    "depression": "depressed",
-    "excitement": "excited",
-    "surprised": "surprise",
-    "fearful": "fear",
-    "disgusted": "disgust",
-})
+ALIASES = alias_table(
+    {
+        "a": "angry",
+        "h": "happy",
+        "s": "sad",
+        "n": "neutral",
+        "anger": "angry",
+        "happiness": "happy",
+        "sadness": "sad",
+        "frustration": "frustrated",
+        "depression": "depressed",
+        "excitement": "excited",
+        "surprised": "surprise",
+        "fearful": "fear",
+        "disgusted": "disgust",
+    }
+)
 
 _CLIP = re.compile(r"^(?:UTD|MSP)-IMPROV-([A-Z0-9]+-([FM])(\d{2})-[A-Z0-9-]+)\.(?:avi|wav)$", re.IGNORECASE)
 _HEADER_PREFIXES = ("UTD-IMPROV-", "MSP-IMPROV-")
@@ -121,9 +132,7 @@ def _scores(fields: Sequence[str], where: str) -> dict[str, float]:
 
 def _check(token: str, classes: Sequence[str], where: str, what: str) -> None:
     if not is_other(token) and canonical_class(token, classes, ALIASES) is None:
-        raise InvalidInputError(
-            f"{where}: unknown {what} emotion {token!r}; expected one of {list(classes)} or Other"
-        )
+        raise InvalidInputError(f"{where}: unknown {what} emotion {token!r}; expected one of {list(classes)} or Other")
 
 
 def _add_rater(block: _Block, fields: list[str], where: str) -> bool:
@@ -137,8 +146,9 @@ def _add_rater(block: _Block, fields: list[str], where: str) -> bool:
     if not primary:
         raise InvalidInputError(f"{where}: rater {rater} gives no primary emotion")
     if rater in block.raters:
-        logger.warning("%s: rater %s listed again for %s (first at %s); dropped",
-                       where, rater, block.clip_id, block.raters[rater])
+        logger.warning(
+            "%s: rater %s listed again for %s (first at %s); dropped", where, rater, block.clip_id, block.raters[rater]
+        )
         return False
     block.raters[rater] = where
     first_score = next((i for i, f in enumerate(fields) if i >= 2 and _SCORE.match(f)), len(fields))
@@ -160,9 +170,13 @@ def _utterance(block: _Block, audio: dict[str, Path]) -> Utterance:
         raise CorpusLayoutError(f"{block.where}: no audio file {file_name} under the corpus folder")
     means = mean_scores(block.scores, DIMENSIONS.values())
     return Utterance(
-        file_name=file_name, audio_path=audio[file_name], speaker=f"{block.session}{block.letter}",
-        gender=GENDERS[block.letter], session=block.session,
-        votes={"Primary": tuple(block.primary), "Secondary": tuple(block.secondary)}, dimensional=means,
+        file_name=file_name,
+        audio_path=audio[file_name],
+        speaker=f"{block.session}{block.letter}",
+        gender=GENDERS[block.letter],
+        session=block.session,
+        votes={"Primary": tuple(block.primary), "Secondary": tuple(block.secondary)},
+        dimensional=means,
     )
 
 
@@ -180,9 +194,7 @@ def _evaluation_file(corpus_dir: Path) -> Path:
     for name in EVALUATION_FILES:
         if (corpus_dir / name).is_file():
             return corpus_dir / name
-    raise CorpusLayoutError(
-        f"{NAME}: no {' or '.join(EVALUATION_FILES)} in {corpus_dir}; pass the release folder"
-    )
+    raise CorpusLayoutError(f"{NAME}: no {' or '.join(EVALUATION_FILES)} in {corpus_dir}; pass the release folder")
 
 
 def _clip_header(fields: list[str], where: str, first_at: dict[str, str]) -> _Block | None:
@@ -224,9 +236,7 @@ def _read(corpus_dir: Path) -> tuple[list[Utterance], int]:
                 utterances.append(_utterance(block, audio))
             block = header
         elif block is None:
-            raise InvalidInputError(
-                f"{where}: {line[:60]!r} before the first clip header 'UTD-IMPROV-...avi; ...'"
-            )
+            raise InvalidInputError(f"{where}: {line[:60]!r} before the first clip header 'UTD-IMPROV-...avi; ...'")
         elif not _add_rater(block, fields, where):
             dropped += 1
     if block is not None:
@@ -244,16 +254,24 @@ def read_msp_improv(corpus_dir: Pathlike) -> list[Utterance]:
     return _read(corpus_dir)[0]
 
 
-def prepare_msp_improv(corpus_dir: Pathlike, output_dir: Pathlike | None = None, *,
-                       audio: str = "symlink", relabel: Pathlike | None = None, smoothing: float = DEFAULT_SMOOTHING,
-                       overwrite: bool = False) -> PreparedCorpus:
+def prepare_msp_improv(
+    corpus_dir: Pathlike,
+    output_dir: Pathlike | None = None,
+    *,
+    audio: str = "symlink",
+    relabel: Pathlike | None = None,
+    smoothing: float = DEFAULT_SMOOTHING,
+    overwrite: bool = False,
+) -> PreparedCorpus:
     """Primary and Secondary soft labels, published folds, manifest; written to ``<output_dir>/IMPROV``."""
     corpus_dir = require_dir(corpus_dir, f"the MSP-IMPROV release folder ({EVALUATION_FILES[0]}, session*/)")
     utterances, dropped = _read(corpus_dir)
-    reading = Reading(utterances, corpus_dir, [_evaluation_file(corpus_dir)],
-                      facts={"duplicate_rater_lines_dropped": dropped})
-    return prepare_corpus(reading, RECIPE, output_dir, audio=audio, relabel=relabel, smoothing=smoothing,
-                          overwrite=overwrite)
+    reading = Reading(
+        utterances, corpus_dir, [_evaluation_file(corpus_dir)], facts={"duplicate_rater_lines_dropped": dropped}
+    )
+    return prepare_corpus(
+        reading, RECIPE, output_dir, audio=audio, relabel=relabel, smoothing=smoothing, overwrite=overwrite
+    )
 
 
 RULES: dict[str, object] = {
@@ -270,5 +288,14 @@ RULES: dict[str, object] = {
     "speaker_id": "session number + gender letter of the speaker part, e.g. F02 -> 02F",
 }
 RECIPE = Recipe(CORPUS, NAME, CONDITIONS, RULES, all_other_primary=EXCLUDED_ALL_OTHER, aliases=ALIASES)
-RECORD = Corpus(key=CORPUS, name=NAME, module=__name__, read=read_msp_improv, prepare=prepare_msp_improv,
-                aliases=ALIASES, conditions=CONDITIONS, published=PUBLISHED, description=__doc__)
+RECORD = Corpus(
+    key=CORPUS,
+    name=NAME,
+    module=__name__,
+    read=read_msp_improv,
+    prepare=prepare_msp_improv,
+    aliases=ALIASES,
+    conditions=CONDITIONS,
+    published=PUBLISHED,
+    description=__doc__,
+)

@@ -56,8 +56,22 @@ logger = logging.getLogger(__name__)
 # Class lists in published column order (EMO-SUPERB's published config.json files).
 CLASSES_PRIMARY = ("angry", "sad", "disgust", "contempt", "fear", "neutral", "surprise", "happy")
 CLASSES_SECONDARY = (
-    "angry", "frustrated", "annoyed", "disappointed", "sad", "disgust", "depressed", "contempt",
-    "confused", "concerned", "fear", "neutral", "surprise", "amused", "excited", "happy",
+    "angry",
+    "frustrated",
+    "annoyed",
+    "disappointed",
+    "sad",
+    "disgust",
+    "depressed",
+    "contempt",
+    "confused",
+    "concerned",
+    "fear",
+    "neutral",
+    "surprise",
+    "amused",
+    "excited",
+    "happy",
 )
 DIMENSIONAL_RANGE = {"max_score": 7, "min_score": 1}  # attributes are rated 1..7
 DIMENSION_COLUMNS = ("EmoAct", "EmoVal", "EmoDom")
@@ -150,8 +164,7 @@ def _secondary_list(text: str, where: str, aliases: Mapping[str, str]) -> tuple[
 def _check_primary(primary: str, where: str, aliases: Mapping[str, str]) -> str:
     if not primary:
         raise InvalidInputError(
-            f"{where}: annotation has no primary emotion; expected one of {list(CLASSES_PRIMARY)} "
-            "or 'Other-<text>'"
+            f"{where}: annotation has no primary emotion; expected one of {list(CLASSES_PRIMARY)} or 'Other-<text>'"
         )
     if not _is_other(primary) and not _known(primary, CLASSES_PRIMARY, aliases):
         raise InvalidInputError(
@@ -173,8 +186,7 @@ def _dimensions(values: Mapping[str, str | None], where: str) -> dict[str, float
     return out
 
 
-def _from_columns(row: Row, where: str, columns: Mapping[str, str | None], aliases: Mapping[str, str]
-                  ) -> _Annotation:
+def _from_columns(row: Row, where: str, columns: Mapping[str, str | None], aliases: Mapping[str, str]) -> _Annotation:
     cells = row.cells
     secondary = cells[columns["secondary"]] if columns["secondary"] else ""
     return _Annotation(
@@ -209,8 +221,7 @@ def _pick(header: Sequence[str], candidates: Sequence[str]) -> str | None:
     return next((c for c in candidates if c in header), None)
 
 
-def _read_detailed(path: Path, aliases: Mapping[str, str]
-                   ) -> tuple[dict[str, list[_Annotation]], dict[str, int], int]:
+def _read_detailed(path: Path, aliases: Mapping[str, str]) -> tuple[dict[str, list[_Annotation]], dict[str, int], int]:
     """FileName -> annotations in file order, FileName -> line of its first annotation, and the
     number of repeated (file, worker) lines ignored."""
     rows = read_csv_rows(path, ["FileName"], what="detailed labels")
@@ -219,8 +230,11 @@ def _read_detailed(path: Path, aliases: Mapping[str, str]
     header = list(rows[0].cells)
     columns = None  # the EmoDetail shape
     if "EmoDetail" not in header:
-        columns = {"worker": _pick(header, WORKER_COLUMNS), "primary": _pick(header, PRIMARY_COLUMNS),
-                   "secondary": _pick(header, SECONDARY_COLUMNS)}
+        columns = {
+            "worker": _pick(header, WORKER_COLUMNS),
+            "primary": _pick(header, PRIMARY_COLUMNS),
+            "secondary": _pick(header, SECONDARY_COLUMNS),
+        }
         if columns["worker"] is None or columns["primary"] is None:
             raise InvalidInputError(
                 f"{path}, line 1: header {header} has neither EmoDetail nor a worker column "
@@ -242,15 +256,22 @@ def _read_detailed(path: Path, aliases: Mapping[str, str]
         if not annotation.worker:
             raise InvalidInputError(f"{where}: empty worker id")
         if (name, annotation.worker) in seen:
-            repeated.append(f"line {row.line} (worker {annotation.worker!r}, {name!r}; first on line "
-                            f"{seen[name, annotation.worker]})")
+            repeated.append(
+                f"line {row.line} (worker {annotation.worker!r}, {name!r}; first on line "
+                f"{seen[name, annotation.worker]})"
+            )
             continue
         seen[name, annotation.worker] = row.line
         first_line.setdefault(name, row.line)
         per_file[name].append(annotation)
     if repeated:
-        logger.warning("%s: %d repeated worker line(s) ignored (%s), e.g. %s", path, len(repeated),
-                       DUPLICATE_WORKER_POLICY, repeated[0])
+        logger.warning(
+            "%s: %d repeated worker line(s) ignored (%s), e.g. %s",
+            path,
+            len(repeated),
+            DUPLICATE_WORKER_POLICY,
+            repeated[0],
+        )
     return per_file, first_line, len(repeated)
 
 
@@ -260,14 +281,14 @@ def _semicolon_pairs(path: Path, what: str) -> list[tuple[int, str, str]]:
     for number, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), start=1):
         if ";" not in line:
             if ".wav" in line:
-                raise InvalidInputError(f"{path}, line {number}: {line.strip()!r} has no ';'; expected "
-                                        f"'{what}'")
+                raise InvalidInputError(f"{path}, line {number}: {line.strip()!r} has no ';'; expected '{what}'")
             continue
         left, _, right = (part.strip() for part in line.partition(";"))
         right = right.rstrip(";").strip()
         if not left or not right:
-            raise InvalidInputError(f"{path}, line {number}: {line.strip()!r} is incomplete; expected "
-                                    f"'{what}' (truncated line?)")
+            raise InvalidInputError(
+                f"{path}, line {number}: {line.strip()!r} is incomplete; expected '{what}' (truncated line?)"
+            )
         out.append((number, left, right))
     return out
 
@@ -353,8 +374,7 @@ def _read_meta(corpus_dir: Path, release: PodcastRelease) -> tuple[dict[str, _Me
 
 def _votes(annotations: Sequence[_Annotation], aliases: Mapping[str, str]) -> dict[str, tuple]:
     """Primary: each worker's primary emotion; Secondary: primary plus secondary, a class once."""
-    secondary = tuple(primary_plus_secondary(a.primary, a.secondary, CLASSES_SECONDARY, aliases)
-                      for a in annotations)
+    secondary = tuple(primary_plus_secondary(a.primary, a.secondary, CLASSES_SECONDARY, aliases) for a in annotations)
     return {"Primary": tuple(a.primary for a in annotations), "Secondary": secondary}
 
 
@@ -371,8 +391,9 @@ def read_podcast_release(corpus_dir: Pathlike, release: PodcastRelease) -> Readi
     corpus_dir = require_dir(corpus_dir, f"the {release.name} release (Audios/, Labels/)")
     detailed_path = corpus_dir / "Labels" / "labels_detailed.csv"
     if not detailed_path.is_file():
-        raise CorpusLayoutError(f"{release.name}: no {detailed_path}; pass the folder holding Labels/ and "
-                                "Audios/ as corpus_dir")
+        raise CorpusLayoutError(
+            f"{release.name}: no {detailed_path}; pass the folder holding Labels/ and Audios/ as corpus_dir"
+        )
     meta, sources = _read_meta(corpus_dir, release)
     aliases = alias_table(release.aliases)
     annotations, first_line, repeated = _read_detailed(detailed_path, aliases)
@@ -382,62 +403,94 @@ def read_podcast_release(corpus_dir: Pathlike, release: PodcastRelease) -> Readi
     for name, items in annotations.items():
         where = f"{detailed_path}, line {first_line[name]}"
         if name not in meta:
-            raise InvalidInputError(f"{where}: {name!r} has annotations but no set in the consensus or "
-                                    "partition file")
+            raise InvalidInputError(f"{where}: {name!r} has annotations but no set in the consensus or partition file")
         item = meta[name]
         if item.corpus_set in release.unlabelled_sets:
             excluded[EXCLUDED_UNLABELLED_SET.format(item.corpus_set)].append(name)
             continue
         if name not in audio:
-            raise CorpusLayoutError(f"{where}: labelled file {name!r} has no audio in "
-                                    f"{corpus_dir / 'Audios'}")
+            raise CorpusLayoutError(f"{where}: labelled file {name!r} has no audio in {corpus_dir / 'Audios'}")
         podcast = _PODCAST_ID.match(name)
-        utterances.append(Utterance(
-            file_name=name, audio_path=audio[name], speaker=item.speaker, gender=item.gender,
-            session=podcast.group(1) if podcast else Path(name).stem,
-            votes=_votes(items, aliases), dimensional=_mean_dimensions(items),
-            corpus_set=item.corpus_set,
-        ))
+        utterances.append(
+            Utterance(
+                file_name=name,
+                audio_path=audio[name],
+                speaker=item.speaker,
+                gender=item.gender,
+                session=podcast.group(1) if podcast else Path(name).stem,
+                votes=_votes(items, aliases),
+                dimensional=_mean_dimensions(items),
+                corpus_set=item.corpus_set,
+            )
+        )
     for name, item in meta.items():
         if name not in annotations:
             unlabelled = item.corpus_set in release.unlabelled_sets
-            excluded[EXCLUDED_UNLABELLED_SET.format(item.corpus_set) if unlabelled
-                     else EXCLUDED_NO_ANNOTATIONS].append(name)
+            excluded[EXCLUDED_UNLABELLED_SET.format(item.corpus_set) if unlabelled else EXCLUDED_NO_ANNOTATIONS].append(
+                name
+            )
     for reason, names in sorted(excluded.items()):
         logger.info("%s: left out %d file(s): %s", release.name, len(names), reason)
-    return Reading(utterances, corpus_dir, [detailed_path, *sources], dict(excluded),
-                   facts={"duplicate_worker_lines_ignored": repeated})
+    return Reading(
+        utterances,
+        corpus_dir,
+        [detailed_path, *sources],
+        dict(excluded),
+        facts={"duplicate_worker_lines_ignored": repeated},
+    )
 
 
 def prepare_podcast_release(
-    corpus_dir: Pathlike, output_dir: Pathlike | None, release: PodcastRelease, *,
-    audio: str, relabel: Pathlike | None, smoothing: float, overwrite: bool,
+    corpus_dir: Pathlike,
+    output_dir: Pathlike | None,
+    release: PodcastRelease,
+    *,
+    audio: str,
+    relabel: Pathlike | None,
+    smoothing: float,
+    overwrite: bool,
 ) -> PreparedCorpus:
     """Primary (8 classes) and Secondary (16 classes), one fold: the release's own sets."""
     reading = read_podcast_release(corpus_dir, release)
-    return prepare_corpus(reading, podcast_recipe(release), output_dir, audio=audio, relabel=relabel,
-                          smoothing=smoothing, overwrite=overwrite)
+    return prepare_corpus(
+        reading,
+        podcast_recipe(release),
+        output_dir,
+        audio=audio,
+        relabel=relabel,
+        smoothing=smoothing,
+        overwrite=overwrite,
+    )
 
 
 def podcast_recipe(release: PodcastRelease) -> Recipe:
     """The conditions, exclusions and manifest rules of a podcast release."""
     conditions = (
-        Condition("Primary", CLASSES_PRIMARY, f"{release.description} - {len(CLASSES_PRIMARY)} classes",
-                  DIMENSIONAL_RANGE),
-        Condition("Secondary", CLASSES_SECONDARY,
-                  f"{release.description} - {len(CLASSES_SECONDARY)} classes", DIMENSIONAL_RANGE),
+        Condition(
+            "Primary", CLASSES_PRIMARY, f"{release.description} - {len(CLASSES_PRIMARY)} classes", DIMENSIONAL_RANGE
+        ),
+        Condition(
+            "Secondary",
+            CLASSES_SECONDARY,
+            f"{release.description} - {len(CLASSES_SECONDARY)} classes",
+            DIMENSIONAL_RANGE,
+        ),
     )
     rules = {
         "classes": "EMO-SUPERB published config.json (8 primary, 16 secondary classes)",
         "primary_votes": "each worker's primary emotion; 'Other-...' is dropped",
         "secondary_votes": "each worker's secondary emotions plus their primary emotion, counted once",
         "partition": f"the release's own sets (data_splits/{release.corpus}.toml); "
-                     f"left out: {list(release.unlabelled_sets) or 'none'}",
-        "exclusions": [EXCLUDED_ALL_OTHER, *(EXCLUDED_UNLABELLED_SET.format(s)
-                                             for s in release.unlabelled_sets), EXCLUDED_NO_ANNOTATIONS],
+        f"left out: {list(release.unlabelled_sets) or 'none'}",
+        "exclusions": [
+            EXCLUDED_ALL_OTHER,
+            *(EXCLUDED_UNLABELLED_SET.format(s) for s in release.unlabelled_sets),
+            EXCLUDED_NO_ANNOTATIONS,
+        ],
         "duplicate_worker_policy": DUPLICATE_WORKER_POLICY,
         "duplicate_worker_lines_ignored": None,  # measured by read_podcast_release
         "unknown_speakers": f"SpkrID {UNKNOWN_SPEAKER!r} names no speaker",
     }
-    return Recipe(release.corpus, release.name, conditions, rules, all_other_primary=EXCLUDED_ALL_OTHER,
-                  aliases=release.aliases)
+    return Recipe(
+        release.corpus, release.name, conditions, rules, all_other_primary=EXCLUDED_ALL_OTHER, aliases=release.aliases
+    )

@@ -134,13 +134,12 @@ def split_choices(text: str) -> tuple[str, ...]:
     return tuple(t.strip() for t in text.split(MULTI_CHOICE_SEPARATOR) if t.strip())
 
 
-def check_choices(choices: Sequence[str], classes: Sequence[str], where: str,
-                  aliases: str | Mapping[str, str] | None = None) -> None:
+def check_choices(
+    choices: Sequence[str], classes: Sequence[str], where: str, aliases: str | Mapping[str, str] | None = None
+) -> None:
     """Raise unless there is a choice and each names a class (via ``aliases``) or is "other"."""
     if not choices:
-        raise InvalidInputError(
-            f"{where}: annotation has no emotion; expected one of {list(classes)} or 'other'"
-        )
+        raise InvalidInputError(f"{where}: annotation has no emotion; expected one of {list(classes)} or 'other'")
     for token in choices:
         if not is_other(token) and canonical_class(token, classes, aliases) is None:
             raise InvalidInputError(
@@ -152,8 +151,9 @@ def check_choices(choices: Sequence[str], classes: Sequence[str], where: str,
 VOTE_COLUMNS = ("FileName", "annotator", "emotion")
 
 
-def annotator_rows(path: Pathlike, classes: Sequence[str], *, what: str,
-                   aliases: str | Mapping[str, str] | None = None) -> Iterator[tuple[Row, str, tuple[str, ...]]]:
+def annotator_rows(
+    path: Pathlike, classes: Sequence[str], *, what: str, aliases: str | Mapping[str, str] | None = None
+) -> Iterator[tuple[Row, str, tuple[str, ...]]]:
     """The rows of a ``FileName,annotator,emotion[,...]`` file (generic votes, NNIME annotations),
     each with its location and its checked choices; one row per annotator and file."""
     path = Path(path)
@@ -181,5 +181,6 @@ def mean_scores(scores: Sequence[Mapping[str, float]], columns: Iterable[str]) -
         >>> mean_scores([{"EmoAct": 2.0}, {"EmoAct": 3.0, "EmoVal": 4.0}], ["EmoAct", "EmoVal", "EmoDom"])
         {'EmoAct': 2.5, 'EmoVal': 4.0}
     """
-    return {column: float(np.mean(values)) for column in columns
-            if (values := [s[column] for s in scores if column in s])}
+    return {
+        column: float(np.mean(values)) for column in columns if (values := [s[column] for s in scores if column in s])
+    }

@@ -139,14 +139,24 @@ def read_relabel(path: Pathlike, classes: Sequence[str]) -> RelabelTable:
         table.rows[name], table.lines[name] = dist, line
     if table.renormalised:
         worst = max(table.renormalised, key=lambda n: abs(table.renormalised[n] - 1.0))
-        logger.warning("%s: renormalised %d row(s) whose values did not sum to 1; the worst, line %d (%s), "
-                       "summed to %.4g", path, len(table.renormalised), table.lines[worst], worst,
-                       table.renormalised[worst])
+        logger.warning(
+            "%s: renormalised %d row(s) whose values did not sum to 1; the worst, line %d (%s), summed to %.4g",
+            path,
+            len(table.renormalised),
+            table.lines[worst],
+            worst,
+            table.renormalised[worst],
+        )
     return table
 
 
-def apply_relabel(table: RelabelTable, condition: Condition, kept: Sequence[Utterance], labels: np.ndarray,
-                  dropped: Mapping[str, Sequence[str]]) -> tuple[np.ndarray, tuple[str, ...], int]:
+def apply_relabel(
+    table: RelabelTable,
+    condition: Condition,
+    kept: Sequence[Utterance],
+    labels: np.ndarray,
+    dropped: Mapping[str, Sequence[str]],
+) -> tuple[np.ndarray, tuple[str, ...], int]:
     """Replace the rows of ``kept`` that ``table`` lists; returns the new labels, the relabelled
     names (file order) and how many names of the file are not in the condition (EMO-SUPERB form)."""
     row_of = {u.file_name: i for i, u in enumerate(kept)}
@@ -158,8 +168,11 @@ def apply_relabel(table: RelabelTable, condition: Condition, kept: Sequence[Utte
             if table.form == EMO_SUPERB_CHATGPT:
                 missing += 1
                 continue
-            why = (f"it was excluded ({excluded_reason[file_name]})" if file_name in excluded_reason
-                   else f"it is not an utterance of {condition.annotation}")
+            why = (
+                f"it was excluded ({excluded_reason[file_name]})"
+                if file_name in excluded_reason
+                else f"it is not an utterance of {condition.annotation}"
+            )
             raise InvalidInputError(
                 f"{table.path}, line {table.lines[file_name]}: unknown FileName {file_name!r}: {why}; "
                 "expected a file name of the prepared label table"
@@ -167,7 +180,12 @@ def apply_relabel(table: RelabelTable, condition: Condition, kept: Sequence[Utte
         labels[row_of[file_name]] = dist
         relabelled.append(file_name)
     if missing:
-        logger.warning("%s: %d of %d file name(s) are not utterances of %s and were skipped", table.path,
-                       missing, len(table.rows), condition.annotation)
+        logger.warning(
+            "%s: %d of %d file name(s) are not utterances of %s and were skipped",
+            table.path,
+            missing,
+            len(table.rows),
+            condition.annotation,
+        )
     logger.info("%s: replaced %d %s label row(s)", table.path, len(relabelled), condition.annotation)
     return labels, tuple(relabelled), missing

@@ -35,10 +35,12 @@ def biic_raw(tmp_path: Path) -> Path:
 def test_prepare_writes_primary_and_secondary(biic_raw: Path, tmp_path: Path) -> None:
     biic_podcast.prepare_biic_podcast(biic_raw, tmp_path / "out")
     corpus = tmp_path / "out" / "BIIC_PODCAST"
-    assert_podcast_condition(corpus / "Primary", PRIMARY, EXPECTED_PRIMARY, prefix=PREFIX,
-                             description="BIIC-Podcast v1.01")
-    assert_podcast_condition(corpus / "Secondary", SECONDARY, EXPECTED_SECONDARY, prefix=PREFIX,
-                             description="BIIC-Podcast v1.01")
+    assert_podcast_condition(
+        corpus / "Primary", PRIMARY, EXPECTED_PRIMARY, prefix=PREFIX, description="BIIC-Podcast v1.01"
+    )
+    assert_podcast_condition(
+        corpus / "Secondary", SECONDARY, EXPECTED_SECONDARY, prefix=PREFIX, description="BIIC-Podcast v1.01"
+    )
     manifest = json.loads((corpus / "manifest.json").read_text())
     assert manifest["corpus"] == "biic-podcast"
     assert manifest["conditions"]["Primary"]["excluded"] == {

@@ -30,8 +30,7 @@ def test_prepare_reproduces_the_hand_written_fold(crema_raw: Path, tmp_path: Pat
     config = read_config(folder)
     assert config.classes == crema_d.CLASSES_PRIMARY
     assert config.dimensional == {"max_score": 5, "min_score": 1}  # as published
-    assert_frame_matches(read_labels(folder / "labels_consensus_3.csv", config.classes),
-                         "crema_d_primary_fold3.csv")
+    assert_frame_matches(read_labels(folder / "labels_consensus_3.csv", config.classes), "crema_d_primary_fold3.csv")
 
 
 def test_every_fold_follows_the_actor_ranges(crema_raw: Path) -> None:
@@ -69,11 +68,15 @@ def _rewrite_responses(corpus: Path, old: str, new: str) -> int:
     return number + 1
 
 
-@pytest.mark.parametrize(("old", "new"), [
-    (',"A",50,"H"', ',"X",50,"H"'),  # unknown respEmo
-    (',"A",50,"H"', ',"",50,"H"'),  # a rating with no answer
-    (',"A",50,"H","XX","50"', ',"A"'),  # truncated line
-], ids=["unknown-emotion", "no-label", "truncated"])
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        (',"A",50,"H"', ',"X",50,"H"'),  # unknown respEmo
+        (',"A",50,"H"', ',"",50,"H"'),  # a rating with no answer
+        (',"A",50,"H","XX","50"', ',"A"'),  # truncated line
+    ],
+    ids=["unknown-emotion", "no-label", "truncated"],
+)
 def test_bad_rows_name_file_and_line(crema_raw: Path, tmp_path: Path, old: str, new: str) -> None:
     line = _rewrite_responses(crema_raw, old, new)
     with pytest.raises(InvalidInputError) as info:
@@ -88,8 +91,9 @@ def test_missing_audio_and_unknown_actor(crema_raw: Path, tmp_path: Path) -> Non
         crema_d.prepare_crema_d(crema_raw, tmp_path / "out")
     raw_fixtures.write_wav(crema_raw / "AudioWAV" / "1019_TIE_NEU_XX.wav")
     demographics = crema_raw / crema_d.DEMOGRAPHICS_FILE
-    demographics.write_text("\n".join(line for line in demographics.read_text().splitlines()
-                                      if not line.startswith("1058")) + "\n")
+    demographics.write_text(
+        "\n".join(line for line in demographics.read_text().splitlines() if not line.startswith("1058")) + "\n"
+    )
     with pytest.raises(InvalidInputError, match="actor 1058 of 1058_ITS_FEA_XX is not in"):
         crema_d.prepare_crema_d(crema_raw, tmp_path / "out")
     assert_nothing_written(tmp_path / "out")

@@ -38,8 +38,23 @@ EXPECTED = {  # FileName -> (soft label, SpkrID, Gender, Session)
 
 
 def _cli(audio: Path, votes: Path, meta: Path, out: Path, *extra: str) -> int:
-    return main(["prepare", "generic", "--raw", str(audio), "--votes", str(votes), "--meta", str(meta),
-                 "--classes", GENERIC_CLASSES, "--out", str(out), *extra])
+    return main(
+        [
+            "prepare",
+            "generic",
+            "--raw",
+            str(audio),
+            "--votes",
+            str(votes),
+            "--meta",
+            str(meta),
+            "--classes",
+            GENERIC_CLASSES,
+            "--out",
+            str(out),
+            *extra,
+        ]
+    )
 
 
 Raw = tuple[Path, Path, Path]  # audio folder, votes.csv, meta.csv
@@ -52,8 +67,12 @@ def test_cli_prepares_soft_labels_and_session_folds(generic_raw: Raw, tmp_path: 
     config = read_config(folder)
     assert config.classes == CLASSES
     assert config.description == "MYCORPUS corpus - 4 classes"
-    assert sorted(p.name for p in folder.iterdir()) == ["config.json", "labels_consensus_1.csv",
-                                                        "labels_consensus_2.csv", "labels_consensus_3.csv"]
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "config.json",
+        "labels_consensus_1.csv",
+        "labels_consensus_2.csv",
+        "labels_consensus_3.csv",
+    ]
     assert sorted(p.name for p in (out / "MYCORPUS" / "Audios").iterdir()) == sorted(EXPECTED)
     tested: dict[str, list[int]] = defaultdict(list)
     for fold in (1, 2, 3):
@@ -65,8 +84,9 @@ def test_cli_prepares_soft_labels_and_session_folds(generic_raw: Raw, tmp_path: 
         split_of_session: dict[str, set[str]] = defaultdict(set)
         for name, (label, speaker, gender, session) in EXPECTED.items():
             row = row_of(frame, name)
-            np.testing.assert_allclose(row[list(CLASSES)].astype(float), [label.get(c, OFF) for c in CLASSES],
-                                       atol=1e-6, err_msg=name)
+            np.testing.assert_allclose(
+                row[list(CLASSES)].astype(float), [label.get(c, OFF) for c in CLASSES], atol=1e-6, err_msg=name
+            )
             assert (row["SpkrID"], row["Gender"]) == (speaker, gender)
             split_of_session[session].add(row["Split_Set"])
             if row["Split_Set"] == "Test":
@@ -83,17 +103,18 @@ def test_cli_prepares_soft_labels_and_session_folds(generic_raw: Raw, tmp_path: 
 
 
 def test_same_seed_same_folds(generic_raw: tuple[Path, Path, Path], tmp_path: Path) -> None:
-    first = generic.prepare_generic(generic_raw[0], votes=generic_raw[1], meta=generic_raw[2],
-                                    classes=GENERIC_CLASSES, folds=3, seed=11)
-    again = generic.prepare_generic(generic_raw[0], votes=generic_raw[1], meta=generic_raw[2],
-                                    classes=GENERIC_CLASSES, folds=3, seed=11)
+    first = generic.prepare_generic(
+        generic_raw[0], votes=generic_raw[1], meta=generic_raw[2], classes=GENERIC_CLASSES, folds=3, seed=11
+    )
+    again = generic.prepare_generic(
+        generic_raw[0], votes=generic_raw[1], meta=generic_raw[2], classes=GENERIC_CLASSES, folds=3, seed=11
+    )
     for fold in (1, 2, 3):
         assert first.conditions["Primary"].frames[fold].equals(again.conditions["Primary"].frames[fold])
     assert not (tmp_path / "GENERIC").exists()  # no output_dir: nothing written
 
 
-def test_check_splits_passes_and_catches_a_moved_speaker(generic_raw: tuple[Path, Path, Path],
-                                                        tmp_path: Path) -> None:
+def test_check_splits_passes_and_catches_a_moved_speaker(generic_raw: tuple[Path, Path, Path], tmp_path: Path) -> None:
     assert _cli(*generic_raw, tmp_path / "root") == 0  # defaults: 5 folds (5 sessions), GENERIC, seed 0
     assert len(list((tmp_path / "root" / "GENERIC" / "Primary").glob("labels_consensus_*.csv"))) == 5
     folder = tmp_path / "root" / "GENERIC" / "Primary"
@@ -108,12 +129,12 @@ def test_check_splits_passes_and_catches_a_moved_speaker(generic_raw: tuple[Path
 
 
 @pytest.mark.parametrize("fmt", sorted(EXPORTERS))
-def test_export_splits_of_a_generic_corpus(generic_raw: tuple[Path, Path, Path], tmp_path: Path,
-                                           fmt: str) -> None:
+def test_export_splits_of_a_generic_corpus(generic_raw: tuple[Path, Path, Path], tmp_path: Path, fmt: str) -> None:
     assert _cli(*generic_raw, tmp_path / "root", "--folds", "3") == 0
     out = tmp_path / f"export-{fmt}"
-    assert main(["export-splits", str(tmp_path / "root" / "GENERIC" / "Primary"), "--format", fmt,
-                 "--out", str(out)]) == 0
+    assert (
+        main(["export-splits", str(tmp_path / "root" / "GENERIC" / "Primary"), "--format", fmt, "--out", str(out)]) == 0
+    )
     assert out.is_dir()
     assert any(out.iterdir())
 
@@ -124,20 +145,34 @@ def _append(path: Path, line: str) -> int:
     return len(text.splitlines()) + 1
 
 
-@pytest.mark.parametrize(("target", "line", "message"), [
-    ("votes", "g05.wav,r2,", "annotation has no emotion"),
-    ("votes", "g05.wav,r2,surprise", "unknown emotion 'surprise'"),
-    ("votes", "g05.wav,r2,happy;bored", "unknown emotion 'bored'"),
-    ("votes", "g05.wav,r2", "truncated"),
-    ("votes", "g05.wav,r1,sad", "annotator 'r1' labels 'g05.wav' twice"),
-    ("meta", "g01.wav,spkA,Female,s1", "duplicate row for 'g01.wav' (first on line 2)"),
-    ("meta", "g11.wav,spkG,X,s5", "Gender 'X'"),
-    ("meta", "g11.wav,spkA,Female,s2", "speaker 'spkA' in session 's2'"),
-    ("meta", "g11.wav,,Female,s2", "empty ['SpkrID']"),
-], ids=["no-label", "unknown", "unknown-in-multi", "truncated", "duplicate-vote", "duplicate-meta",
-        "gender", "speaker-two-sessions", "empty-speaker"])
-def test_bad_rows_name_file_and_line(generic_raw: tuple[Path, Path, Path], tmp_path: Path, target: str,
-                                     line: str, message: str) -> None:
+@pytest.mark.parametrize(
+    ("target", "line", "message"),
+    [
+        ("votes", "g05.wav,r2,", "annotation has no emotion"),
+        ("votes", "g05.wav,r2,surprise", "unknown emotion 'surprise'"),
+        ("votes", "g05.wav,r2,happy;bored", "unknown emotion 'bored'"),
+        ("votes", "g05.wav,r2", "truncated"),
+        ("votes", "g05.wav,r1,sad", "annotator 'r1' labels 'g05.wav' twice"),
+        ("meta", "g01.wav,spkA,Female,s1", "duplicate row for 'g01.wav' (first on line 2)"),
+        ("meta", "g11.wav,spkG,X,s5", "Gender 'X'"),
+        ("meta", "g11.wav,spkA,Female,s2", "speaker 'spkA' in session 's2'"),
+        ("meta", "g11.wav,,Female,s2", "empty ['SpkrID']"),
+    ],
+    ids=[
+        "no-label",
+        "unknown",
+        "unknown-in-multi",
+        "truncated",
+        "duplicate-vote",
+        "duplicate-meta",
+        "gender",
+        "speaker-two-sessions",
+        "empty-speaker",
+    ],
+)
+def test_bad_rows_name_file_and_line(
+    generic_raw: tuple[Path, Path, Path], tmp_path: Path, target: str, line: str, message: str
+) -> None:
     audio, votes, meta = generic_raw
     path = votes if target == "votes" else meta
     number = _append(path, line)
@@ -159,13 +194,16 @@ def test_voted_file_without_audio_or_meta(generic_raw: tuple[Path, Path, Path], 
     assert not (tmp_path / "root").exists()
 
 
-@pytest.mark.parametrize(("options", "message"), [
-    ({"folds": 2}, "--folds 2"),
-    ({"folds": 6}, "5 distinct session(s)"),
-    ({"classes": "angry,other"}, "'other' cannot be a class"),
-    ({"classes": "angry"}, "at least two"),
-    ({"name": "a/b"}, "--name 'a/b'"),
-])
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"folds": 2}, "--folds 2"),
+        ({"folds": 6}, "5 distinct session(s)"),
+        ({"classes": "angry,other"}, "'other' cannot be a class"),
+        ({"classes": "angry"}, "at least two"),
+        ({"name": "a/b"}, "--name 'a/b'"),
+    ],
+)
 def test_bad_options(generic_raw: Raw, tmp_path: Path, options: dict, message: str) -> None:
     audio, votes, meta = generic_raw
     kwargs = {"votes": votes, "meta": meta, "classes": GENERIC_CLASSES, **options}
@@ -174,8 +212,9 @@ def test_bad_options(generic_raw: Raw, tmp_path: Path, options: dict, message: s
     assert not (tmp_path / "root").exists()
 
 
-def test_cli_reports_user_errors_in_one_line(generic_raw: tuple[Path, Path, Path], tmp_path: Path,
-                                             caplog: pytest.LogCaptureFixture) -> None:
+def test_cli_reports_user_errors_in_one_line(
+    generic_raw: tuple[Path, Path, Path], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     audio, votes, meta = generic_raw
     write_csv(meta, ["FileName", "SpkrID", "Gender"], [["g01.wav", "spkA", "Female"]])
     with caplog.at_level(logging.ERROR, logger="s3prl_emo"):

@@ -35,8 +35,7 @@ def test_prepare_reproduces_the_hand_written_fold(iemocap_raw: Path, tmp_path: P
     config = read_config(folder)
     assert config.classes == iemocap.CLASSES_SECONDARY
     assert config.dimensional is None  # as in the published config.json
-    assert_frame_matches(read_labels(folder / "labels_consensus_4.csv", config.classes),
-                         "iemocap_secondary_fold4.csv")
+    assert_frame_matches(read_labels(folder / "labels_consensus_4.csv", config.classes), "iemocap_secondary_fold4.csv")
     assert sorted(prepared.conditions["Secondary"].frames) == [1, 2, 3, 4, 5]
 
 
@@ -87,15 +86,18 @@ def test_manifest_records_sources_rules_and_version(iemocap_raw: Path, tmp_path:
 DIALOG = "Session2/dialog/EmoEvaluation/Ses02F_impro02.txt"
 
 
-@pytest.mark.parametrize(("old", "new", "marker"), [
-    ("\tSes02F_impro02_M000\txxx\t[2.5000, 2.5000, 2.5000]", "\tSes02F_impro02_M000", "Ses02F_impro02_M000"),
-    ("C-E2:\tSadness;", "C-E2:\tBoredom;", "Boredom"),
-    ("C-E3:\tSurprise;\t()", "C-E3:\t;\t()", "C-E3:\t;"),
-    ("A-E1:\tval 1; act 2; dom  2;", "A-E1:\tval 1; act two; dom  2;", "act two"),
-    ("C-E1:\tFear;\t()", "CE1 Fear", "CE1 Fear"),
-], ids=["truncated-summary", "unknown-emotion", "no-label", "bad-score", "garbled-line"])
-def test_malformed_lines_name_file_and_line(iemocap_raw: Path, tmp_path: Path, old: str, new: str,
-                                            marker: str) -> None:
+@pytest.mark.parametrize(
+    ("old", "new", "marker"),
+    [
+        ("\tSes02F_impro02_M000\txxx\t[2.5000, 2.5000, 2.5000]", "\tSes02F_impro02_M000", "Ses02F_impro02_M000"),
+        ("C-E2:\tSadness;", "C-E2:\tBoredom;", "Boredom"),
+        ("C-E3:\tSurprise;\t()", "C-E3:\t;\t()", "C-E3:\t;"),
+        ("A-E1:\tval 1; act 2; dom  2;", "A-E1:\tval 1; act two; dom  2;", "act two"),
+        ("C-E1:\tFear;\t()", "CE1 Fear", "CE1 Fear"),
+    ],
+    ids=["truncated-summary", "unknown-emotion", "no-label", "bad-score", "garbled-line"],
+)
+def test_malformed_lines_name_file_and_line(iemocap_raw: Path, tmp_path: Path, old: str, new: str, marker: str) -> None:
     path = iemocap_raw / DIALOG
     path.write_text(path.read_text().replace(old, new, 1))
     with pytest.raises(InvalidInputError) as info:

@@ -24,12 +24,16 @@ SPLITS = {  # session -> split per fold (published table; sessions 1-3 are in th
 }
 
 
-@pytest.mark.parametrize(("annotation", "expected"), [
-    ("Primary", "msp_improv_primary_fold4.csv"),
-    ("Secondary", "msp_improv_secondary_fold4.csv"),
-])
-def test_prepare_reproduces_the_hand_written_fold(improv_raw: Path, tmp_path: Path, annotation: str,
-                                                  expected: str) -> None:
+@pytest.mark.parametrize(
+    ("annotation", "expected"),
+    [
+        ("Primary", "msp_improv_primary_fold4.csv"),
+        ("Secondary", "msp_improv_secondary_fold4.csv"),
+    ],
+)
+def test_prepare_reproduces_the_hand_written_fold(
+    improv_raw: Path, tmp_path: Path, annotation: str, expected: str
+) -> None:
     msp_improv.prepare_msp_improv(improv_raw, tmp_path / "out")
     folder = tmp_path / "out" / "IMPROV" / annotation
     config = read_config(folder)
@@ -74,15 +78,18 @@ def _broken(clips: dict[str, list[str]]) -> str:
     return raw_fixtures.improv_text({**raw_fixtures.IMPROV_CLIPS, **clips})
 
 
-@pytest.mark.parametrize(("clips", "marker"), [
-    ({"S02H-M01-P-FM01": ["mspimprov-p021; Happy; Bored; A:4.0; V:4.0; D:3.0; N:4.0;"]}, "Bored"),
-    ({"S02H-M01-P-FM01": ["mspimprov-p021; Frustrated; ; A:4.0; V:4.0; D:3.0; N:4.0;"]}, "p021; Frustrated"),
-    ({"S02H-M01-P-FM01": ["mspimprov-p021; ; Excited; A:4.0; V:4.0; D:3.0; N:4.0;"]}, "p021; ; Excited"),
-    ({"S02H-M01-P-FM01": ["mspimprov-p021"]}, "mspimprov-p021"),
-    ({"S02H-M01-P-FM01": ["mspimprov-p021; Happy; ; A:high; V:4.0; D:3.0; N:4.0;"]}, "A:high"),
-], ids=["unknown-secondary", "unknown-primary", "no-label", "truncated-rater", "bad-score"])
-def test_malformed_lines_name_file_and_line(improv_raw: Path, tmp_path: Path, clips: dict,
-                                            marker: str) -> None:
+@pytest.mark.parametrize(
+    ("clips", "marker"),
+    [
+        ({"S02H-M01-P-FM01": ["mspimprov-p021; Happy; Bored; A:4.0; V:4.0; D:3.0; N:4.0;"]}, "Bored"),
+        ({"S02H-M01-P-FM01": ["mspimprov-p021; Frustrated; ; A:4.0; V:4.0; D:3.0; N:4.0;"]}, "p021; Frustrated"),
+        ({"S02H-M01-P-FM01": ["mspimprov-p021; ; Excited; A:4.0; V:4.0; D:3.0; N:4.0;"]}, "p021; ; Excited"),
+        ({"S02H-M01-P-FM01": ["mspimprov-p021"]}, "mspimprov-p021"),
+        ({"S02H-M01-P-FM01": ["mspimprov-p021; Happy; ; A:high; V:4.0; D:3.0; N:4.0;"]}, "A:high"),
+    ],
+    ids=["unknown-secondary", "unknown-primary", "no-label", "truncated-rater", "bad-score"],
+)
+def test_malformed_lines_name_file_and_line(improv_raw: Path, tmp_path: Path, clips: dict, marker: str) -> None:
     path = improv_raw / "Evalution.txt"
     path.write_text(_broken(clips))
     line = next(i for i, text in enumerate(path.read_text().splitlines(), start=1) if marker in text)

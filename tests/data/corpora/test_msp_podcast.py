@@ -41,8 +41,10 @@ def test_manifest_counts_what_was_left_out(tmp_path: Path) -> None:
             msp_podcast.EXCLUDED_ALL_OTHER: ["MSP-PODCAST_0003_0002.wav"],  # only "Other-calm" primaries
             msp_podcast.EXCLUDED_UNLABELLED_SET.format("Test3"): ["MSP-PODCAST_0004_0002.wav"],
         }
-    assert {f["path"] for f in manifest["source_files"]} == {"Labels/labels_detailed.csv",
-                                                             "Labels/labels_consensus.csv"}
+    assert {f["path"] for f in manifest["source_files"]} == {
+        "Labels/labels_detailed.csv",
+        "Labels/labels_consensus.csv",
+    }
 
 
 def test_read_keeps_raw_votes_without_policy(tmp_path: Path) -> None:
@@ -54,8 +56,10 @@ def test_read_keeps_raw_votes_without_policy(tmp_path: Path) -> None:
     assert first.votes["Secondary"][4] == ("Other-bored, tired", "Frustrated")
     assert (first.corpus_set, first.session, first.gender) == ("Train", "0001", "Female")
     assert utterances["MSP-PODCAST_0003_0002.wav"].votes["Primary"] == ("Other-calm",) * 3
-    assert (utterances["MSP-PODCAST_0004_0001.wav"].speaker, utterances["MSP-PODCAST_0004_0001.wav"].gender) \
-        == ("Unknown", None)
+    assert (utterances["MSP-PODCAST_0004_0001.wav"].speaker, utterances["MSP-PODCAST_0004_0001.wav"].gender) == (
+        "Unknown",
+        None,
+    )
 
 
 def test_check_splits_passes_and_catches_a_moved_speaker(tmp_path: Path) -> None:
@@ -106,32 +110,48 @@ def _replace_line(path: Path, needle: str, new: str) -> int:
 
 
 @pytest.mark.parametrize(
-    "case", ["truncated", "unknown-primary", "unknown-secondary", "no-label", "bad-set", "duplicate",
-             "bad-detail"],
+    "case",
+    ["truncated", "unknown-primary", "unknown-secondary", "no-label", "bad-set", "duplicate", "bad-detail"],
 )
 def test_malformed_raw_files_name_file_and_line(tmp_path: Path, case: str) -> None:
     raw = build_podcast(tmp_path / "raw", shape="detail" if case == "bad-detail" else "columns")
     detailed = raw / "Labels" / "labels_detailed.csv"
     consensus = raw / "Labels" / "labels_consensus.csv"
     if case == "truncated":
-        path, line = detailed, _replace_line(detailed, "MSP-PODCAST_0002_0001.wav,WORKER03",
-                                             "MSP-PODCAST_0002_0001.wav,WORKER03,Happy")
+        path, line = (
+            detailed,
+            _replace_line(detailed, "MSP-PODCAST_0002_0001.wav,WORKER03", "MSP-PODCAST_0002_0001.wav,WORKER03,Happy"),
+        )
         message = "truncated"
     elif case == "unknown-primary":
-        path, line = detailed, _replace_line(detailed, "MSP-PODCAST_0001_0001.wav,WORKER03",
-                                             "MSP-PODCAST_0001_0001.wav,WORKER03,Sadd,,3,3,3")
+        path, line = (
+            detailed,
+            _replace_line(
+                detailed, "MSP-PODCAST_0001_0001.wav,WORKER03", "MSP-PODCAST_0001_0001.wav,WORKER03,Sadd,,3,3,3"
+            ),
+        )
         message = "unknown primary emotion 'Sadd'"
     elif case == "unknown-secondary":
-        path, line = detailed, _replace_line(detailed, "MSP-PODCAST_0001_0001.wav,WORKER02",
-                                             "MSP-PODCAST_0001_0001.wav,WORKER02,Angry,Grumpy,6,2,5")
+        path, line = (
+            detailed,
+            _replace_line(
+                detailed, "MSP-PODCAST_0001_0001.wav,WORKER02", "MSP-PODCAST_0001_0001.wav,WORKER02,Angry,Grumpy,6,2,5"
+            ),
+        )
         message = "unknown secondary emotion 'Grumpy'"
     elif case == "no-label":
-        path, line = detailed, _replace_line(detailed, "MSP-PODCAST_0002_0002.wav,WORKER04",
-                                             "MSP-PODCAST_0002_0002.wav,WORKER04,,,2,2,2")
+        path, line = (
+            detailed,
+            _replace_line(detailed, "MSP-PODCAST_0002_0002.wav,WORKER04", "MSP-PODCAST_0002_0002.wav,WORKER04,,,2,2,2"),
+        )
         message = "no primary emotion"
     elif case == "bad-set":
-        path, line = consensus, _replace_line(consensus, "MSP-PODCAST_0002_0002.wav",
-                                              "MSP-PODCAST_0002_0002.wav,X,4,4,4,202,Male,Validation")
+        path, line = (
+            consensus,
+            _replace_line(
+                consensus, "MSP-PODCAST_0002_0002.wav", "MSP-PODCAST_0002_0002.wav,X,4,4,4,202,Male,Validation"
+            ),
+        )
         message = "unknown corpus set 'Validation'"
     elif case == "duplicate":
         text = consensus.read_text()
@@ -139,8 +159,10 @@ def test_malformed_raw_files_name_file_and_line(tmp_path: Path, case: str) -> No
         path, line = consensus, len(text.splitlines()) + 1
         message = "duplicate FileName"
     else:
-        path, line = detailed, _replace_line(detailed, "WORKER03; Fear",
-                                             "MSP-PODCAST_0004_0001.wav,WORKER03; Fear; ; A:6.0")
+        path, line = (
+            detailed,
+            _replace_line(detailed, "WORKER03; Fear", "MSP-PODCAST_0004_0001.wav,WORKER03; Fear; ; A:6.0"),
+        )
         message = "EmoDetail"
     with pytest.raises(InvalidInputError) as err:
         msp_podcast.prepare_msp_podcast(raw, tmp_path / "out")
@@ -153,8 +175,11 @@ def test_missing_audio_of_a_labelled_file_is_an_error(tmp_path: Path) -> None:
     raw = build_podcast(tmp_path / "raw")
     (raw / "Audios" / "MSP-PODCAST_0002_0001.wav").unlink()
     detailed = raw / "Labels" / "labels_detailed.csv"
-    with pytest.raises(CorpusLayoutError, match=rf"line {_line_of(detailed, 'MSP-PODCAST_0002_0001.wav')}: "
-                                                r"labelled file 'MSP-PODCAST_0002_0001.wav' has no audio"):
+    with pytest.raises(
+        CorpusLayoutError,
+        match=rf"line {_line_of(detailed, 'MSP-PODCAST_0002_0001.wav')}: "
+        r"labelled file 'MSP-PODCAST_0002_0001.wav' has no audio",
+    ):
         msp_podcast.prepare_msp_podcast(raw, tmp_path / "out")
     assert not (tmp_path / "out").exists()
 

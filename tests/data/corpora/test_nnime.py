@@ -16,8 +16,19 @@ from s3prl_emo.data.labels import EXCLUDED_FEW_ANNOTATORS, EXCLUDED_OTHER
 from s3prl_emo.data.layout import read_config, read_labels
 from s3prl_emo.errors import CorpusLayoutError, InvalidInputError
 
-CLASSES = ("angry", "frustrated", "disappointed", "sad", "fear", "neutral", "surprise", "excited", "happy",
-           "relax", "joy")  # published column order
+CLASSES = (
+    "angry",
+    "frustrated",
+    "disappointed",
+    "sad",
+    "fear",
+    "neutral",
+    "surprise",
+    "excited",
+    "happy",
+    "relax",
+    "joy",
+)  # published column order
 OFF = 0.005  # 0.05 / (K - 1), K = 11
 # Hand-computed (EMO-SUPERB's soft-label rule), K = 11: p = 0.945 q + 0.005.
 EXPECTED = {  # FileName -> (soft label, SpkrID, Gender, session, EmoAct mean)
@@ -54,13 +65,13 @@ def test_prepare_writes_secondary_with_five_folds(nnime_raw: Path, tmp_path: Pat
         path = folder / f"labels_consensus_{fold}.csv"
         read_labels(path, CLASSES)
         frame = read_str_csv(path)
-        assert list(frame.columns) == ["FileName", *CLASSES, "EmoAct", "EmoVal", "SpkrID", "Gender",
-                                       "Split_Set"]
+        assert list(frame.columns) == ["FileName", *CLASSES, "EmoAct", "EmoVal", "SpkrID", "Gender", "Split_Set"]
         assert sorted(frame["FileName"]) == sorted(EXPECTED)
         for name, (label, speaker, gender, session, act) in EXPECTED.items():
             row = row_of(frame, name)
-            np.testing.assert_allclose(row[list(CLASSES)].astype(float), [label.get(c, OFF) for c in CLASSES],
-                                       atol=1e-6, err_msg=name)
+            np.testing.assert_allclose(
+                row[list(CLASSES)].astype(float), [label.get(c, OFF) for c in CLASSES], atol=1e-6, err_msg=name
+            )
             np.testing.assert_allclose(row[["EmoAct", "EmoVal"]].astype(float), [act, 3.0])
             assert (row["SpkrID"], row["Gender"]) == (speaker, gender), name
             assert row["Split_Set"] == split_of_session[session], (fold, name)
@@ -71,8 +82,10 @@ def test_exclusions_are_counted_in_the_manifest(nnime_raw: Path, tmp_path: Path)
     nnime.prepare_nnime(nnime_raw, tmp_path / "out")
     manifest = json.loads((tmp_path / "out" / "NNIME" / "manifest.json").read_text())
     secondary = manifest["conditions"]["Secondary"]
-    assert secondary["excluded"] == {EXCLUDED_OTHER: ["angry_05_B_009.wav"],
-                                     EXCLUDED_FEW_ANNOTATORS: ["happy_13_B_010.wav"]}
+    assert secondary["excluded"] == {
+        EXCLUDED_OTHER: ["angry_05_B_009.wav"],
+        EXCLUDED_FEW_ANNOTATORS: ["happy_13_B_010.wav"],
+    }
     assert secondary["min_annotators"] == 3
     assert [f["path"] for f in manifest["source_files"]] == ["annotations.csv"]
 
@@ -106,16 +119,19 @@ def _append(path: Path, line: str) -> int:
     return len(text.splitlines()) + 1
 
 
-@pytest.mark.parametrize(("line", "message"), [
-    ("sad_09_B_004.wav,rater9,angy,3,3", "unknown emotion 'angy'"),
-    ("sad_09_B_004.wav,rater9,,3,3", "has no emotion"),
-    ("sad_09_B_004.wav,rater9,sad", "truncated"),
-    ("sad_09_B_004.wav,rater1,sad,3,3", "labels 'sad_09_B_004.wav' twice (also line"),
-    ("sad_09_004.wav,rater9,sad,3,3", "not an NNIME turn name"),
-    ("sad_23_A_004.wav,rater9,sad,3,3", "dialog number 23 is in no session"),
-    ("sad_09_B_004.wav,rater9,sad,high,3", "EmoAct 'high' is not a number"),
-], ids=["unknown-emotion", "no-label", "truncated", "duplicate-rater", "bad-name", "unknown-dialog",
-        "bad-score"])
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("sad_09_B_004.wav,rater9,angy,3,3", "unknown emotion 'angy'"),
+        ("sad_09_B_004.wav,rater9,,3,3", "has no emotion"),
+        ("sad_09_B_004.wav,rater9,sad", "truncated"),
+        ("sad_09_B_004.wav,rater1,sad,3,3", "labels 'sad_09_B_004.wav' twice (also line"),
+        ("sad_09_004.wav,rater9,sad,3,3", "not an NNIME turn name"),
+        ("sad_23_A_004.wav,rater9,sad,3,3", "dialog number 23 is in no session"),
+        ("sad_09_B_004.wav,rater9,sad,high,3", "EmoAct 'high' is not a number"),
+    ],
+    ids=["unknown-emotion", "no-label", "truncated", "duplicate-rater", "bad-name", "unknown-dialog", "bad-score"],
+)
 def test_malformed_rows_name_file_and_line(nnime_raw: Path, tmp_path: Path, line: str, message: str) -> None:
     path = nnime_raw / "annotations.csv"
     number = _append(path, line)

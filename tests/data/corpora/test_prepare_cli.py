@@ -72,16 +72,29 @@ def test_relabel_replaces_rows_and_is_recorded(improv_raw: Path, tmp_path: Path)
     assert manifest["conditions"]["Secondary"]["relabelled"] == []
 
 
-@pytest.mark.parametrize(("rows", "header", "message"), [
-    (["MSP-IMPROV-S99A-F01-S-FF02.wav,0.1,0.2,0.3,0.4"], None, "line 2: unknown FileName"),
-    ([f"{CLIP},0.1,0.2,0.3,0.4", f"{EXCLUDED},0.25,0.25,0.25,0.25"], None,
-     f"line 3: unknown FileName '{EXCLUDED}': it was excluded"),
-    ([f"{CLIP},0.5,0.2,0.3,0.4"], None, f"line 2 ({CLIP}): values"),
-    ([f"{CLIP},x,0.2,0.3,0.5"], None, f"line 2 ({CLIP}): non-numeric"),
-    ([f"{CLIP},0.5,0.5"], "FileName,neutral,angry", "line 1: class columns"),
-], ids=["unknown-file", "excluded-file", "bad-sum", "non-numeric", "wrong-classes"])
-def test_bad_relabel_file_is_an_error(improv_raw: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture,
-                                      rows: list[str], header: str | None, message: str) -> None:
+@pytest.mark.parametrize(
+    ("rows", "header", "message"),
+    [
+        (["MSP-IMPROV-S99A-F01-S-FF02.wav,0.1,0.2,0.3,0.4"], None, "line 2: unknown FileName"),
+        (
+            [f"{CLIP},0.1,0.2,0.3,0.4", f"{EXCLUDED},0.25,0.25,0.25,0.25"],
+            None,
+            f"line 3: unknown FileName '{EXCLUDED}': it was excluded",
+        ),
+        ([f"{CLIP},0.5,0.2,0.3,0.4"], None, f"line 2 ({CLIP}): values"),
+        ([f"{CLIP},x,0.2,0.3,0.5"], None, f"line 2 ({CLIP}): non-numeric"),
+        ([f"{CLIP},0.5,0.5"], "FileName,neutral,angry", "line 1: class columns"),
+    ],
+    ids=["unknown-file", "excluded-file", "bad-sum", "non-numeric", "wrong-classes"],
+)
+def test_bad_relabel_file_is_an_error(
+    improv_raw: Path,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    rows: list[str],
+    header: str | None,
+    message: str,
+) -> None:
     relabel = _relabel(tmp_path, rows, *([header] if header else []))
     out = tmp_path / "out"
     with caplog.at_level(logging.ERROR, logger="s3prl_emo"):
@@ -91,9 +104,9 @@ def test_bad_relabel_file_is_an_error(improv_raw: Path, tmp_path: Path, caplog: 
     assert_nothing_written(out)
 
 
-def test_copy_mode_existing_output_and_generic_only_options(iemocap_raw: Path, tmp_path: Path,
-                                                            caplog: pytest.LogCaptureFixture,
-                                                            capsys: pytest.CaptureFixture) -> None:
+def test_copy_mode_existing_output_and_generic_only_options(
+    iemocap_raw: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture
+) -> None:
     out = tmp_path / "out"
     args = ["prepare", "iemocap", "--raw", str(iemocap_raw), "--out", str(out), "--audio", "copy"]
     assert main(args) == 0
@@ -119,17 +132,21 @@ def test_failed_run_leaves_nothing(iemocap_raw: Path, tmp_path: Path) -> None:
     assert_nothing_written(out)
 
 
-@pytest.mark.parametrize(("corpus", "tree_line"), [
-    ("iemocap", "<corpus_dir>/Session<N>/dialog/EmoEvaluation/<dialog>.txt"),
-    ("crema-d", "<corpus_dir>/finishedResponses.csv"),
-    ("msp-improv", "<corpus_dir>/Evalution.txt"),
-    ("msp-podcast", "<corpus_dir>/Labels/labels_detailed.csv"),
-    ("biic-podcast", "<corpus_dir>/Labels/labels_detailed.csv"),
-    ("nnime", "<corpus_dir>/annotations.csv"),
-    ("generic", "<corpus_dir>/**/<FileName>"),
-])
-def test_each_recipe_has_its_own_help_with_the_raw_tree(corpus: str, tree_line: str,
-                                                        capsys: pytest.CaptureFixture) -> None:
+@pytest.mark.parametrize(
+    ("corpus", "tree_line"),
+    [
+        ("iemocap", "<corpus_dir>/Session<N>/dialog/EmoEvaluation/<dialog>.txt"),
+        ("crema-d", "<corpus_dir>/finishedResponses.csv"),
+        ("msp-improv", "<corpus_dir>/Evalution.txt"),
+        ("msp-podcast", "<corpus_dir>/Labels/labels_detailed.csv"),
+        ("biic-podcast", "<corpus_dir>/Labels/labels_detailed.csv"),
+        ("nnime", "<corpus_dir>/annotations.csv"),
+        ("generic", "<corpus_dir>/**/<FileName>"),
+    ],
+)
+def test_each_recipe_has_its_own_help_with_the_raw_tree(
+    corpus: str, tree_line: str, capsys: pytest.CaptureFixture
+) -> None:
     with pytest.raises(SystemExit) as done:
         main(["prepare", corpus, "--help"])
     assert done.value.code == 0

@@ -27,8 +27,14 @@ from s3prl_emo.data.corpora.relabel import EMO_SUPERB_CHATGPT, read_relabel
 from s3prl_emo.errors import InvalidInputError
 
 # lines 2, 3 and 38 (off sum 0.7) of the file, and three other podcasts' rows
-IN_CORPUS = ["MSP-PODCAST_0001_0028.wav", "MSP-PODCAST_0001_0141.wav", "MSP-PODCAST_1628_0029_0007.wav",
-             "MSP-PODCAST_0003_0038.wav", "MSP-PODCAST_0003_0081.wav", "MSP-PODCAST_0003_0084.wav"]
+IN_CORPUS = [
+    "MSP-PODCAST_0001_0028.wav",
+    "MSP-PODCAST_0001_0141.wav",
+    "MSP-PODCAST_1628_0029_0007.wav",
+    "MSP-PODCAST_0003_0038.wav",
+    "MSP-PODCAST_0003_0081.wav",
+    "MSP-PODCAST_0003_0084.wav",
+]
 ABSENT = "MSP-PODCAST_9999_0001.wav"  # in the corpus, not in the file: keeps its computed row
 
 
@@ -45,8 +51,12 @@ SPECIAL_ROWS = {
     319: ("MSP-PODCAST_1649_0134.wav", [0, 0, 0, 0.444, 0, 0.222, 0.111, 0.222]),  # sums to 0.999
     396: ("MSP-PODCAST_1651_0060_0091.wav", [0.35, 0, 0.15, 0.25, 0, 0.05, 0.1, 0]),  # sums to 0.9
 }
-REASONS = ["Interest suggests a positive emotion, increasing 'happy'.", "Calm delivery keeps 'neutral' high.",
-           "Frustration raises 'angry', and some 'disgust'.", "Sighing points to 'sad'."]
+REASONS = [
+    "Interest suggests a positive emotion, increasing 'happy'.",
+    "Calm delivery keeps 'neutral' high.",
+    "Frustration raises 'angry', and some 'disgust'.",
+    "Sighing points to 'sad'.",
+]
 
 
 @pytest.fixture(scope="module")
@@ -82,10 +92,16 @@ def podcast_named_corpus(tmp_path: Path) -> tuple[Path, Path, Path]:
     names = [*IN_CORPUS, ABSENT]
     for i, name in enumerate(names):
         write_wav(audio / name, seed=i)
-    votes = write_csv(tmp_path / "votes.csv", ["FileName", "annotator", "emotion"],
-                      [(n, f"r{j}", "neutral") for n in names for j in range(2)])
-    meta = write_csv(tmp_path / "meta.csv", ["FileName", "SpkrID", "Gender", "Session"],
-                     [(n, n.split("_")[1], "Female", n.split("_")[1]) for n in names])
+    votes = write_csv(
+        tmp_path / "votes.csv",
+        ["FileName", "annotator", "emotion"],
+        [(n, f"r{j}", "neutral") for n in names for j in range(2)],
+    )
+    meta = write_csv(
+        tmp_path / "meta.csv",
+        ["FileName", "SpkrID", "Gender", "Session"],
+        [(n, n.split("_")[1], "Female", n.split("_")[1]) for n in names],
+    )
     return audio, votes, meta
 
 
@@ -104,14 +120,32 @@ def test_released_form_is_read_as_it_is(released_like: Path) -> None:
         np.testing.assert_allclose(dist, _policy(released, name), err_msg=name)
 
 
-def test_prepare_generic_relabels_with_a_released_form_file(podcast_named_corpus, released_like: Path,
-                                                           tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_prepare_generic_relabels_with_a_released_form_file(
+    podcast_named_corpus, released_like: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     audio, votes, meta = podcast_named_corpus
     out = tmp_path / "out"
     with caplog.at_level(logging.WARNING):
-        code = main(["prepare", "generic", "--corpus-dir", str(audio), "--votes", str(votes), "--meta", str(meta),
-                     "--classes", ",".join(CLASSES_PRIMARY), "--folds", "3", "--output-dir", str(out),
-                     "--relabel", str(released_like)])
+        code = main(
+            [
+                "prepare",
+                "generic",
+                "--corpus-dir",
+                str(audio),
+                "--votes",
+                str(votes),
+                "--meta",
+                str(meta),
+                "--classes",
+                ",".join(CLASSES_PRIMARY),
+                "--folds",
+                "3",
+                "--output-dir",
+                str(out),
+                "--relabel",
+                str(released_like),
+            ]
+        )
     assert code == 0
     assert "renormalised 2 row(s)" in caplog.text
     assert "line 38 (MSP-PODCAST_1628_0029_0007.wav)" in caplog.text
@@ -119,8 +153,9 @@ def test_prepare_generic_relabels_with_a_released_form_file(podcast_named_corpus
     for fold in (1, 2, 3):
         frame = pd.read_csv(out / "GENERIC" / "Primary" / f"labels_consensus_{fold}.csv").set_index("FileName")
         for name in IN_CORPUS:
-            np.testing.assert_allclose(frame.loc[name, list(CLASSES_PRIMARY)].to_numpy(float),
-                                       _policy(released, name), atol=1e-6, err_msg=name)  # not smoothed
+            np.testing.assert_allclose(
+                frame.loc[name, list(CLASSES_PRIMARY)].to_numpy(float), _policy(released, name), atol=1e-6, err_msg=name
+            )  # not smoothed
         assert frame.loc[ABSENT, "neutral"] == pytest.approx(0.95)  # computed and smoothed as usual
     manifest = json.loads((out / "GENERIC" / "manifest.json").read_text())
     assert manifest["relabel"]["form"] == EMO_SUPERB_CHATGPT
@@ -129,14 +164,19 @@ def test_prepare_generic_relabels_with_a_released_form_file(podcast_named_corpus
     assert manifest["conditions"]["Primary"]["relabelled"] == [n for n in released.index if n in IN_CORPUS]
 
 
-@pytest.mark.parametrize(("edit", "message"), [
-    (lambda v: "-0.1", "line 2 (MSP-PODCAST_0001_0028.wav): values"),
-    (lambda v: "nan", "line 2 (MSP-PODCAST_0001_0028.wav): values"),
-    (lambda v: "x", "line 2 (MSP-PODCAST_0001_0028.wav): non-numeric"),
-    (None, "line 2 (MSP-PODCAST_0001_0028.wav): values [0.0, 0.0"),
-], ids=["negative", "nan", "non-numeric", "all-zero"])
-def test_bad_rows_of_the_released_form_name_the_line(podcast_named_corpus, released_like: Path, tmp_path: Path,
-                                                     edit, message: str) -> None:
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda v: "-0.1", "line 2 (MSP-PODCAST_0001_0028.wav): values"),
+        (lambda v: "nan", "line 2 (MSP-PODCAST_0001_0028.wav): values"),
+        (lambda v: "x", "line 2 (MSP-PODCAST_0001_0028.wav): non-numeric"),
+        (None, "line 2 (MSP-PODCAST_0001_0028.wav): values [0.0, 0.0"),
+    ],
+    ids=["negative", "nan", "non-numeric", "all-zero"],
+)
+def test_bad_rows_of_the_released_form_name_the_line(
+    podcast_named_corpus, released_like: Path, tmp_path: Path, edit, message: str
+) -> None:
     released = pd.read_csv(released_like, dtype=str, keep_default_na=False)
     if edit is None:
         released.loc[0, list(CLASSES_PRIMARY)] = "0"
@@ -146,6 +186,7 @@ def test_bad_rows_of_the_released_form_name_the_line(podcast_named_corpus, relea
     released.to_csv(broken, index=False)
     audio, votes, meta = podcast_named_corpus
     with pytest.raises(InvalidInputError, match=re.escape(f"{broken}, {message}")):
-        generic.prepare_generic(audio, tmp_path / "out", votes=votes, meta=meta, classes=CLASSES_PRIMARY,
-                                folds=3, relabel=broken)
+        generic.prepare_generic(
+            audio, tmp_path / "out", votes=votes, meta=meta, classes=CLASSES_PRIMARY, folds=3, relabel=broken
+        )
     assert_nothing_written(tmp_path / "out")
