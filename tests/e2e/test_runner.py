@@ -128,7 +128,7 @@ def test_evaluate_applies_the_thresholds_its_checkpoint_carries(fbank_exp, tmp_p
     del state["Downstream"]["_extra_state"]["dev_thresholds"]
     torch.save(state, tmp_path / "older.ckpt")
     run_downstream("-m", "evaluate", "-e", str(tmp_path / "older.ckpt"), "--device", "cpu")
-    metrics, probs, labels, _ = read_split(fbank_exp, "test")
+    metrics, probs, labels, _ = read_split(tmp_path, "test")  # evaluate writes next to the checkpoint
     assert metrics["macro_f1_tuned_thresholds"] is None
     assert metrics["tuned_threshold/fear"] is None
     assert metrics["tuned_thresholds_from"].startswith("none: no dev evaluation of this model")
