@@ -212,12 +212,12 @@ class StoreChooser:
         rate, worst = int(self.featurizer.downsample_rate), 0.0
         for name in sample:
             raw = expert.store.get(name)
-            wav = torch.from_numpy(mine(raw)).to(self.args.device)
+            wav = torch.from_numpy(mine(raw)).to(self.device)
             (new,) = features_of(self.upstream, self.featurizer, [wav], rate, pooled)
             if other.dtype == np.float32:
                 reference = other.get(hashes[name])
             else:  # the stored entry is rounded: compare two fresh passes instead
-                ref_wav = torch.from_numpy(theirs(raw)).to(self.args.device)
+                ref_wav = torch.from_numpy(theirs(raw)).to(self.device)
                 (reference,) = features_of(self.upstream, self.featurizer, [ref_wav], rate, pooled)
             worst = max(worst, max_relative_difference(new, reference))
         return worst, sample
