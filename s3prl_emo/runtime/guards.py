@@ -82,14 +82,16 @@ def s3prl_override(values: Mapping[str, object], *, flag: str = "-o") -> str:
     return ",,".join(parts)
 
 
-def override_keys(text: str) -> list[str]:
-    """The keys a user's ``-o "args.x=..,,config.y=.."`` sets, in order.
+def override_keys(text: str | None) -> list[str]:
+    """The keys a user's ``-o "args.x=..,,config.y=.."`` sets, in order (none for None or ``none``).
 
     Examples:
         >>> override_keys("config.optimizer.lr=1e-3,, args.seed=2")
         ['config.optimizer.lr', 'args.seed']
     """
-    return [part.split("=", 1)[0].strip() for part in text.split(",,") if part.strip()]
+    if not text or text.lower() == "none":
+        return []
+    return [part.split("=", 1)[0].strip() for part in text.split(",,") if "=" in part]
 
 
 def refuse_override_keys(text: str, reserved: Iterable[str], *, flag: str = "-o") -> None:

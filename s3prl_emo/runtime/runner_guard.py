@@ -39,16 +39,10 @@ from collections.abc import Iterator
 from ..downstream import NAME as DOWNSTREAM_NAME
 from ..errors import CorpusLayoutError, InvalidInputError
 from .checkpoints import load_checkpoint, save_checkpoint, upstream_spec
+from .guards import override_keys
 
 _PINS_EXPDIR = "_s3prl_emo_pins_expdir"
 logger = logging.getLogger(__name__)
-
-
-def override_keys(override: str | None) -> set[str]:
-    """The keys a user set with S3PRL's ``-o "args.x=..,,config.y=.."``."""
-    if not override or override.lower() == "none":
-        return set()
-    return {option.split("=", 1)[0].strip() for option in override.split(",,") if "=" in option}
 
 
 def check_resumed_args(args: argparse.Namespace, where: str) -> None:

@@ -219,14 +219,15 @@ def test_loading_keeps_a_global_namespace_allowance(fbank_checkpoint):
 
 
 def test_runner_guard_reads_only_what_the_user_named_on_the_command_line(tmp_path):
-    from s3prl_emo.runtime.runner_guard import check_resumed_args, check_resumed_config, override_keys
+    from s3prl_emo.runtime.guards import override_keys
+    from s3prl_emo.runtime.runner_guard import check_resumed_args, check_resumed_config
 
     weights = tmp_path / "w.pt"
     weights.write_bytes(b"x")
-    assert override_keys(f"args.upstream_ckpt={weights},,config.runner.total_steps=5") == {
+    assert override_keys(f"args.upstream_ckpt={weights},,config.runner.total_steps=5") == [
         "args.upstream_ckpt",
         "config.runner.total_steps",
-    }
+    ]
     resumed = runner_args(upstream="wavlm_local", upstream_ckpt=str(weights), override=None)
     with pytest.raises(InvalidInputError, match=r"-o args\.upstream_ckpt=PATH on the command line"):
         check_resumed_args(resumed, "states-10.ckpt")
