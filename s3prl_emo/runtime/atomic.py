@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import json
 import os
 import shutil
 import socket
@@ -89,3 +90,8 @@ def write_text_atomically(path: Pathlike, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_json_atomically(path: Pathlike, data: object) -> None:
+    """``write_text_atomically`` of ``data`` as strict JSON (NaN or infinity is refused, never written)."""
+    write_text_atomically(path, json.dumps(data, indent=2, allow_nan=False) + "\n")

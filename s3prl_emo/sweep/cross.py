@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 
 from ..errors import InvalidInputError
+from ..runtime.atomic import write_json_atomically
 from ..runtime.guards import resolve_inside
 from .plan import (
     PLAN_FILE,
@@ -31,7 +32,6 @@ from .plan import (
     plan_entries,
     read_cross_eval,
     read_json_object,
-    write_json_atomic,
 )
 
 CROSS_DIR = "cross"
@@ -120,7 +120,7 @@ def evaluate_target(run_dir: Path, spec: RunSpec, target: CrossTarget, device: s
         "predictions": {**files, **{f"{name}_sha256": _sha256(run_dir / file) for name, file in files.items()}},
     }
     _finite_everywhere(record, where=str(json_path))
-    write_json_atomic(json_path, record)
+    write_json_atomically(json_path, record)
     return record
 
 

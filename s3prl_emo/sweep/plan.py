@@ -39,7 +39,7 @@ import yaml
 
 from ..data.layout import label_files, read_config
 from ..errors import CorpusLayoutError, InvalidInputError
-from ..runtime.atomic import write_text_atomically
+from ..runtime.atomic import write_json_atomically
 from ..runtime.guards import claim_output_dir, refuse_override_keys, resolve_inside, s3prl_override
 from ..runtime.paths import Pathlike, resource_dir
 
@@ -604,11 +604,6 @@ def read_run(folder: Path) -> RunSpec:
     return spec
 
 
-def write_json_atomic(path: Path, data: dict) -> None:
-    """Write JSON through a temporary sibling so that readers never see half a file (finite numbers only)."""
-    write_text_atomically(path, json.dumps(data, indent=2, allow_nan=False) + "\n")
-
-
 def write_plan(
     results: Path, runs: list[RunSpec], *, cross_eval: Mapping[str, Sequence[str]] | None = None
 ) -> list[Path]:
@@ -648,11 +643,11 @@ def write_plan(
     content: dict = {"runs": [r.to_json() for r in merged.values()]}
     if cross_eval is not None:
         content[CROSS_EVAL_KEY] = {"classes": {name: list(classes) for name, classes in cross_eval.items()}}
-    write_json_atomic(results / PLAN_FILE, content)
+    write_json_atomically(results / PLAN_FILE, content)
     for run, folder in zip(runs, folders, strict=True):
         folder.mkdir(parents=True, exist_ok=True)
         if not os.path.lexists(folder / RUN_FILE):
-            write_json_atomic(folder / RUN_FILE, run.to_json())
+            write_json_atomically(folder / RUN_FILE, run.to_json())
     return folders
 
 

@@ -33,12 +33,12 @@ from .. import __version__
 from ..downstream import NAME as DOWNSTREAM_NAME
 from ..errors import CorpusLayoutError, InvalidInputError
 from ..metrics import binarize
-from ..runtime.atomic import write_text_atomically
+from ..runtime.atomic import write_json_atomically, write_text_atomically
 from ..runtime.guards import create_exclusive, finite_number, s3prl_override
 from ..runtime.runlock import process_alive
 from ..runtime.runner_guard import run_downstream
 from .cross import cross_finished, evaluate_pending, run_targets
-from .plan import RESULT_FILE, RUN_CONFIG, RunSpec, check_upstreams, read_json_object, read_run, write_json_atomic
+from .plan import RESULT_FILE, RUN_CONFIG, RunSpec, check_upstreams, read_json_object, read_run
 
 STATE_FILE = "state.json"
 TRAIN_DONE = "train.done"
@@ -266,7 +266,7 @@ def run_one(run_dir: Path, spec: RunSpec | None = None) -> dict:
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     _finite_everywhere(result, where=str(run_dir / RESULT_FILE))
-    write_json_atomic(run_dir / RESULT_FILE, result)
+    write_json_atomically(run_dir / RESULT_FILE, result)
     return result
 
 
@@ -316,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
         (run_dir / STATE_FILE).unlink(missing_ok=True)  # interrupted, not failed: the next sweep resumes it
         raise
     except Exception as err:  # record why, then fail with the error
-        write_json_atomic(
+        write_json_atomically(
             run_dir / STATE_FILE,
             {
                 "state": "failed",

@@ -10,7 +10,6 @@ Everything is written into a staging folder that replaces OUT only when complete
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import traceback
@@ -26,7 +25,7 @@ from ..downstream.settings import check_datarc
 from ..errors import InvalidInputError
 from ..inference.recognizer import EmotionRecognizer
 from ..metrics import multilabel_macro_f1
-from ..runtime.atomic import write_text_atomically
+from ..runtime.atomic import write_json_atomically, write_text_atomically
 from ..runtime.checkpoints import load_checkpoint
 from ..runtime.guards import claim_output_dir, spreadsheet_safe, staged_output
 from ..runtime.paths import Pathlike
@@ -105,7 +104,7 @@ def _finite(value):
 
 def write_json(path: Path, payload: dict) -> None:
     """Write ``payload`` atomically as strict JSON: NaN and infinity become null, which any reader accepts."""
-    write_text_atomically(path, json.dumps(_finite(payload), indent=2, allow_nan=False) + "\n")
+    write_json_atomically(path, _finite(payload))
 
 
 def _fold_of(state: dict, ckpt: Pathlike, root: Pathlike | None) -> FoldData:

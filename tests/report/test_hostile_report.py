@@ -11,8 +11,9 @@ import pandas as pd
 import pytest
 
 from s3prl_emo.cli import main
+from s3prl_emo.runtime.atomic import write_json_atomically
 from s3prl_emo.runtime.guards import OUTPUT_MARKER
-from s3prl_emo.sweep.plan import PLAN_FILE, RESULT_FILE, RunSpec, write_json_atomic, write_plan
+from s3prl_emo.sweep.plan import PLAN_FILE, RESULT_FILE, RunSpec, write_plan
 from s3prl_emo.trust.profile import profile
 
 CLASSES = ["angry", "sad", "neutral", "happy"]
@@ -38,7 +39,7 @@ def _sweep(folder, specs, results) -> None:
     write_plan(folder, specs)
     for spec, result in zip(specs, results, strict=True):
         if result is not None:
-            write_json_atomic(folder / spec.key / RESULT_FILE, result)
+            write_json_atomically(folder / spec.key / RESULT_FILE, result)
 
 
 def _snapshot(folder) -> dict:
@@ -122,13 +123,15 @@ def test_results_reached_through_links_or_dotdot_are_named_and_skipped(results, 
     outside.mkdir()
     # a result.json that is a symbolic link to a file outside RESULTS
     linked = _spec(fold=3)
-    write_json_atomic(outside / "result.json", _result(linked, dev=0.9, test=POISON))
+    write_json_atomically(outside / "result.json", _result(linked, dev=0.9, test=POISON))
     # a run folder that is a symbolic link to a folder outside RESULTS
     folder_link = _spec(fold=4)
-    write_json_atomic(outside / "fold4" / RESULT_FILE, _result(folder_link, dev=0.9, test=POISON))
+    write_json_atomically(outside / "fold4" / RESULT_FILE, _result(folder_link, dev=0.9, test=POISON))
     # a plan entry whose upstream name leads up and out of RESULTS
     dotdot = _spec(upstream="..", condition="outside", fold=1)
-    write_json_atomic(tmp_path / "outside" / "default" / "fold1" / RESULT_FILE, _result(dotdot, dev=0.9, test=POISON))
+    write_json_atomically(
+        tmp_path / "outside" / "default" / "fold1" / RESULT_FILE, _result(dotdot, dev=0.9, test=POISON)
+    )
     plan = json.loads((results / PLAN_FILE).read_text())
     plan["runs"] += [linked.to_json(), folder_link.to_json(), dotdot.to_json()]
     (results / PLAN_FILE).write_text(json.dumps(plan))

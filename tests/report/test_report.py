@@ -9,7 +9,8 @@ import pytest
 from s3prl_emo.cli import main
 from s3prl_emo.report.results import load_sweep
 from s3prl_emo.report.tables import leaderboard
-from s3prl_emo.sweep.plan import RESULT_FILE, RunSpec, write_json_atomic, write_plan
+from s3prl_emo.runtime.atomic import write_json_atomically
+from s3prl_emo.sweep.plan import RESULT_FILE, RunSpec, write_plan
 
 CLASSES = ["angry", "sad", "neutral", "happy"]
 
@@ -48,7 +49,7 @@ def results(tmp_path):
     for spec in specs:
         if spec.key in scores:
             layers = 25 if spec.upstream == "wavlm_large" else None
-            write_json_atomic(out / spec.key / RESULT_FILE, _result(spec, *scores[spec.key], layers))
+            write_json_atomically(out / spec.key / RESULT_FILE, _result(spec, *scores[spec.key], layers))
     return out
 
 

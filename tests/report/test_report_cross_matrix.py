@@ -18,8 +18,9 @@ from s3prl_emo.report.cross_matrix import cross_matrix
 from s3prl_emo.report.cross_tables import CSV_COLUMNS, cell_text
 from s3prl_emo.report.results import load_sweep
 from s3prl_emo.report.significance import condition_seed
+from s3prl_emo.runtime.atomic import write_json_atomically
 from s3prl_emo.stats import bootstrap_ci
-from s3prl_emo.sweep.plan import RESULT_FILE, RunSpec, write_json_atomic, write_plan
+from s3prl_emo.sweep.plan import RESULT_FILE, RunSpec, write_plan
 
 CLASSES = {
     "A": ["angry", "sad", "neutral", "happy", "fear"],
@@ -62,7 +63,7 @@ def _write_evaluation(folder, spec, target, names, probs, labels, *, in_corpus) 
         **scores,
         "predictions": {**files, **sha},
     }
-    write_json_atomic(folder / "cross" / f"{target}.json", record)
+    write_json_atomically(folder / "cross" / f"{target}.json", record)
     return record
 
 
@@ -74,7 +75,7 @@ def _build(results, *, seeds=(None,), cross_eval=True):
         folder = results / spec.key
         classes = CLASSES[spec.condition]
         f1 = 0.3 + 0.1 * spec.fold
-        write_json_atomic(
+        write_json_atomically(
             folder / RESULT_FILE,
             {
                 **spec.to_json(),

@@ -16,10 +16,11 @@ from s3prl_emo.metrics import binarize, multilabel_macro_f1
 from s3prl_emo.report.results import RunPredictions, load_sweep, pool
 from s3prl_emo.report.significance import analyse, condition_seed
 from s3prl_emo.report.tables import SIGNIFICANCE_COLUMNS, leaderboard
+from s3prl_emo.runtime.atomic import write_json_atomically
 from s3prl_emo.runtime.paths import resource_dir
 from s3prl_emo.stats import bootstrap_ci, bootstrap_scores, holm, paired_test, percentile_interval
 from s3prl_emo.sweep import plan
-from s3prl_emo.sweep.plan import RESULT_FILE, RunSpec, write_json_atomic, write_plan
+from s3prl_emo.sweep.plan import RESULT_FILE, RunSpec, write_plan
 
 CLASSES = ["angry", "sad", "neutral", "happy"]
 CONDITIONS = ("IEMOCAP", "CREMA-D")
@@ -81,7 +82,7 @@ def _write_run(results, spec, names, soft, probs, *, digest=True, test_f1=None) 
         files = {"probs": f"exp/test_fold{spec.fold}_probs.csv", "truth": f"exp/test_fold{spec.fold}_truth.txt"}
         sha = {f"{k}_sha256": hashlib.sha256((folder / v).read_bytes()).hexdigest() for k, v in files.items()}
         result["test_predictions"] = {**files, **sha}
-    write_json_atomic(folder / RESULT_FILE, result)
+    write_json_atomically(folder / RESULT_FILE, result)
 
 
 def _build(results, *, seeds=SEEDS, upstreams=UPSTREAMS, digest=True) -> dict:
