@@ -8,19 +8,15 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 
 import pytest
+from helpers.sweeps import SMALL, chromium
 
 from s3prl_emo.cli import main
 
 pytestmark = pytest.mark.slow
 
-SMALL = (
-    "config.runner.total_steps=2,,config.downstream_expert.datarc.train_batch_size=4,,"
-    "config.downstream_expert.datarc.eval_batch_size=12"
-)
 RUNS = 10  # 2 upstreams x 5 folds
 RESULTS_GLOB = "*/SYNTH/default/fold*/result.json"
 PAYLOAD = "x,,args.seed=__import__('pathlib').Path('PWNED').touch() or 1,,args.y="  # creates PWNED if run
@@ -107,29 +103,11 @@ def test_result_json_records_scores_layer_weights_and_versions(swept):
     assert (out / "wavlm_local/SYNTH/default/fold3/exp/dev-best.ckpt").is_file()
 
 
-def _chromium():
-    try:
-        from selenium import webdriver
-        from selenium.webdriver.chrome.service import Service
-    except ImportError:
-        pytest.skip("selenium is not installed (pip install selenium)")
-    browser, driver = shutil.which("chromium") or shutil.which("chromium-browser"), shutil.which("chromedriver")
-    if not browser or not driver:
-        pytest.skip("chromium and chromedriver are not installed (make system-deps)")
-    options = webdriver.ChromeOptions()
-    options.binary_location = browser
-    profile = tempfile.mkdtemp(prefix="chromium-profile-")
-    flags = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run")
-    for flag in (*flags, f"--user-data-dir={profile}"):
-        options.add_argument(flag)
-    return webdriver.Chrome(service=Service(driver), options=options), profile
-
-
 def test_report_opens_in_headless_chromium(swept, tmp_path):
     out = swept[0]
     report = tmp_path / "report"
     assert main(["report", str(out), "--out", str(report)]) == 0
-    browser, profile = _chromium()
+    browser, profile = chromium()
     try:
         browser.set_window_size(1200, 2400)
         browser.get((report / "index.html").as_uri())

@@ -9,7 +9,7 @@ import sys
 
 import pandas as pd
 import pytest
-from test_sweep_run import SMALL, _chromium
+from helpers.sweeps import SMALL, chromium
 
 from s3prl_emo.cli import main
 from s3prl_emo.report.tables import SIGNIFICANCE_COLUMNS
@@ -76,7 +76,7 @@ def test_report_has_intervals_seeds_ties_and_one_paired_test(swept):
 
 def test_report_draws_the_intervals_in_headless_chromium(swept, tmp_path):
     _, report = swept
-    browser, profile = _chromium()
+    browser, profile = chromium()
     try:
         browser.set_window_size(1200, 3000)
         browser.get((report / "index.html").as_uri())

@@ -171,7 +171,7 @@ def test_a_linked_cross_folder_is_refused_never_written_through(planned, tmp_pat
 @pytest.fixture(scope="module")
 def swept(synth_root, repo_root, tmp_path_factory):
     """fbank x {SYNTH, SYNTH_B} x folds 1, 2 with --cross-eval (a few steps each), and its report."""
-    from test_sweep_run import SMALL
+    from helpers.sweeps import SMALL
 
     base = tmp_path_factory.mktemp("swept")
     root = base / "data"
