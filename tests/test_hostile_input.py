@@ -13,7 +13,7 @@ import soundfile as sf
 import torch
 from helpers.s3prl_runner import train_downstream
 
-from s3prl_emo.downstream.dataset import AudioStore, normalisation_stats
+from s3prl_emo.data.fold import AudioStore, normalisation_stats
 from s3prl_emo.downstream.expert import DownstreamExpert
 from s3prl_emo.errors import CorpusLayoutError, InvalidInputError
 from s3prl_emo.inference.recognizer import waveform_16k

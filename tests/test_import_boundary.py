@@ -10,6 +10,7 @@ TORCH_FREE = (
     "s3prl_emo.data.labels",
     "s3prl_emo.data.audio",
     "s3prl_emo.data.layout",
+    "s3prl_emo.data.fold",
     "s3prl_emo.metrics",
     "s3prl_emo.data.export",
     "s3prl_emo.cli",

@@ -27,6 +27,7 @@ from torch.nn.utils.rnn import pad_sequence
 from torch.utils.data import DataLoader
 
 from ..data.audio import load_audio
+from ..data.fold import AudioStore, FoldData, Normalizer, check_audio, load_fold, normalisation_stats
 from ..data.layout import SPLITS
 from ..data.partitions import corpus_key, fold_violations
 from ..errors import CorpusLayoutError, InvalidInputError
@@ -36,7 +37,7 @@ from ..runtime import runlock
 from ..runtime.atomic import write_text_atomically
 from ..runtime.guards import finite_number
 from . import NAME
-from .dataset import AudioStore, EmotionDataset, FoldData, Normalizer, check_audio, load_fold, normalisation_stats
+from .dataset import EmotionDataset
 from .model import EmotionHead
 from .settings import CHOICES, check_expert_config
 

@@ -372,10 +372,10 @@ def load_target(condition: str, root: Pathlike, model: ModelInfo) -> TargetSet:
 
     ``condition`` is a name of ``downstream_configs/`` or a YAML path (``sweep.plan.
     resolve_condition``). Every fold is read and validated as the expert reads it
-    (``downstream.dataset.load_fold``); their test sets are pooled, each file once, unless
+    (``data.fold.load_fold``); their test sets are pooled, each file once, unless
     the target is the model's own corpus (``same_corpus``): then only the model's fold.
     """
-    from ..downstream.dataset import load_fold
+    from ..data.fold import load_fold
     from ..sweep.plan import available_folds, resolve_condition
 
     spec = resolve_condition(condition)

@@ -31,7 +31,7 @@ import soundfile as sf
 from tqdm import tqdm
 
 from ..data.audio import SAMPLE_RATE, load_audio, require_finite
-from ..downstream.dataset import MIN_SAMPLES
+from ..data.fold import MIN_SAMPLES
 from ..errors import CorpusLayoutError, InvalidInputError
 from ..metrics import binarize
 from ..runtime.atomic import write_text_atomically

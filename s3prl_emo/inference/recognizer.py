@@ -19,8 +19,8 @@ from s3prl.upstream.interfaces import Featurizer
 from torch.nn.utils.rnn import pad_sequence
 
 from ..data.audio import SAMPLE_RATE, load_audio, require_finite, to_mono_16k
+from ..data.fold import Normalizer
 from ..data.layout import check_class_names
-from ..downstream.dataset import Normalizer
 from ..downstream.model import EmotionHead
 from ..errors import InvalidInputError
 from ..runtime.checkpoints import build_upstream, load_checkpoint

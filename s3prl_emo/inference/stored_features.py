@@ -29,7 +29,7 @@ from torch.nn.utils.rnn import pad_sequence
 from tqdm import tqdm
 
 from ..data.audio import load_audio
-from ..downstream.dataset import Normalizer
+from ..data.fold import Normalizer
 from ..runtime.checkpoints import load_checkpoint
 from ..runtime.paths import Pathlike
 from ..training.feature_store import FeatureStore, exclusive, file_hashes, json_key

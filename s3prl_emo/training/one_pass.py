@@ -47,9 +47,9 @@ from torch.nn.utils.rnn import pad_sequence
 from torch.utils.data import Dataset
 
 from ..data import audio
+from ..data.fold import Normalizer
 from ..downstream import NAME as DOWNSTREAM
-from ..downstream import dataset as dataset_module
-from ..downstream.dataset import Normalizer
+from ..downstream.dataset import EmotionDataset
 from ..downstream.expert import remove_runner_leftovers
 from ..downstream.settings import check_expert_config
 from ..errors import CorpusLayoutError, InvalidInputError
@@ -170,7 +170,7 @@ class StoredFeatures(Dataset):
         name = self.names[index]
         return self.store.get(self.keys[name]), self.labels[index], name
 
-    collate = staticmethod(dataset_module.EmotionDataset.collate)
+    collate = staticmethod(EmotionDataset.collate)
 
 
 class OnePassRunner(Runner):

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from ..downstream.dataset import Normalizer
+from ..data.fold import Normalizer
 from ..errors import InvalidInputError
 from ..runtime.guards import finite_number, resolve_inside
 from .extraction import features_of, max_relative_difference

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..downstream.dataset import AudioStore, FoldData, load_fold
+from ..data.fold import AudioStore, FoldData, load_fold
 from ..downstream.expert import DEFAULT_DATARC
 from ..downstream.settings import check_datarc
 from ..errors import InvalidInputError

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch.nn.utils.rnn import pad_sequence
 from tqdm import tqdm
 
-from ..downstream.dataset import MIN_SAMPLES
+from ..data.fold import MIN_SAMPLES
 
 
 def _normalized(model, wavs: list[torch.Tensor]) -> list[torch.Tensor]:

@@ -8,7 +8,7 @@ import soundfile as sf
 import torch
 
 from s3prl_emo.data.audio import load_audio, to_mono_16k
-from s3prl_emo.downstream.dataset import AudioStore, Normalizer, normalisation_stats
+from s3prl_emo.data.fold import AudioStore, Normalizer, normalisation_stats
 from s3prl_emo.downstream.expert import _label_lines
 from s3prl_emo.loss import class_balanced_weights
 from s3prl_emo.metrics import binarize, multilabel_macro_f1

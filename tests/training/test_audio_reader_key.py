@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from s3prl_emo.downstream.dataset import AudioStore, Normalizer
+from s3prl_emo.data.fold import AudioStore, Normalizer
 from s3prl_emo.training.one_pass import AUDIO_READER
 
 # name: (rate, channels, seconds, subtype), then (samples, sum, sum of squares, the sample at a third)

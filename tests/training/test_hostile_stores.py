@@ -403,7 +403,7 @@ def test_checkpoint_and_audio_cache_temporaries_are_never_written_through_a_link
 
     import soundfile as sf
 
-    from s3prl_emo.downstream.dataset import AudioStore
+    from s3prl_emo.data.fold import AudioStore
 
     audios = synth_root / "SYNTH" / "Audios"
     name = next(p.name for p in sorted(audios.iterdir()) if sf.info(str(p)).samplerate != 16_000)

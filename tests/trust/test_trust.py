@@ -193,7 +193,7 @@ def _fbank_recognizer():
     from s3prl import hub
     from s3prl.upstream.interfaces import Featurizer
 
-    from s3prl_emo.downstream.dataset import Normalizer
+    from s3prl_emo.data.fold import Normalizer
     from s3prl_emo.downstream.model import EmotionHead
     from s3prl_emo.inference.recognizer import EmotionRecognizer
 
