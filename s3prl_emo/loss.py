@@ -65,6 +65,13 @@ class ClassBalancedCrossEntropy(nn.Module):
 
     Raises:
         InvalidInputError: when ``weighting`` is neither.
+
+    Examples:
+        >>> import numpy as np, torch
+        >>> loss = ClassBalancedCrossEntropy(np.array([[1.0, 0.0], [0.5, 0.5], [1.0, 0.0]], dtype=np.float32))
+        >>> value = loss(torch.zeros(2, 2), torch.tensor([[1.0, 0.0], [0.0, 1.0]]))
+        >>> bool(value > 0)
+        True
     """
 
     def __init__(self, train_labels: np.ndarray, weighting: Weighting = "sample", beta: float | None = None):
@@ -89,7 +96,13 @@ class ClassBalancedCrossEntropy(nn.Module):
 
 
 class SoftCrossEntropy(nn.Module):
-    """Plain cross-entropy against soft targets, batch mean."""
+    """Plain cross-entropy against soft targets, batch mean.
+
+    Examples:
+        >>> import torch
+        >>> round(SoftCrossEntropy()(torch.zeros(1, 2), torch.tensor([[0.5, 0.5]])).item(), 4)
+        0.6931
+    """
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Batch mean of ``soft_cross_entropy``."""

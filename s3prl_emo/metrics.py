@@ -116,6 +116,11 @@ def score(
         ``js_divergence`` (``js_divergence``: how far the predicted distributions are from the
         soft labels, no threshold involved) and ``precision/<class>``, ``recall/<class>``,
         ``f1/<class>``, ``support/<class>``.
+
+    Examples:
+        >>> scores = score(np.array([[0.9, 0.1], [0.2, 0.8]]), np.array([[1.0, 0.0], [0.0, 1.0]]), ["Happy", "Sad"])
+        >>> scores["macro_f1"], scores["f1/Sad"]
+        (1.0, 1.0)
     """
     probs, soft_labels = _check_scores(probs, soft_labels)
     if len(classes) != probs.shape[1]:
@@ -234,7 +239,12 @@ def js_divergence(probs: np.ndarray, soft_labels: np.ndarray) -> float:
 
 
 def prior_baseline(train_labels: np.ndarray, n: int) -> np.ndarray:
-    """Predict the train split's mean soft label for each of ``n`` utterances."""
+    """Predict the train split's mean soft label for each of ``n`` utterances.
+
+    Examples:
+        >>> prior_baseline(np.array([[1.0, 0.0], [0.0, 1.0]]), 3).tolist()
+        [[0.5, 0.5], [0.5, 0.5], [0.5, 0.5]]
+    """
     return np.tile(np.asarray(train_labels, dtype=float).mean(axis=0), (n, 1))
 
 

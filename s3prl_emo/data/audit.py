@@ -100,6 +100,11 @@ def check_splits(corpus_dir: Pathlike) -> SplitReport:
     cross-validated corpus (all but the podcast ones; a custom corpus when it has more than
     one fold) the test sets of the folds together hold every utterance exactly once.
     Hours come from the audio in ``<root>/<CORPUS>/Audios``.
+
+    Examples:
+        >>> report = check_splits("corpora/SYNTH")  # doctest: +SKIP
+        >>> report.clean  # doctest: +SKIP
+        True
     """
     corpus_dir = Path(corpus_dir)
     frames = read_folds(corpus_dir)

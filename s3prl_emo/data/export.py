@@ -176,6 +176,11 @@ def export_csv(corpus_dir: Pathlike, out_dir: Pathlike, *, overwrite: bool = Fal
 
     Names are written as they are (they are keys to join on); a warning counts those a
     spreadsheet would read as a formula (``guards.spreadsheet_safe`` would change them).
+
+    Examples:
+        >>> summary = export_csv("corpora/IEMOCAP/Primary", "splits/")  # doctest: +SKIP
+        >>> summary.folds  # doctest: +SKIP
+        (1, 2, 3, 4, 5)
     """
     inputs = claim_output(corpus_dir, out_dir, overwrite=overwrite)
     frames = load_folds(corpus_dir)
@@ -249,6 +254,9 @@ def export_kaldi(corpus_dir: Pathlike, out_dir: Pathlike, *, overwrite: bool = F
     wav.scp points at absolute paths under ``<root>/<CORPUS>/Audios``. All files are
     sorted in C (code point) order, as Kaldi's ``validate_data_dir.sh`` expects. Every table
     is built and checked before anything is written.
+
+    Examples:
+        >>> summary = export_kaldi("corpora/IEMOCAP/Primary", "kaldi/")  # doctest: +SKIP
     """
     corpus_dir = Path(corpus_dir)
     inputs = claim_output(corpus_dir, out_dir, overwrite=overwrite)
@@ -304,6 +312,9 @@ def export_s3prl_emotion(corpus_dir: Pathlike, out_dir: Pathlike, *, overwrite: 
     ``{"path": FileName, "label": "neu"|"hap"|"ang"|"sad", "speaker": SpkrID}`` with the path
     relative to ``<root>/<CORPUS>/Audios``, which is the ``root`` to give the downstream.
     Utterances whose label is outside those four classes are left out and counted.
+
+    Examples:
+        >>> summary = export_s3prl_emotion("corpora/IEMOCAP/Primary", "s3prl-emotion/")  # doctest: +SKIP
     """
     corpus_dir = Path(corpus_dir)
     inputs = claim_output(corpus_dir, out_dir, overwrite=overwrite)
@@ -389,6 +400,9 @@ def export_lhotse(corpus_dir: Pathlike, out_dir: Pathlike, *, overwrite: bool = 
     Raises:
         InvalidInputError: lhotse is not installed (the message says how to install it), an
             audio file is missing or unreadable, or a name is refused (``check_names``).
+
+    Examples:
+        >>> summary = export_lhotse("corpora/IEMOCAP/Primary", "lhotse/")  # doctest: +SKIP
     """
     require_lhotse()
     corpus_dir = Path(corpus_dir)
@@ -415,6 +429,9 @@ def export_audiofolder(
     Raises:
         InvalidInputError: ``audio`` is not link or copy, an audio file is missing, or a name
             is refused (``check_names``, ``export_formats.check_audiofolder_names``).
+
+    Examples:
+        >>> summary = export_audiofolder("corpora/IEMOCAP/Primary", "audiofolder/")  # doctest: +SKIP
     """
     if audio not in AUDIO_MODES:
         raise InvalidInputError(f"--audio {audio!r}: expected one of {', '.join(AUDIO_MODES)}")

@@ -132,7 +132,12 @@ def labels_path(corpus_dir: Pathlike, fold: int) -> Path:
 
 
 def label_files(corpus_dir: Pathlike) -> dict[int, Path]:
-    """Fold -> ``labels_consensus_<fold>.csv`` for every such file in ``corpus_dir`` (empty if none)."""
+    """Fold -> ``labels_consensus_<fold>.csv`` for every such file in ``corpus_dir`` (empty if none).
+
+    Examples:
+        >>> sorted(label_files("corpora/SYNTH/Primary"))  # doctest: +SKIP
+        [1, 2, 3, 4, 5]
+    """
     corpus_dir = Path(corpus_dir)
     if not corpus_dir.is_dir():
         return {}
@@ -171,7 +176,12 @@ def fold_name(fold: int) -> str:
 
 
 def read_config(path: Pathlike) -> CorpusConfig:
-    """Read a ``config.json`` (or the one inside a folder)."""
+    """Read a ``config.json`` (or the one inside a folder).
+
+    Examples:
+        >>> read_config("corpora/SYNTH/Primary").classes  # doctest: +SKIP
+        ('angry', 'sad', 'neutral', 'happy', 'fear')
+    """
     path = Path(path)
     if path.is_dir():
         path = path / "config.json"
@@ -205,6 +215,12 @@ def read_labels(path: Pathlike, classes: Sequence[str]) -> pd.DataFrame:
     Returns a frame with a ``FileName`` column, one float column per class (in ``classes``
     order), ``Split_Set`` and whatever else the file has (SpkrID, Gender, EmoAct, ...).
     The published NNIME files' empty first header cell is read as ``FileName``.
+
+    Examples:
+        >>> config = read_config("SYNTH/Primary")  # doctest: +SKIP
+        >>> frame = read_labels("SYNTH/Primary/labels_consensus_1.csv", config.classes)  # doctest: +SKIP
+        >>> frame["Split_Set"].unique().tolist()  # doctest: +SKIP
+        ['Train', 'Development', 'Test']
     """
     path = Path(path)
     if not path.is_file():

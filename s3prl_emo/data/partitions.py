@@ -39,7 +39,12 @@ MAX_EXAMPLES = 3  # how many offending names a message quotes
 
 @dataclass(frozen=True)
 class Fold:
-    """Sessions of each split of one fold."""
+    """Sessions of each split of one fold.
+
+    Examples:
+        >>> Fold(train=(1, 2, 3), dev=(4,), test=(5,)).split_of()[4]
+        'Development'
+    """
 
     train: tuple[int, ...]
     dev: tuple[int, ...]
@@ -416,6 +421,14 @@ def fold_violations(frame: pd.DataFrame, *, corpus: str | None = None) -> list[s
     ``UNKNOWN_SPEAKERS``) in two splits; and,
     when ``corpus`` is a corpus key (or an EMO-SUPERB folder name) with a session rule, a
     session in two splits or a file name that matches no session rule.
+
+    Examples:
+        >>> import pandas as pd
+        >>> frame = pd.DataFrame(
+        ...     {"FileName": ["a.wav", "b.wav"], "SpkrID": ["s1", "s1"], "Split_Set": ["Train", "Test"]}
+        ... )
+        >>> len(fold_violations(frame))
+        1
     """
     frame = _as_labels_frame(frame)
     names = frame["FileName"].astype(str)

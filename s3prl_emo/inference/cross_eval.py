@@ -575,6 +575,11 @@ def cross_evaluate(
         map_file: a TOML class map (``read_class_map``); without one, classes match by name.
         **options: ``evaluate``'s other keywords, passed on as they are: ``only``,
             ``upstream_ckpt``, ``device``, ``batch_size``, ``use_store``.
+
+    Examples:
+        >>> result = cross_evaluate("exp/dev-best.ckpt", "corpora", "CREMA-D", map_file="map.toml")  # doctest: +SKIP
+        >>> result.scores["macro_f1"]  # doctest: +SKIP
+        0.41
     """
     from ..runtime.guards import claim_output_dir
     from ..sweep.plan import resolve_condition

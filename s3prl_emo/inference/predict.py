@@ -206,6 +206,10 @@ def predict_files(
         window_s: window length in seconds; default the checkpoint's training crop.
         batch_size: windows per upstream call.
         progress: show a bar; default when more than a few files.
+
+    Examples:
+        >>> recognizer = EmotionRecognizer.from_checkpoint("exp/dev-best.ckpt")  # doctest: +SKIP
+        >>> [p.probabilities for p in predict_files(recognizer, ["clips/"], window_s=4.0)]  # doctest: +SKIP
     """
     batch_size = check_batch_size(batch_size)
     clash = sorted(set(recognizer.classes) & set(OUTPUT_COLUMNS))

@@ -76,6 +76,11 @@ class EmotionRecognizer(nn.Module):
         classes: Class names, in the order of the head's outputs.
         normalize: The feature statistics training used, applied before the head.
         max_duration_s: Seconds of audio used per utterance, the training crop.
+
+    Examples:
+        >>> recognizer = EmotionRecognizer.from_checkpoint("exp/dev-best.ckpt")  # doctest: +SKIP
+        >>> recognizer.predict_file("clip.wav")  # doctest: +SKIP
+        {'Angry': 0.05, 'Sad': 0.71, 'Happy': 0.09, 'Neutral': 0.15}
     """
 
     def __init__(

@@ -173,6 +173,9 @@ def run_trust(
 
     The files are trust.json, profile.png, reliability.png and test_probs.csv (the test
     predictions the figures come from, so they can be checked).
+
+    Examples:
+        >>> report = run_trust("exp/dev-best.ckpt", "trust/", axes=("fairness", "calibration"))  # doctest: +SKIP
     """
     ckpt, out_dir = Path(ckpt), Path(out_dir)
     state, fold, model, inputs = _checkpoint_and_fold(ckpt, out_dir, upstream_ckpt, root, device)

@@ -114,6 +114,11 @@ def profile(report: dict) -> dict:
 
     A figure that is not a finite number in its range (a NaN of a failed computation) is
     not scored: it is n/a, never clipped into a score. ``check_report`` refuses such a report.
+
+    Examples:
+        >>> scores = profile(json.loads(Path("trust/trust.json").read_text()))  # doctest: +SKIP
+        >>> scores["fairness"]["scaled"]  # doctest: +SKIP
+        0.91
     """
     out = {}
     for axis, (source, meaning, scaling) in AXES.items():
