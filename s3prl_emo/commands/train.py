@@ -3,37 +3,46 @@
 from __future__ import annotations
 
 import argparse
+import re
 
 from ..downstream import NAME as DOWNSTREAM_NAME
 from ..errors import InvalidInputError
 from ..training.feature_store import DTYPES, STORE_KINDS, StoreOptions
 from .parsing import add_command
 
-# run_downstream.py's training flags this command honours, forwarded unchanged.
-VALUE_FLAGS = (
-    (("-c", "--config"), "config yaml (e.g. downstream_configs/IEMOCAP.yaml)"),
-    (("-o", "--override"), 'S3PRL overrides, e.g. "config.runner.total_steps=100,,args.seed=1"'),
-    (("-e", "--past_exp"), "resume from EXP/states-N.ckpt (or the latest in EXP)"),
-    (("-d", "--downstream"), "only emotion_multilabel"),
-    (("-v", "--downstream_variant"), "fold, e.g. fold2 (beats datarc.test_fold)"),
-    (("-u", "--upstream"), "s3prl.hub upstream name"),
-    (("-k", "--upstream_ckpt"), "upstream weights (for *_local upstreams)"),
-    (("-g", "--upstream_model_config"), "upstream model config"),
-    (("-s", "--upstream_feature_selection"), "feature key (default hidden_states)"),
-    (("-l", "--upstream_layer_selection"), "one layer of the selected features"),
-    (("-n", "--expname"), "experiment at result/downstream/EXPNAME"),
-    (("-p", "--expdir"), "experiment folder"),
-    (("--seed",), "random seed (default 1337)"),
-    (("--device",), "cuda or cpu (default cuda)"),
-    (("--cache_dir",), "S3PRL's download cache for upstream weights (torch.hub dir)"),
-)
-SWITCHES = (
-    (("--upstream_feature_normalize",), "layer-norm each layer before the weighted sum"),
-    (("-a", "--auto_resume"), "resume when EXP holds states-*.ckpt"),
-    (("-r", "--upstream_refresh"), "re-download upstream weights"),
-    (("--verbose",), "print model information"),
-    (("--disable_cudnn",), "disable cuDNN"),
-)
+
+def _flag_table(text: str) -> tuple[tuple[tuple[str, ...], str], ...]:
+    """Lines of flags, two or more spaces, then the help -> ``((flags...), help)`` rows."""
+    rows = (re.split(r"\s{2,}", line.strip(), maxsplit=1) for line in text.strip().splitlines())
+    return tuple((tuple(flags.split()), help_text) for flags, help_text in rows)
+
+
+# run_downstream.py's training flags this command honours, forwarded unchanged: options with a value ...
+VALUE_FLAGS = _flag_table("""
+    -c --config                      config yaml (e.g. downstream_configs/IEMOCAP.yaml)
+    -o --override                    S3PRL overrides, e.g. "config.runner.total_steps=100,,args.seed=1"
+    -e --past_exp                    resume from EXP/states-N.ckpt (or the latest in EXP)
+    -d --downstream                  only emotion_multilabel
+    -v --downstream_variant          fold, e.g. fold2 (beats datarc.test_fold)
+    -u --upstream                    s3prl.hub upstream name
+    -k --upstream_ckpt               upstream weights (for *_local upstreams)
+    -g --upstream_model_config       upstream model config
+    -s --upstream_feature_selection  feature key (default hidden_states)
+    -l --upstream_layer_selection    one layer of the selected features
+    -n --expname                     experiment at result/downstream/EXPNAME
+    -p --expdir                      experiment folder
+    --seed                           random seed (default 1337)
+    --device                         cuda or cpu (default cuda)
+    --cache_dir                      S3PRL's download cache for upstream weights (torch.hub dir)
+""")
+# ... and switches.
+SWITCHES = _flag_table("""
+    --upstream_feature_normalize     layer-norm each layer before the weighted sum
+    -a --auto_resume                 resume when EXP holds states-*.ckpt
+    -r --upstream_refresh            re-download upstream weights
+    --verbose                        print model information
+    --disable_cudnn                  disable cuDNN
+""")
 
 
 def register(subparsers) -> None:

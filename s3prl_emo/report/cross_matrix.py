@@ -55,7 +55,17 @@ from ..runtime.guards import read_json, resolve_inside
 from ..stats import bootstrap_scores, percentile_interval
 from ..sweep.cross import CROSS_DIR
 from ..sweep.plan import PLAN_FILE, RunSpec, folder_name, parse_cross_eval, shared_classes
-from .results import MAX_NAME, Cell, RunPredictions, Sweep, _read_bounded, _skip, check_scores, parse_probabilities
+from .results import (
+    MAX_NAME,
+    Cell,
+    RunPredictions,
+    Sweep,
+    _prediction_entry,
+    _read_bounded,
+    _skip,
+    check_scores,
+    parse_probabilities,
+)
 from .results import pool as pool_folds
 from .significance import CONFIDENCE, N_RESAMPLES, Interval, condition_seed
 
@@ -219,19 +229,6 @@ def check_evaluation(data: object, spec: RunSpec, condition: str, classes: Seque
     }
 
 
-def _prediction_files(entry: object, where: str) -> dict[str, str]:
-    keys = ("probs", "labels", "probs_sha256", "labels_sha256")
-    if not isinstance(entry, dict) or not all(isinstance(entry.get(k), str) for k in keys):
-        raise InvalidInputError(f"{where}: predictions is not an object of {', '.join(keys)} strings")
-    for name in keys[:2]:
-        if not 0 < len(entry[name]) <= 4 * MAX_NAME:
-            raise InvalidInputError(f"{where}: predictions.{name} {entry[name][:80]!r} is not a file name")
-    for name in keys[2:]:
-        if len(entry[name]) != 64 or any(ch not in "0123456789abcdef" for ch in entry[name]):
-            raise InvalidInputError(f"{where}: predictions.{name} {entry[name][:80]!r} is not a SHA-256 digest")
-    return {k: entry[k] for k in keys}
-
-
 def _read_matrices(results: Path, spec: RunSpec, checked: dict, where: str) -> tuple[np.ndarray, ...] | None:
     """(names, probs, labels) sorted by name, from the files ``predictions`` names; None when they are gone.
 
@@ -239,7 +236,7 @@ def _read_matrices(results: Path, spec: RunSpec, checked: dict, where: str) -> t
         InvalidInputError: a path leads outside RESULTS, a file is not what the evaluation wrote,
             or the files do not give its macro-F1.
     """
-    files = _prediction_files(checked["predictions"], where)
+    files = _prediction_entry(checked["predictions"], "predictions", ("probs", "labels"), where)
     classes = checked["classes"]
     read = {}
     for kind in ("probs", "labels"):

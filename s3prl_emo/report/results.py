@@ -292,16 +292,23 @@ def _prediction_files(record: dict, spec: RunSpec, where: str) -> tuple[str, str
     entry = record.get("test_predictions")
     if entry is None:
         return f"exp/test_fold{spec.fold}_probs.csv", f"exp/test_fold{spec.fold}_truth.txt", None
-    keys = ("probs", "truth", "probs_sha256", "truth_sha256")
+    files = _prediction_entry(entry, "test_predictions", ("probs", "truth"), where)
+    return files["probs"], files["truth"], {"probs": files["probs_sha256"], "truth": files["truth_sha256"]}
+
+
+def _prediction_entry(entry: object, field: str, kinds: tuple[str, str], where: str) -> dict[str, str]:
+    """The two prediction files a record's ``field`` names (``<kind>``) and their digests
+    (``<kind>_sha256``), checked: plain names of a sane length, SHA-256 hex digests."""
+    keys = (*kinds, *(f"{kind}_sha256" for kind in kinds))
     if not isinstance(entry, dict) or not all(isinstance(entry.get(k), str) for k in keys):
-        raise InvalidInputError(f"{where}: test_predictions is not an object of {', '.join(keys)} strings")
-    for name in keys[:2]:
+        raise InvalidInputError(f"{where}: {field} is not an object of {', '.join(keys)} strings")
+    for name in kinds:
         if not 0 < len(entry[name]) <= 4 * MAX_NAME:
-            raise InvalidInputError(f"{where}: test_predictions.{name} {entry[name][:80]!r} is not a file name")
+            raise InvalidInputError(f"{where}: {field}.{name} {entry[name][:80]!r} is not a file name")
     for name in keys[2:]:
         if not re.fullmatch(r"[0-9a-f]{64}", entry[name]):
-            raise InvalidInputError(f"{where}: test_predictions.{name} {entry[name][:80]!r} is not a SHA-256 digest")
-    return entry["probs"], entry["truth"], {"probs": entry["probs_sha256"], "truth": entry["truth_sha256"]}
+            raise InvalidInputError(f"{where}: {field}.{name} {entry[name][:80]!r} is not a SHA-256 digest")
+    return {k: entry[k] for k in keys}
 
 
 def _read_bounded(path: Path, shown: str, digest: str | None) -> str:

@@ -22,18 +22,18 @@ that are missing or ``Unknown`` stay ``Unknown``.
 from __future__ import annotations
 
 from ...runtime.paths import Pathlike
-from ..labels import DEFAULT_SMOOTHING, alias_table
+from ..labels import alias_table
 from .podcast_release import (
     CLASSES_PRIMARY,
     CLASSES_SECONDARY,
     PODCAST_WORDS,
     PodcastRelease,
+    podcast_preparer,
     podcast_recipe,
-    prepare_podcast_release,
     read_podcast_release,
 )
-from .record import Corpus, PublishedCondition
-from .types import PreparedCorpus, Utterance
+from .record import PublishedCondition, recipe_record
+from .types import Utterance
 
 __all__ = [
     "ALIASES",
@@ -60,33 +60,7 @@ def read_biic_podcast(corpus_dir: Pathlike) -> list[Utterance]:
     return read_podcast_release(corpus_dir, RELEASE).utterances
 
 
-def prepare_biic_podcast(
-    corpus_dir: Pathlike,
-    output_dir: Pathlike | None = None,
-    *,
-    audio: str = "symlink",
-    relabel: Pathlike | None = None,
-    smoothing: float = DEFAULT_SMOOTHING,
-    overwrite: bool = False,
-) -> PreparedCorpus:
-    """Read BIIC-PODCAST and build ``BIIC_PODCAST/Primary`` and ``/Secondary``.
-
-    There is one fold: the release's own sets. The folders are written when ``output_dir``
-    is given; without it the prepared tables are only returned (a dry run).
-    """
-    return prepare_podcast_release(
-        corpus_dir, output_dir, RELEASE, audio=audio, relabel=relabel, smoothing=smoothing, overwrite=overwrite
-    )
-
-
-RECORD = Corpus(
-    key=CORPUS,
-    name=NAME,
-    module=__name__,
-    read=read_biic_podcast,
-    prepare=prepare_biic_podcast,
-    aliases=ALIASES,
-    conditions=podcast_recipe(RELEASE).conditions,
-    published=PUBLISHED,
-    description=__doc__,
+prepare_biic_podcast = podcast_preparer(__name__, RELEASE)
+RECORD = recipe_record(
+    podcast_recipe(RELEASE), __name__, read=read_biic_podcast, prepare=prepare_biic_podcast, published=PUBLISHED
 )

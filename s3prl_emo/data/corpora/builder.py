@@ -9,7 +9,7 @@ A recipe module ``corpora/<corpus>.py`` has two public functions, and its ``RECO
   secondary emotions) is built with the ``labels`` functions, nothing else is decided there.
 * ``prepare_<corpus>(corpus_dir, output_dir=None, *, audio="symlink", relabel=None,
   smoothing=DEFAULT_SMOOTHING, overwrite=False) -> PreparedCorpus`` hands its ``Reading`` and
-  ``Recipe`` to ``prepare_corpus`` here.
+  ``Recipe`` to ``prepare_corpus`` here; ``recipe_preparer`` makes it from the two.
 
 ``build_corpus`` applies the label policy of ``labels`` (exclusions, soft labels), the
 partition of ``partitions`` and the relabel file, and assembles the manifest; nothing is
@@ -18,11 +18,13 @@ written. ``prepare_corpus`` adds ``writer.write_corpus`` when ``output_dir`` is 
 
 from __future__ import annotations
 
+import inspect
 import logging
 import math
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -287,3 +289,57 @@ def prepare_corpus(
     if output_dir is not None:
         write_corpus(prepared, output_dir, audio=audio, overwrite=overwrite, inputs=inputs)
     return prepared
+
+
+def recipe_preparer(
+    module: str, read: Callable[..., Reading], recipe: Recipe, note: str = ""
+) -> Callable[..., PreparedCorpus]:
+    """A recipe module's ``prepare_<corpus>``: ``read(corpus_dir)``, then ``prepare_corpus`` with ``recipe``.
+
+    Every recipe takes the same options with the same defaults, so they are declared once, by
+    ``prepare_corpus``: the function's signature is ``corpus_dir``, then ``prepare_corpus``'s
+    ``output_dir`` and options, with the keyword-only options of ``read`` (IEMOCAP's
+    ``self_evaluations``) before them. Its arguments are checked before the release is read.
+
+    Args:
+        module: the recipe module's ``__name__``; the function is ``prepare_<last part>`` there.
+        read: ``corpus_dir`` (and its own keyword-only options) -> the release's ``Reading``.
+        recipe: what the recipe declares (``types.Recipe``).
+        note: a last paragraph for the function's docstring (what the recipe adds).
+
+    Examples:
+        >>> from s3prl_emo.data.corpora import crema_d
+        >>> crema_d.prepare_crema_d.__name__, crema_d.prepare_crema_d.__module__
+        ('prepare_crema_d', 's3prl_emo.data.corpora.crema_d')
+        >>> list(inspect.signature(crema_d.prepare_crema_d).parameters)
+        ['corpus_dir', 'output_dir', 'audio', 'relabel', 'smoothing', 'overwrite']
+    """
+    name = "prepare_" + module.rpartition(".")[2]
+    own = [p for p in inspect.signature(read).parameters.values() if p.kind is p.KEYWORD_ONLY]
+    _, _, output_dir, *shared = inspect.signature(prepare_corpus).parameters.values()
+    corpus_dir = inspect.Parameter("corpus_dir", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation="Pathlike")
+    signature = inspect.Signature([corpus_dir, output_dir, *own, *shared], return_annotation="PreparedCorpus")
+
+    def prepare(*args: Any, **kwargs: Any) -> PreparedCorpus:
+        try:
+            bound = signature.bind(*args, **kwargs)
+        except TypeError as err:
+            raise TypeError(f"{name}() {err}") from None
+        bound.apply_defaults()
+        options = dict(bound.arguments)
+        reading = read(options.pop("corpus_dir"), **{p.name: options.pop(p.name) for p in own})
+        return prepare_corpus(reading, recipe, **options)
+
+    folders = " and ".join(f"``{recipe.name}/{c.annotation}``" for c in recipe.conditions)
+    prepare.__doc__ = "\n\n".join(
+        [
+            f"Read the release and build {folders}: soft labels, folds and the manifest.",
+            f"Written to ``<output_dir>/{recipe.name}`` when ``output_dir`` is given; without it the prepared "
+            "tables are only returned (a dry run).",
+            *([note] if note else []),
+        ]
+    )
+    prepare.__name__ = prepare.__qualname__ = name
+    prepare.__module__ = module
+    prepare.__signature__ = signature  # type: ignore[attr-defined]
+    return prepare

@@ -32,11 +32,11 @@ from tqdm import tqdm
 
 from ...errors import CorpusLayoutError, InvalidInputError
 from ...runtime.paths import Pathlike
-from ..labels import DEFAULT_SMOOTHING, alias_table, canonical_class
-from .builder import prepare_corpus
+from ..labels import alias_table, canonical_class
+from .builder import recipe_preparer
 from .raw import read_csv_rows, require_dir
-from .record import Corpus, PublishedCondition
-from .types import Condition, PreparedCorpus, Reading, Recipe, Utterance
+from .record import PublishedCondition, recipe_record
+from .types import Condition, Reading, Recipe, Utterance
 
 logger = logging.getLogger(__name__)
 
@@ -149,25 +149,6 @@ def read_crema_d(corpus_dir: Pathlike) -> list[Utterance]:
     return utterances
 
 
-def prepare_crema_d(
-    corpus_dir: Pathlike,
-    output_dir: Pathlike | None = None,
-    *,
-    audio: str = "symlink",
-    relabel: Pathlike | None = None,
-    smoothing: float = DEFAULT_SMOOTHING,
-    overwrite: bool = False,
-) -> PreparedCorpus:
-    """Soft labels, published folds and manifest; written to ``<output_dir>/CREMA-D`` when given."""
-    corpus_dir = Path(corpus_dir)
-    reading = Reading(
-        read_crema_d(corpus_dir), corpus_dir, [corpus_dir / RESPONSES_FILE, corpus_dir / DEMOGRAPHICS_FILE]
-    )
-    return prepare_corpus(
-        reading, RECIPE, output_dir, audio=audio, relabel=relabel, smoothing=smoothing, overwrite=overwrite
-    )
-
-
 RULES: dict[str, object] = {
     "class_list_source": "published EMO-SUPERB CREMA-D/Primary/config.json",
     "votes": f"every {RESPONSES_FILE} row with queryType {VOICE_ONLY} (voice only) is one vote (respEmo)",
@@ -178,14 +159,12 @@ RULES: dict[str, object] = {
     "speaker_id": "actor id (first 4 digits of the clip name)",
 }
 RECIPE = Recipe(CORPUS, NAME, CONDITIONS, RULES, aliases=ALIASES)
-RECORD = Corpus(
-    key=CORPUS,
-    name=NAME,
-    module=__name__,
-    read=read_crema_d,
-    prepare=prepare_crema_d,
-    aliases=ALIASES,
-    conditions=CONDITIONS,
-    published=PUBLISHED,
-    description=__doc__,
-)
+
+
+def _reading(corpus_dir: Pathlike) -> Reading:
+    corpus_dir = Path(corpus_dir)
+    return Reading(read_crema_d(corpus_dir), corpus_dir, [corpus_dir / RESPONSES_FILE, corpus_dir / DEMOGRAPHICS_FILE])
+
+
+prepare_crema_d = recipe_preparer(__name__, _reading, RECIPE)
+RECORD = recipe_record(RECIPE, __name__, read=read_crema_d, prepare=prepare_crema_d, published=PUBLISHED)

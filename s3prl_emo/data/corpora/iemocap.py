@@ -33,28 +33,18 @@ from tqdm import tqdm
 
 from ...errors import CorpusLayoutError, InvalidInputError
 from ...runtime.paths import Pathlike
-from ..labels import DEFAULT_SMOOTHING, alias_table
-from .builder import prepare_corpus
+from ..labels import alias_table
+from .builder import recipe_preparer
 from .raw import check_choices, mean_scores, require_dir, split_choices
-from .record import Corpus, PublishedCondition
-from .types import Condition, PreparedCorpus, Reading, Recipe, Utterance
+from .record import PublishedCondition, recipe_record
+from .types import Condition, Reading, Recipe, Utterance
 
 logger = logging.getLogger(__name__)
 
 NAME = "IEMOCAP"
 CORPUS = "iemocap"
 # Source: the published IEMOCAP/Secondary/config.json (emo_type, in column order).
-CLASSES_SECONDARY = (
-    "frustrated",
-    "angry",
-    "sad",
-    "disgust",
-    "excited",
-    "fear",
-    "neutral",
-    "surprise",
-    "happy",
-)
+CLASSES_SECONDARY = ("frustrated", "angry", "sad", "disgust", "excited", "fear", "neutral", "surprise", "happy")
 CONDITIONS = (Condition("Secondary", CLASSES_SECONDARY, "IEMOCAP corpus - 9 class"),)
 PUBLISHED = (PublishedCondition("IEMOCAP", "Secondary"),)
 # The release's spellings, lower-cased -> class name: EmoEvaluation/*.txt writes "Neutral state",
@@ -234,47 +224,28 @@ def read_iemocap(corpus_dir: Pathlike, *, self_evaluations: bool = COUNT_SELF_EV
     return utterances
 
 
-def prepare_iemocap(
-    corpus_dir: Pathlike,
-    output_dir: Pathlike | None = None,
-    *,
-    audio: str = "symlink",
-    relabel: Pathlike | None = None,
-    smoothing: float = DEFAULT_SMOOTHING,
-    self_evaluations: bool = COUNT_SELF_EVALUATIONS,
-    overwrite: bool = False,
-) -> PreparedCorpus:
-    """Soft labels, published folds and manifest; written to ``<output_dir>/IEMOCAP`` when given."""
+RULES: dict[str, object] = {
+    "class_list_source": "published EMO-SUPERB IEMOCAP/Secondary/config.json",
+    "votes": "every categorical (C-) line, one vote per chosen category",
+    "self_evaluations_counted": None,  # the reader's self_evaluations
+    "other_strings": list(OTHER_STRINGS),
+    "dimensional": "EmoAct/EmoVal/EmoDom = mean of the A- lines (act/val/dom) of the same evaluators",
+    "exclusions": ["utterances with no categorical vote inside the class list (none in the release)"],
+    "partition_source": "data_splits/iemocap.toml (published labels_consensus_1..5.csv)",
+    "speaker_id": "session number + gender letter of the utterance's speaker, e.g. 01F",
+}
+RECIPE = Recipe(CORPUS, NAME, CONDITIONS, RULES, aliases=ALIASES)
+
+
+def _reading(corpus_dir: Pathlike, *, self_evaluations: bool = COUNT_SELF_EVALUATIONS) -> Reading:
+    """``read_iemocap``'s utterances, the files it read, and whether self-evaluations counted."""
     corpus_dir = Path(corpus_dir)
     utterances = read_iemocap(corpus_dir, self_evaluations=self_evaluations)
-    reading = Reading(utterances, corpus_dir, _evaluation_files(corpus_dir))
-    recipe = Recipe(CORPUS, NAME, CONDITIONS, _rules(self_evaluations), aliases=ALIASES)
-    return prepare_corpus(
-        reading, recipe, output_dir, audio=audio, relabel=relabel, smoothing=smoothing, overwrite=overwrite
-    )
+    facts = {"self_evaluations_counted": self_evaluations}
+    return Reading(utterances, corpus_dir, _evaluation_files(corpus_dir), facts=facts)
 
 
-def _rules(self_evaluations: bool) -> dict[str, object]:
-    return {
-        "class_list_source": "published EMO-SUPERB IEMOCAP/Secondary/config.json",
-        "votes": "every categorical (C-) line, one vote per chosen category",
-        "self_evaluations_counted": self_evaluations,
-        "other_strings": list(OTHER_STRINGS),
-        "dimensional": "EmoAct/EmoVal/EmoDom = mean of the A- lines (act/val/dom) of the same evaluators",
-        "exclusions": ["utterances with no categorical vote inside the class list (none in the release)"],
-        "partition_source": "data_splits/iemocap.toml (published labels_consensus_1..5.csv)",
-        "speaker_id": "session number + gender letter of the utterance's speaker, e.g. 01F",
-    }
-
-
-RECORD = Corpus(
-    key=CORPUS,
-    name=NAME,
-    module=__name__,
-    read=read_iemocap,
-    prepare=prepare_iemocap,
-    aliases=ALIASES,
-    conditions=CONDITIONS,
-    published=PUBLISHED,
-    description=__doc__,
+prepare_iemocap = recipe_preparer(
+    __name__, _reading, RECIPE, "``self_evaluations``: also count the actors' own evaluations (``read_iemocap``)."
 )
+RECORD = recipe_record(RECIPE, __name__, read=read_iemocap, prepare=prepare_iemocap, published=PUBLISHED)

@@ -37,11 +37,11 @@ from tqdm import tqdm
 
 from ...errors import CorpusLayoutError, InvalidInputError
 from ...runtime.paths import Pathlike
-from ..labels import DEFAULT_SMOOTHING, alias_table, canonical_class, is_other, primary_plus_secondary
-from .builder import prepare_corpus
+from ..labels import alias_table, canonical_class, is_other, primary_plus_secondary
+from .builder import recipe_preparer
 from .raw import mean_scores, require_dir
-from .record import Corpus, PublishedCondition
-from .types import Condition, PreparedCorpus, Reading, Recipe, Utterance
+from .record import PublishedCondition, recipe_record
+from .types import Condition, Reading, Recipe, Utterance
 
 logger = logging.getLogger(__name__)
 
@@ -254,26 +254,6 @@ def read_msp_improv(corpus_dir: Pathlike) -> list[Utterance]:
     return _read(corpus_dir)[0]
 
 
-def prepare_msp_improv(
-    corpus_dir: Pathlike,
-    output_dir: Pathlike | None = None,
-    *,
-    audio: str = "symlink",
-    relabel: Pathlike | None = None,
-    smoothing: float = DEFAULT_SMOOTHING,
-    overwrite: bool = False,
-) -> PreparedCorpus:
-    """Primary and Secondary soft labels, published folds, manifest; written to ``<output_dir>/IMPROV``."""
-    corpus_dir = require_dir(corpus_dir, f"the MSP-IMPROV release folder ({EVALUATION_FILES[0]}, session*/)")
-    utterances, dropped = _read(corpus_dir)
-    reading = Reading(
-        utterances, corpus_dir, [_evaluation_file(corpus_dir)], facts={"duplicate_rater_lines_dropped": dropped}
-    )
-    return prepare_corpus(
-        reading, RECIPE, output_dir, audio=audio, relabel=relabel, smoothing=smoothing, overwrite=overwrite
-    )
-
-
 RULES: dict[str, object] = {
     "class_list_source": "published EMO-SUPERB IMPROV/Primary and IMPROV/Secondary config.json",
     "votes": {
@@ -288,14 +268,14 @@ RULES: dict[str, object] = {
     "speaker_id": "session number + gender letter of the speaker part, e.g. F02 -> 02F",
 }
 RECIPE = Recipe(CORPUS, NAME, CONDITIONS, RULES, all_other_primary=EXCLUDED_ALL_OTHER, aliases=ALIASES)
-RECORD = Corpus(
-    key=CORPUS,
-    name=NAME,
-    module=__name__,
-    read=read_msp_improv,
-    prepare=prepare_msp_improv,
-    aliases=ALIASES,
-    conditions=CONDITIONS,
-    published=PUBLISHED,
-    description=__doc__,
-)
+
+
+def _reading(corpus_dir: Pathlike) -> Reading:
+    corpus_dir = require_dir(corpus_dir, f"the MSP-IMPROV release folder ({EVALUATION_FILES[0]}, session*/)")
+    utterances, dropped = _read(corpus_dir)
+    facts = {"duplicate_rater_lines_dropped": dropped}
+    return Reading(utterances, corpus_dir, [_evaluation_file(corpus_dir)], facts=facts)
+
+
+prepare_msp_improv = recipe_preparer(__name__, _reading, RECIPE)
+RECORD = recipe_record(RECIPE, __name__, read=read_msp_improv, prepare=prepare_msp_improv, published=PUBLISHED)

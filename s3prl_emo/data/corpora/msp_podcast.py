@@ -22,7 +22,7 @@ the manifest).
 from __future__ import annotations
 
 from ...runtime.paths import Pathlike
-from ..labels import DEFAULT_SMOOTHING, alias_table
+from ..labels import alias_table
 from .podcast_release import (
     CLASSES_PRIMARY,
     CLASSES_SECONDARY,
@@ -31,12 +31,12 @@ from .podcast_release import (
     EXCLUDED_UNLABELLED_SET,
     PODCAST_WORDS,
     PodcastRelease,
+    podcast_preparer,
     podcast_recipe,
-    prepare_podcast_release,
     read_podcast_release,
 )
-from .record import Corpus, PublishedCondition
-from .types import PreparedCorpus, Utterance
+from .record import PublishedCondition, recipe_record
+from .types import Utterance
 
 __all__ = [
     "ALIASES",
@@ -78,33 +78,7 @@ def read_msp_podcast(corpus_dir: Pathlike) -> list[Utterance]:
     return read_podcast_release(corpus_dir, RELEASE).utterances
 
 
-def prepare_msp_podcast(
-    corpus_dir: Pathlike,
-    output_dir: Pathlike | None = None,
-    *,
-    audio: str = "symlink",
-    relabel: Pathlike | None = None,
-    smoothing: float = DEFAULT_SMOOTHING,
-    overwrite: bool = False,
-) -> PreparedCorpus:
-    """Read MSP-PODCAST and build ``PODCAST/Primary`` and ``PODCAST/Secondary``.
-
-    The folders are written when ``output_dir`` is given; without it the prepared tables are
-    only returned (a dry run).
-    """
-    return prepare_podcast_release(
-        corpus_dir, output_dir, RELEASE, audio=audio, relabel=relabel, smoothing=smoothing, overwrite=overwrite
-    )
-
-
-RECORD = Corpus(
-    key=CORPUS,
-    name=NAME,
-    module=__name__,
-    read=read_msp_podcast,
-    prepare=prepare_msp_podcast,
-    aliases=ALIASES,
-    conditions=podcast_recipe(RELEASE).conditions,
-    published=PUBLISHED,
-    description=__doc__,
+prepare_msp_podcast = podcast_preparer(__name__, RELEASE)
+RECORD = recipe_record(
+    podcast_recipe(RELEASE), __name__, read=read_msp_podcast, prepare=prepare_msp_podcast, published=PUBLISHED
 )

@@ -38,12 +38,12 @@ import numpy as np
 
 from ...errors import CorpusLayoutError, InvalidInputError
 from ...runtime.paths import Pathlike
-from ..labels import DEFAULT_SMOOTHING, alias_table
+from ..labels import alias_table
 from ..partitions import session_of
-from .builder import prepare_corpus
+from .builder import recipe_preparer
 from .raw import VOTE_COLUMNS, annotator_rows, index_audio, require_dir
-from .record import Corpus, PublishedCondition
-from .types import Condition, PreparedCorpus, Reading, Recipe, Utterance
+from .record import PublishedCondition, recipe_record
+from .types import Condition, Reading, Recipe, Utterance
 
 logger = logging.getLogger(__name__)
 
@@ -193,26 +193,6 @@ def read_nnime(corpus_dir: Pathlike) -> list[Utterance]:
     return utterances
 
 
-def prepare_nnime(
-    corpus_dir: Pathlike,
-    output_dir: Pathlike | None = None,
-    *,
-    audio: str = "symlink",
-    relabel: Pathlike | None = None,
-    smoothing: float = DEFAULT_SMOOTHING,
-    overwrite: bool = False,
-) -> PreparedCorpus:
-    """Read NNIME and build ``NNIME/Secondary`` (11 classes, 5 dialog folds).
-
-    The folder is written when ``output_dir`` is given; without it the prepared tables are
-    only returned (a dry run).
-    """
-    reading = Reading(read_nnime(corpus_dir), Path(corpus_dir), [Path(corpus_dir) / ANNOTATIONS_FILE])
-    return prepare_corpus(
-        reading, RECIPE, output_dir, audio=audio, relabel=relabel, smoothing=smoothing, overwrite=overwrite
-    )
-
-
 RECIPE = Recipe(
     CORPUS,
     NAME,
@@ -227,14 +207,11 @@ RECIPE = Recipe(
     },
     aliases=ALIASES,
 )
-RECORD = Corpus(
-    key=CORPUS,
-    name=NAME,
-    module=__name__,
-    read=read_nnime,
-    prepare=prepare_nnime,
-    aliases=ALIASES,
-    conditions=CONDITIONS,
-    published=PUBLISHED,
-    description=__doc__,
-)
+
+
+def _reading(corpus_dir: Pathlike) -> Reading:
+    return Reading(read_nnime(corpus_dir), Path(corpus_dir), [Path(corpus_dir) / ANNOTATIONS_FILE])
+
+
+prepare_nnime = recipe_preparer(__name__, _reading, RECIPE)
+RECORD = recipe_record(RECIPE, __name__, read=read_nnime, prepare=prepare_nnime, published=PUBLISHED)

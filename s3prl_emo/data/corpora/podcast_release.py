@@ -37,9 +37,10 @@ from __future__ import annotations
 import logging
 import re
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from tqdm import tqdm
 
@@ -47,7 +48,7 @@ from ...errors import CorpusLayoutError, InvalidInputError
 from ...runtime.paths import Pathlike
 from ..labels import EXCLUDED_OTHER, alias_table, canonical_class, is_other, primary_plus_secondary
 from ..partitions import split_of_corpus_set
-from .builder import prepare_corpus
+from .builder import recipe_preparer
 from .raw import Row, index_audio, mean_scores, read_csv_rows, require_dir
 from .types import Condition, PreparedCorpus, Reading, Recipe, Utterance
 
@@ -116,8 +117,9 @@ class PodcastRelease:
     unlabelled_sets: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class _Annotation:
+class _Annotation(NamedTuple):
+    """One worker's answers for one file."""
+
     worker: str
     primary: str
     secondary: tuple[str, ...]
@@ -440,31 +442,20 @@ def read_podcast_release(corpus_dir: Pathlike, release: PodcastRelease) -> Readi
     )
 
 
-def prepare_podcast_release(
-    corpus_dir: Pathlike,
-    output_dir: Pathlike | None,
-    release: PodcastRelease,
-    *,
-    audio: str,
-    relabel: Pathlike | None,
-    smoothing: float,
-    overwrite: bool,
-) -> PreparedCorpus:
-    """Primary (8 classes) and Secondary (16 classes), one fold: the release's own sets."""
-    reading = read_podcast_release(corpus_dir, release)
-    return prepare_corpus(
-        reading,
-        podcast_recipe(release),
-        output_dir,
-        audio=audio,
-        relabel=relabel,
-        smoothing=smoothing,
-        overwrite=overwrite,
-    )
+def podcast_preparer(module: str, release: PodcastRelease) -> Callable[..., PreparedCorpus]:
+    """The ``prepare_<corpus>`` of a podcast release's recipe module (``builder.recipe_preparer``)."""
+
+    def read(corpus_dir: Pathlike) -> Reading:
+        return read_podcast_release(corpus_dir, release)
+
+    return recipe_preparer(module, read, podcast_recipe(release), "There is one fold: the release's own sets.")
 
 
 def podcast_recipe(release: PodcastRelease) -> Recipe:
-    """The conditions, exclusions and manifest rules of a podcast release."""
+    """The conditions, exclusions and manifest rules of a podcast release.
+
+    Primary (8 classes) and Secondary (16 classes), one fold: the release's own sets.
+    """
     conditions = (
         Condition(
             "Primary", CLASSES_PRIMARY, f"{release.description} - {len(CLASSES_PRIMARY)} classes", DIMENSIONAL_RANGE

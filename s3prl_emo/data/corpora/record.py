@@ -1,11 +1,12 @@
 """The registry's record of one corpus: what its recipe module declares, in one place.
 
-Every recipe module ``corpora/<corpus>.py`` ends with a ``RECORD = Corpus(...)`` that names its
-CLI key, prepared folder, reader and preparer, alias table, conditions and the EMO-SUPERB
-conditions it feeds; ``corpora.CORPORA`` collects them. Whatever else in the package needs a
-per-corpus fact (the ``prepare`` subcommands, the alias tables of ``labels``, the condition
-list of ``report.published``) reads it from there, so a new corpus is one new module plus
-its line in the registry (and its partition file, ``data_splits/<key>.toml``).
+Every recipe module ``corpora/<corpus>.py`` ends with a ``RECORD`` (``Corpus``, most of it read
+from the module's ``Recipe`` by ``recipe_record``) that names its CLI key, prepared folder,
+reader and preparer, alias table, conditions and the EMO-SUPERB conditions it feeds;
+``corpora.CORPORA`` collects them. Whatever else in the package needs a per-corpus fact (the
+``prepare`` subcommands, the alias tables of ``labels``, the condition list of
+``report.published``) reads it from there, so a new corpus is one new module plus its line in
+the registry (and its partition file, ``data_splits/<key>.toml``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import inspect
 import re
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +23,7 @@ from typing import Any
 from ...runtime.paths import Pathlike
 from ..labels import DEFAULT_SMOOTHING
 from .builder import check_smoothing
-from .types import Condition, PreparedCorpus, Utterance
+from .types import Condition, PreparedCorpus, Recipe, Utterance
 from .writer import claim_corpus_dir
 
 
@@ -135,3 +137,36 @@ class Corpus:
             *([relabel] if relabel else []),
         ]
         return claim_corpus_dir(output_dir, name, inputs=inputs, overwrite=overwrite)
+
+
+def recipe_record(
+    recipe: Recipe,
+    module: str,
+    *,
+    read: Callable[..., list[Utterance]],
+    prepare: Callable[..., PreparedCorpus],
+    published: tuple[PublishedCondition, ...],
+) -> Corpus:
+    """The ``RECORD`` of a recipe module, from what its ``recipe`` declares.
+
+    Key, folder, aliases and conditions are the recipe's; the description is the module's
+    docstring (its licence, source and raw tree).
+
+    Examples:
+        >>> from s3prl_emo.data.corpora import crema_d
+        >>> record = recipe_record(crema_d.RECIPE, crema_d.__name__, read=crema_d.read_crema_d,
+        ...                        prepare=crema_d.prepare_crema_d, published=crema_d.PUBLISHED)
+        >>> record == crema_d.RECORD, record.key, record.name
+        (True, 'crema-d', 'CREMA-D')
+    """
+    return Corpus(
+        key=recipe.corpus,
+        name=recipe.name,
+        module=module,
+        read=read,
+        prepare=prepare,
+        aliases=recipe.aliases,
+        conditions=recipe.conditions,
+        published=published,
+        description=sys.modules[module].__doc__,
+    )
