@@ -337,6 +337,8 @@ def recipe_preparer(
             f"Written to ``<output_dir>/{recipe.name}`` when ``output_dir`` is given; without it the prepared "
             "tables are only returned (a dry run).",
             *([note] if note else []),
+            f'Examples:\n    >>> prepared = {name}("raw/{recipe.name}", "corpora")  # doctest: +SKIP\n'
+            f"    >>> sorted(prepared)  # doctest: +SKIP\n    {sorted(c.annotation for c in recipe.conditions)!r}",
         ]
     )
     prepare.__name__ = prepare.__qualname__ = name
