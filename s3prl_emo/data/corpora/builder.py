@@ -338,7 +338,8 @@ def recipe_preparer(
             "tables are only returned (a dry run).",
             *([note] if note else []),
             f'Examples:\n    >>> prepared = {name}("raw/{recipe.name}", "corpora")  # doctest: +SKIP\n'
-            f"    >>> sorted(prepared.conditions)  # doctest: +SKIP\n    {sorted(c.annotation for c in recipe.conditions)!r}",
+            f"    >>> sorted(prepared.conditions)  # doctest: +SKIP\n"
+            f"    {sorted(c.annotation for c in recipe.conditions)!r}",
         ]
     )
     prepare.__name__ = prepare.__qualname__ = name
