@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import itertools
 import json
 import re
 import shutil
@@ -77,7 +78,7 @@ class Probe:
 
     def step_ms(self, since: int) -> float:
         times = self.step_times[since:]
-        gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+        gaps = [b - a for a, b in itertools.pairwise(times)]
         return statistics.median(gaps) * 1000 if gaps else float("nan")
 
 

@@ -102,7 +102,7 @@ def _next_batch(run: _Run) -> torch.Tensor:
 
 
 def _signature(module: PooledForward) -> tuple:
-    return (repr(module),) + tuple((n, tuple(p.shape)) for n, p in module.named_parameters())
+    return (repr(module), *tuple((n, tuple(p.shape)) for n, p in module.named_parameters()))
 
 
 class Trainer:
@@ -128,6 +128,9 @@ class Trainer:
             accepted = inspect.signature(kind.__init__).parameters
             defaults = {k: v for k, v in self.runs[0].optimizer.defaults.items() if k in accepted}
             self.combined = kind(groups, **defaults)
+            for group in groups:  # the multi-tensor update: the same elementwise arithmetic, fewer calls
+                if group.get("foreach") is None and "foreach" in accepted:
+                    group["foreach"] = True
         elif kinds:
             raise InvalidInputError(
                 f"batched trainer: one optimizer class per group, got {sorted(k.__name__ for k in kinds)}"
@@ -249,34 +252,7 @@ class Trainer:
 
     def _tick(self, active: list[_Run]) -> None:
         """One batch for every active run; then the optimizer step of those whose accumulation is complete."""
-        batches = {id(r): _next_batch(r) for r in active}
-        groups: dict[tuple, list[_Run]] = defaultdict(list)
-        for run in active:
-            groups[(run.signature, len(batches[id(run)]))].append(run)
-        losses = []
-        for (signature, _), runs in groups.items():
-            stored = torch.stack([r.fold.features["train"][batches[id(r)]] for r in runs])
-            logits = self.stacks.get(signature) or self._stack(runs[0])
-            logits = logits.logits([r.params for r in runs], stored, shared=False)
-            probs = torch.softmax(logits.detach(), dim=-1).numpy()
-            for i, run in enumerate(runs):
-                index = batches[id(run)]
-                loss = run.view.objective(logits[i], run.fold.labels["train"][index])
-                names = run.fold.names["train"]
-                run.records["batch_size"].append(len(index))
-                run.records["probs"].append(probs[i])
-                run.records["labels"].append(run.fold.label_arrays["train"][index.numpy()])
-                run.records["names"].extend(names[j] for j in index.tolist())
-                losses.append((run, loss))
-        values = torch.stack([loss for _, loss in losses]).tolist()
-        total = sum(loss / float(run.runner.get("gradient_accumulate_steps")) for run, loss in losses)
-        total.backward()
-        stepping = []
-        for (run, _), value in zip(losses, values, strict=True):
-            run.records["batch_loss"].append(value)
-            run.backward_steps += 1
-            if run.backward_steps % int(run.runner.get("gradient_accumulate_steps")) == 0:
-                stepping.append(run)
+        stepping = self._forward_backward(active)
         if stepping:
             self._optimize(stepping)
         evaluations: dict[int, list[_Run]] = defaultdict(list)
@@ -291,8 +267,38 @@ class Trainer:
             for split in runs[0].runner["eval_dataloaders"]:
                 self._evaluate(runs, split, saves)
         for run in stepping:
-            if run.name not in self.outcomes:
-                self._guarded(run, lambda r: self._save(r, saves[r.name]))
+            self._guarded(run, lambda r: self._save(r, saves[r.name]))
+
+    def _forward_backward(self, active: list[_Run]) -> list[_Run]:
+        """Each run's batch through the stacked forward, its loss by its own objective, one backward;
+        the runs whose gradient accumulation is complete."""
+        batches = {id(r): _next_batch(r) for r in active}
+        groups: dict[tuple, list[_Run]] = defaultdict(list)
+        for run in active:
+            groups[(run.signature, len(batches[id(run)]))].append(run)
+        losses = []
+        for runs in groups.values():
+            stored = torch.stack([r.fold.features["train"][batches[id(r)]] for r in runs])
+            logits = self._stack(runs[0]).logits([r.params for r in runs], stored, shared=False)
+            probs = torch.softmax(logits.detach(), dim=-1).numpy()
+            for i, run in enumerate(runs):
+                index = batches[id(run)]
+                losses.append((run, run.view.objective(logits[i], run.fold.labels["train"][index])))
+                names = run.fold.names["train"]
+                run.records["batch_size"].append(len(index))
+                run.records["probs"].append(probs[i])
+                run.records["labels"].append(run.fold.label_arrays["train"][index.numpy()])
+                run.records["names"].extend(names[j] for j in index.tolist())
+        values = torch.stack([loss for _, loss in losses]).tolist()
+        total = sum(loss / float(run.runner.get("gradient_accumulate_steps")) for run, loss in losses)
+        total.backward()
+        stepping = []
+        for (run, _), value in zip(losses, values, strict=True):
+            run.records["batch_loss"].append(value)
+            run.backward_steps += 1
+            if run.backward_steps % int(run.runner.get("gradient_accumulate_steps")) == 0:
+                stepping.append(run)
+        return stepping
 
     def _guarded(self, run: _Run, job) -> None:
         if run.name in self.outcomes:
