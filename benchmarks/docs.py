@@ -1,6 +1,6 @@
 """Write the benchmark tables of the docs from the JSON the benchmarks wrote.
 
-Each table in ``docs/`` sits between ``<!-- begin: NAME.json -->`` and ``<!-- end: NAME.json -->``
+Each table in ``docs/`` (and the README) sits between ``<!-- begin: NAME.json -->`` and ``<!-- end: NAME.json -->``
 and is ``benchmarks/NAME.py``'s ``table(results)`` of ``benchmarks/results/NAME.json``, so
 no figure in the docs is typed by hand. After rerunning a benchmark with
 ``--json benchmarks/results/NAME.json``:
@@ -21,6 +21,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 DOCS = HERE.parent / "docs"
+README = HERE.parent / "README.md"
 BLOCK = re.compile(r"(<!-- begin: (?P<name>[\w-]+)\.json -->\n)(?P<body>.*?)(<!-- end: (?P=name)\.json -->)", re.S)
 
 
@@ -39,7 +40,8 @@ def refresh(text: str) -> str:
 
 
 def pages() -> list[Path]:
-    return sorted(p for p in DOCS.rglob("*.md") if BLOCK.search(p.read_text()))
+    """The docs pages and the README that hold a benchmark block."""
+    return sorted(p for p in [*DOCS.rglob("*.md"), README] if BLOCK.search(p.read_text()))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -46,7 +46,14 @@ def register(subparsers) -> None:
     parser.add_argument("--launcher", choices=("local", "slurm"), default="local")
     parser.add_argument("--jobs", type=int, default=1, help="runs at once (Slurm: array parallelism)")
     parser.add_argument("--gpus", default="", help="local: GPUs to pin runs to, round-robin, e.g. 0,1")
-    parser.add_argument("--trainer", choices=("runner", "fast"), default="runner")
+    parser.add_argument(
+        "--trainer",
+        choices=("runner", "fast", "batched"),
+        default="runner",
+        help="runner: S3PRL's run_downstream; fast: s3prl-emo train (one upstream pass per audio file); batched: "
+        "the pending runs of each upstream trained together in one process (local launcher; on Slurm each run "
+        "is trained as fast trains it)",
+    )
     parser.add_argument(
         "--cross-eval",
         action="store_true",
@@ -199,7 +206,12 @@ def run(args: argparse.Namespace) -> int:
         from ..sweep.local import run_local
 
         gpus = [g.strip() for g in args.gpus.split(",") if g.strip()]
-        failed = run_local(pending, jobs=args.jobs, gpus=gpus)
+        if args.trainer == "batched":
+            from ..sweep.batched import run_local_batched
+
+            failed = run_local_batched(pending, jobs=args.jobs, gpus=gpus)
+        else:
+            failed = run_local(pending, jobs=args.jobs, gpus=gpus)
     else:
         from ..sweep.slurm import submit_slurm, wait_slurm
 

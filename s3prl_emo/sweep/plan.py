@@ -50,7 +50,7 @@ RUN_CONFIG = "config.yaml"
 RESULT_FILE = "result.json"
 CROSS_EVAL_KEY = "cross_eval"
 DEFAULT_GRID = "default"
-TRAINERS = ("runner", "fast")
+TRAINERS = ("runner", "fast", "batched")
 
 # What the sweep sets itself for every run: a user's -o or --grid may not change it (the run
 # would leave its folder, train another fold or corpus, or load another upstream).

@@ -133,30 +133,38 @@ def _claim(run_dir: Path) -> None:
         f.write(json.dumps(record) + "\n")
 
 
-def _train(spec: RunSpec, run_dir: Path, device: str) -> None:
-    """``run_downstream.py -m train -a`` (resumes from the newest states checkpoint), or the same
-    flags to ``s3prl-emo train`` with ``--trainer fast``, whose feature stores the runs of a
-    sweep share (``RESULTS/feature_cache``).
+def train_argv(spec: RunSpec, run_dir: Path, device: str) -> list[str]:
+    """The ``run_downstream.py -m train -a`` command line of a run (it writes the run's ``config.yaml``).
 
     The data root, fold and grid point are in ``RUN_DIR/config.yaml``; ``-o`` carries only
     literals (the upstream checkpoint, for resuming, and the user's overrides)."""
     config = run_dir / RUN_CONFIG
     write_text_atomically(config, yaml.safe_dump(spec.run_config(), sort_keys=False))
     upstream = ["-u", spec.upstream] + (["-k", spec.upstream_ckpt] if spec.upstream_ckpt else [])
-    common = ["-a", "-d", DOWNSTREAM_NAME, *upstream, "-c", str(config), "-p", str(run_dir / "exp")]
+    common = ["-m", "train", "-a", "-d", DOWNSTREAM_NAME, *upstream, "-c", str(config), "-p", str(run_dir / "exp")]
     common += ["--device", device]
     override = spec.override_string()
     if override:
         common += ["-o", override]
     if spec.seed is not None:
         common += ["--seed", str(spec.seed)]
-    if spec.trainer == "fast":
+    return common
+
+
+def _train(spec: RunSpec, run_dir: Path, device: str, trainer: str | None = None) -> None:
+    """``run_downstream.py -m train -a`` (resumes from the newest states checkpoint), or the same
+    flags to ``s3prl-emo train`` with ``--trainer fast`` (and for a ``batched`` run trained on its
+    own: one run gains nothing from stacking), whose feature stores the runs of a sweep share
+    (``RESULTS/feature_cache``)."""
+    common = train_argv(spec, run_dir, device)
+    if (trainer or spec.trainer) in ("fast", "batched"):
         store = run_dir.parents[3] / "feature_cache"  # RESULTS/<upstream>/<condition>/<grid>/fold<k>
         subprocess.run(
-            [sys.executable, "-m", "s3prl_emo.cli", "train", *common, "--feature-cache-dir", str(store)], check=True
+            [sys.executable, "-m", "s3prl_emo.cli", "train", *common[2:], "--feature-cache-dir", str(store)],
+            check=True,
         )
         return
-    run_downstream(["-m", "train", *common])
+    run_downstream(common)
 
 
 def _layer_weights(ckpt: Path) -> list[float] | None:

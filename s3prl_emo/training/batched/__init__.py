@@ -1,0 +1,25 @@
+"""``--trainer batched``: many runs of one upstream trained together, one vectorised step for all.
+
+A run is what ``s3prl-emo train ARGV`` trains; this package trains a list of them in one
+process, each with the arithmetic and the files that command would give it:
+
+* ``setup``: each run's S3PRL arguments and config (read by S3PRL's own ``run_downstream``),
+  whether the batched path can honour them (otherwise the reason), and what runs share:
+  one ``OnePassRunner`` per upstream (its store, its Featurizer), one expert per fold and
+  expert config (its pooled features as tensors, its loss), the head of each run
+  initialised from the random state the Runner would have;
+* ``engine``: the runs' parameters as separate leaf tensors, stacked for a ``torch.func``
+  forward over runs, each run's loss by its own expert's objective, clipping by each run's
+  own gradient norm, one optimizer holding one parameter group per run;
+* ``files``: the runner's checkpoint layout (``states-N.ckpt``, ``dev-best.ckpt``), written
+  atomically without fsync, with what an exact resume needs;
+* ``trainer``: the loop (sampler order per run, log/eval/save cadence, dev-best by the
+  expert's rule, a run that is done or fails leaves the stack).
+"""
+
+from __future__ import annotations
+
+from .setup import fallback_reason
+from .trainer import RunOutcome, train_batched
+
+__all__ = ["RunOutcome", "fallback_reason", "train_batched"]

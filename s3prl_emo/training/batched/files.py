@@ -1,0 +1,83 @@
+"""A batched run's files: the runner's checkpoint layout and the expert's own writers.
+
+``expert_view`` gives each run a view of its fold's expert with its own head, experiment
+folder, best dev loss and dev thresholds, so ``log_records`` writes that run's log,
+predict/truth/probs/metrics files and tensorboard scalars as it does under the Runner, and
+``state_dict`` is the runner's ``Downstream`` entry. Checkpoints hold what the Runner saves
+(``Optimizer``, ``Step``, ``Epoch``, ``Args``, ``Config``, ``Featurizer``, ``Downstream``,
+``Scheduler``), so stock ``-m evaluate -e`` and torch.hub read them, plus ``BatchedTrainer``
+(the run's sampler order and position, its random state, the training records since the
+last log) for a resume that ends where an uninterrupted run would.
+
+Writes are a temporary hidden sibling renamed into place, without fsync: a SIGKILL leaves
+the page cache to the kernel, so a renamed file is complete; only a power loss could lose
+the last save, after which the run resumes from the one before.
+"""
+
+from __future__ import annotations
+
+import copy
+import glob
+import math
+import os
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+from ...runtime.guards import open_new
+
+TRAINER_KEY = "BatchedTrainer"
+
+
+def expert_view(expert: nn.Module, expdir: Path, head: nn.Module) -> nn.Module:
+    """``expert`` for one run: shares its data and loss, owns head, folder, best score and thresholds."""
+    view = copy.copy(expert)
+    view._modules = dict(expert._modules)
+    view._buffers = dict(expert._buffers)
+    view._parameters = dict(expert._parameters)
+    view.head = head
+    view.best_score = torch.full((1,), math.inf)
+    view.expdir = Path(expdir)
+    view.dev_thresholds = None
+    return view
+
+
+def save_atomic(state: dict, path: Path) -> None:
+    """``torch.save`` aside, then renamed into place (no fsync: see the module docstring)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    try:
+        with open_new(tmp, "wb") as handle:
+            torch.save(state, handle)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def make_room(expdir: Path, max_keep: int) -> None:
+    """The Runner's ``check_ckpt_num``: remove the oldest states so that one more makes ``max_keep``."""
+    paths = glob.glob(f"{expdir}/states-*.ckpt")
+    if len(paths) >= max_keep:
+        paths = sorted(paths, key=lambda p: int(p.split("-")[-1].split(".")[0]))
+        for path in paths[: len(paths) - max_keep + 1]:
+            os.remove(path)
+
+
+def optimizer_state(optimizer: torch.optim.Optimizer, combined: torch.optim.Optimizer) -> dict:
+    """The run's own optimizer's ``state_dict`` (its state lives in the combined optimizer)."""
+    own = [p for group in optimizer.param_groups for p in group["params"]]
+    optimizer.state = type(optimizer.state)(dict) if hasattr(optimizer.state, "default_factory") else {}
+    for p in own:
+        if p in combined.state:
+            optimizer.state[p] = combined.state[p]
+    return optimizer.state_dict()
+
+
+def load_optimizer_state(optimizer: torch.optim.Optimizer, combined: torch.optim.Optimizer, state: dict) -> None:
+    """Load a checkpoint's ``Optimizer`` into the run's optimizer and hand its state to the combined one."""
+    optimizer.load_state_dict(state)
+    for group in optimizer.param_groups:
+        for p in group["params"]:
+            if p in optimizer.state:
+                combined.state[p] = optimizer.state[p]
