@@ -33,7 +33,15 @@ CHOICES = {
     # What a *_predict.txt line holds when no class clears 1/C: nothing, which is what the
     # metric scored (and what EMO-SUPERB writes), or the top class, for people reading it.
     "predict_fallback": ("none", "top_class"),
+    # What the head learns: the classes (soft labels, CBCE), the attributes of the label file
+    # (EmoAct, EmoVal, EmoDom, scored by CCC), or both from one head.
+    "task": ("categorical", "attributes", "both"),
+    # The attribute loss: 1 - mean CCC over attributes per batch (the MSP-Podcast challenge
+    # baseline's), or the mean squared error of standardised values.
+    "attribute_loss": ("ccc", "mse"),
 }
+# Options of the attribute task that take a value rather than a choice.
+ATTRIBUTE_KEYS = ("attributes", "attribute_weight")
 # The crop's range in seconds: one sample at 16 kHz, and a bound that no recording reaches.
 MIN_CROP_S = 1 / SAMPLE_RATE
 MAX_CROP_S = 1e6
@@ -149,16 +157,32 @@ def check_runner(runner, where: str = "runner") -> None:
         raise _fail(f"{where}.eval_dataloaders", f"a list drawn from {list(SPLITS)}", splits)
 
 
+def check_attribute_options(downstream_expert: dict, where: str = "downstream_expert") -> None:
+    """``attributes``: null (every ``Emo*`` column) or a list of distinct column names;
+    ``attribute_weight``: a number > 0 (the attribute loss's weight next to CBCE in ``both``)."""
+    names = downstream_expert.get("attributes")
+    if names is not None and (
+        not isinstance(names, list)
+        or not names
+        or not all(isinstance(n, str) and n.strip() == n and n for n in names)
+        or len(set(names)) != len(names)
+    ):
+        raise _fail(f"{where}.attributes", "null (every Emo* column) or a list of distinct column names", names)
+    _positive_number(downstream_expert, "attribute_weight", where)
+
+
 def check_expert_config(downstream_expert, runner=None) -> None:
     """All of the above; raises ``InvalidInputError`` naming the first bad key."""
     if not isinstance(downstream_expert, dict):
         raise _fail("downstream_expert", "a mapping with datarc, modelrc and loss", downstream_expert)
-    unknown = sorted(set(downstream_expert) - {*BLOCKS, *CHOICES})
+    allowed_keys = [*BLOCKS, *CHOICES, *ATTRIBUTE_KEYS]
+    unknown = sorted(set(downstream_expert) - set(allowed_keys))
     if unknown:
-        raise InvalidInputError(f"downstream_expert: unknown key(s) {unknown}; allowed: {[*BLOCKS, *CHOICES]}")
+        raise InvalidInputError(f"downstream_expert: unknown key(s) {unknown}; allowed: {allowed_keys}")
     for key, allowed in CHOICES.items():
         if downstream_expert.get(key, allowed[0]) not in allowed:
             raise _fail(f"downstream_expert.{key}", f"one of {list(allowed)}", downstream_expert[key])
+    check_attribute_options(downstream_expert)
     check_datarc(downstream_expert.get("datarc", {}))
     check_modelrc_block(downstream_expert.get("modelrc", {}))
     check_loss(downstream_expert.get("loss", {}))
