@@ -47,7 +47,7 @@ from ..runtime.guards import finite_number
 from . import NAME
 from .dataset import EmotionDataset
 from .model import EmotionHead
-from .settings import CHOICES, check_expert_config
+from .settings import CHOICES, attribute_state, check_expert_config, checked_attribute_state
 
 logger = logging.getLogger(__name__)
 
@@ -468,42 +468,6 @@ def _fit_schedule(runner: dict | None) -> None:
                 key,
                 runner[key],
             )
-
-
-def attribute_state(task: str, attributes, mean, std) -> dict:
-    """The extra state of the attribute task (absent from categorical checkpoints)."""
-    return {
-        "task": task,
-        "attributes": list(attributes),
-        "attribute_mean": [float(m) for m in mean],
-        "attribute_std": [float(s) for s in std],
-    }
-
-
-def checked_attribute_state(state: dict, where: str) -> tuple[str, tuple[str, ...], list[float], list[float]]:
-    """A checkpoint's task, attributes and attribute mean and std; a checkpoint without them is categorical.
-
-    Raises:
-        InvalidInputError: naming the entry that is not what ``attribute_state`` writes.
-    """
-    task = state.get("task", CHOICES["task"][0])
-    if task not in CHOICES["task"]:
-        raise InvalidInputError(f"{where}.task: {task!r}; expected one of {list(CHOICES['task'])}")
-    if task == "categorical":
-        return task, (), [], []
-    attributes = state.get("attributes")
-    if not isinstance(attributes, list) or not attributes or not all(isinstance(a, str) and a for a in attributes):
-        raise InvalidInputError(f"{where}.attributes: expected a list of column names, got {attributes!r}")
-    out = []
-    for key, low in (("attribute_mean", None), ("attribute_std", 0.0)):
-        values = state.get(key)
-        if not isinstance(values, list) or len(values) != len(attributes):
-            raise InvalidInputError(f"{where}.{key}: expected {len(attributes)} numbers, got {values!r}")
-        numbers = [finite_number(v, where=f"{where}.{key}", low=low) for v in values]
-        if low is not None and min(numbers) <= 0:
-            raise InvalidInputError(f"{where}.{key}: a standard deviation must be > 0, got {values!r}")
-        out.append(numbers)
-    return task, tuple(attributes), out[0], out[1]
 
 
 def _build_loss(lossrc: dict, train_labels: np.ndarray) -> nn.Module:

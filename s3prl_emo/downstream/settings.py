@@ -13,6 +13,7 @@ from numbers import Real
 from ..data.audio import SAMPLE_RATE
 from ..data.layout import SPLITS, parse_fold
 from ..errors import InvalidInputError
+from ..runtime.guards import finite_number
 
 DATARC_KEYS = frozenset(
     {
@@ -187,3 +188,39 @@ def check_expert_config(downstream_expert, runner=None) -> None:
     check_modelrc_block(downstream_expert.get("modelrc", {}))
     check_loss(downstream_expert.get("loss", {}))
     check_runner(runner)
+
+
+def attribute_state(task: str, attributes, mean, std) -> dict:
+    """The extra state of the attribute task (absent from categorical checkpoints)."""
+    return {
+        "task": task,
+        "attributes": list(attributes),
+        "attribute_mean": [float(m) for m in mean],
+        "attribute_std": [float(s) for s in std],
+    }
+
+
+def checked_attribute_state(state: dict, where: str) -> tuple[str, tuple[str, ...], list[float], list[float]]:
+    """A checkpoint's task, attributes and attribute mean and std; a checkpoint without them is categorical.
+
+    Raises:
+        InvalidInputError: naming the entry that is not what ``attribute_state`` writes.
+    """
+    task = state.get("task", CHOICES["task"][0])
+    if task not in CHOICES["task"]:
+        raise InvalidInputError(f"{where}.task: {task!r}; expected one of {list(CHOICES['task'])}")
+    if task == "categorical":
+        return task, (), [], []
+    attributes = state.get("attributes")
+    if not isinstance(attributes, list) or not attributes or not all(isinstance(a, str) and a for a in attributes):
+        raise InvalidInputError(f"{where}.attributes: expected a list of column names, got {attributes!r}")
+    out = []
+    for key, low in (("attribute_mean", -math.inf), ("attribute_std", 0.0)):
+        values = state.get(key)
+        if not isinstance(values, list) or len(values) != len(attributes):
+            raise InvalidInputError(f"{where}.{key}: expected {len(attributes)} numbers, got {values!r}")
+        numbers = [finite_number(v, where=f"{where}.{key}", low=low) for v in values]
+        if key == "attribute_std" and min(numbers) <= 0:
+            raise InvalidInputError(f"{where}.{key}: a standard deviation must be > 0, got {values!r}")
+        out.append(numbers)
+    return task, tuple(attributes), out[0], out[1]
