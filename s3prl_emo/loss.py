@@ -107,3 +107,50 @@ class SoftCrossEntropy(nn.Module):
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Batch mean of ``soft_cross_entropy``."""
         return soft_cross_entropy(logits, targets).mean()
+
+
+def batch_ccc(predictions: torch.Tensor, targets: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """Per-attribute CCC of one batch, shape (A,), with population moments (``metrics.concordance_cc``).
+
+    ``eps`` keeps the gradient finite where a batch is constant in an attribute; otherwise
+    the value is ``metrics.concordance_cc`` of the same numbers.
+    """
+    mean_p, mean_t = predictions.mean(dim=0), targets.mean(dim=0)
+    dp, dt = predictions - mean_p, targets - mean_t
+    covariance = (dp * dt).mean(dim=0)
+    denominator = (dp * dp).mean(dim=0) + (dt * dt).mean(dim=0) + (mean_p - mean_t) ** 2
+    return 2 * covariance / (denominator + eps)
+
+
+class AttributeLoss(nn.Module):
+    """The loss of the attribute regression: ``ccc`` (1 - mean CCC over attributes, per batch) or ``mse``.
+
+    ``ccc`` is how the MSP-Podcast challenge baseline trains (``utils/loss_manager.py`` of
+    msplabresearch/MSP-Podcast_Challenge): a batch's CCC, so batches should not be tiny.
+
+    Args:
+        name: ``"ccc"`` or ``"mse"``.
+
+    Raises:
+        InvalidInputError: another name.
+
+    Examples:
+        >>> loss = AttributeLoss("ccc")
+        >>> float(loss(torch.tensor([[1.0], [2.0], [3.0]]), torch.tensor([[1.0], [2.0], [3.0]]))) < 1e-6
+        True
+    """
+
+    NAMES = ("ccc", "mse")
+
+    def __init__(self, name: str = "ccc"):
+        """Choose the loss by name."""
+        super().__init__()
+        if name not in self.NAMES:
+            raise InvalidInputError(f"AttributeLoss: name must be one of {list(self.NAMES)}, got {name!r}")
+        self.name = name
+
+    def forward(self, predictions: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """The scalar loss of (B, A) predictions against (B, A) targets."""
+        if self.name == "mse":
+            return F.mse_loss(predictions, targets)
+        return 1.0 - batch_ccc(predictions, targets).mean()

@@ -259,3 +259,104 @@ def format_table(scores: dict[str, float], classes: Sequence[str]) -> str:
         )
     lines.append(f"{'macro':<{width}}  {'':9}  {'':6}  {scores['macro_f1']:5.3f}")
     return "\n".join(lines)
+
+
+def concordance_cc(predictions: np.ndarray, truth: np.ndarray) -> float | np.ndarray:
+    """Lin's (1989) concordance correlation coefficient, with population moments.
+
+    CCC = 2 cov(x, y) / (var(x) + var(y) + (mean(x) - mean(y))^2): Pearson's correlation
+    penalised for any shift or change of scale between the two, so it is 1 only when the
+    predictions equal the truth. The MSP-Podcast challenge ranks its attribute track by the
+    mean CCC of arousal, valence and dominance.
+
+    Computed over the last axis, so a (..., N) stack (e.g. bootstrap resamples) gives (...,)
+    values in one call. Constant predictions of a varying truth score 0. Where the
+    denominator is 0 (both constant and equal, e.g. N = 1 with equal values) the coefficient
+    is undefined and NaN is returned.
+
+    Args:
+        predictions: (..., N) predicted values.
+        truth: (..., N) reference values, the same shape.
+
+    Returns:
+        A float for 1-D input, else an array of the leading shape.
+
+    Raises:
+        InvalidInputError: shapes differ, N = 0, or a value is NaN or infinite.
+
+    Examples:
+        >>> concordance_cc(np.array([1.0, 2.0, 3.0]), np.array([1.0, 2.0, 3.0]))
+        1.0
+        >>> round(concordance_cc(np.array([2.0, 3.0, 4.0]), np.array([1.0, 2.0, 3.0])), 4)  # shifted by 1
+        0.5714
+        >>> concordance_cc(np.array([2.0, 2.0]), np.array([1.0, 3.0]))  # constant predictions
+        0.0
+    """
+    x = np.asarray(predictions, dtype=float)
+    y = np.asarray(truth, dtype=float)
+    if x.shape != y.shape or x.ndim == 0 or x.shape[-1] == 0:
+        raise InvalidInputError(
+            f"concordance_cc: expected predictions and truth of the same shape (..., N >= 1), got {x.shape} "
+            f"and {y.shape}"
+        )
+    for name, values in (("predictions", x), ("truth", y)):
+        if not np.isfinite(values).all():
+            raise InvalidInputError(f"concordance_cc: the {name} hold NaN or infinite values")
+    mean_x, mean_y = x.mean(axis=-1), y.mean(axis=-1)
+    dx, dy = x - mean_x[..., None], y - mean_y[..., None]
+    covariance = (dx * dy).mean(axis=-1)
+    denominator = (dx * dx).mean(axis=-1) + (dy * dy).mean(axis=-1) + (mean_x - mean_y) ** 2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ccc = np.where(denominator > 0, 2 * covariance / np.where(denominator > 0, denominator, 1.0), np.nan)
+    return float(ccc) if ccc.ndim == 0 else ccc
+
+
+def pearson_r(predictions: np.ndarray, truth: np.ndarray) -> float:
+    """Pearson's correlation of two 1-D samples; NaN where either is constant (undefined).
+
+    Examples:
+        >>> pearson_r(np.array([2.0, 3.0, 4.0]), np.array([1.0, 2.0, 3.0]))
+        1.0
+    """
+    x, y = np.asarray(predictions, dtype=float), np.asarray(truth, dtype=float)
+    concordance_cc(x, y)  # the same checks of shape and values
+    dx, dy = x - x.mean(), y - y.mean()
+    scale = np.sqrt((dx * dx).sum() * (dy * dy).sum())
+    return float((dx * dy).sum() / scale) if scale > 0 else float("nan")
+
+
+def attribute_scores(predictions: np.ndarray, truth: np.ndarray, attributes: Sequence[str]) -> dict:
+    """The attribute scores of one split: ``ccc/<attr>``, ``ccc_mean``, ``pearson/<attr>``, ``mae/<attr>``.
+
+    ``ccc_mean`` is the mean CCC over the attributes, the MSP-Podcast challenge's ranking
+    figure. An undefined coefficient (``concordance_cc``: both constant) is None, so the JSON
+    it goes to stays strict; ``ccc_mean`` is then None too.
+
+    Args:
+        predictions: (N, A) predicted values, on the corpus's scale.
+        truth: (N, A) the label file's values.
+        attributes: the A column names (``EmoAct``, ...).
+
+    Examples:
+        >>> scores = attribute_scores(np.array([[1.0], [3.0]]), np.array([[1.0], [3.0]]), ["EmoAct"])
+        >>> scores["ccc/EmoAct"], scores["ccc_mean"], scores["mae/EmoAct"]
+        (1.0, 1.0, 0.0)
+    """
+    x, y = np.asarray(predictions, dtype=float), np.asarray(truth, dtype=float)
+    if x.ndim != 2 or x.shape != y.shape or x.shape[1] != len(attributes) or not len(attributes):
+        raise InvalidInputError(
+            f"attribute_scores: expected predictions and truth of shape (N, {len(attributes)}), got {x.shape} "
+            f"and {y.shape}"
+        )
+    out: dict = {}
+    cccs = []
+    for j, name in enumerate(attributes):
+        value = concordance_cc(x[:, j], y[:, j])
+        cccs.append(value)
+        out[f"ccc/{name}"] = None if np.isnan(value) else value
+    out["ccc_mean"] = None if np.isnan(cccs).any() else float(np.mean(cccs))
+    for j, name in enumerate(attributes):
+        value = pearson_r(x[:, j], y[:, j])
+        out[f"pearson/{name}"] = None if np.isnan(value) else value
+        out[f"mae/{name}"] = float(np.abs(x[:, j] - y[:, j]).mean())
+    return out

@@ -25,7 +25,8 @@ def run(args: argparse.Namespace) -> int:
 
     Any format soundfile reads, any rate, mono or multi-channel; folders are expanded. Files longer
     than the training crop are cut into windows of the crop length whose probabilities are averaged.
-    Prints one row per file: the windows, each class's probability and the classes above 1/C.
+    Prints one row per file: the windows, each class's probability and the classes above 1/C (a
+    checkpoint trained on attributes adds each attribute's value, e.g. EmoAct, on the corpus's scale).
     An unreadable file is reported by name, the others are still labelled, and the exit status is 1.
     """
     from ..inference.predict import (
@@ -48,9 +49,9 @@ def run(args: argparse.Namespace) -> int:
         claim_output_file(args.out, inputs=inputs)
     recognizer = EmotionRecognizer.from_checkpoint(args.ckpt, upstream_ckpt=args.upstream_ckpt, device=args.device)
     results = predict_files(recognizer, files, window_s=args.window_s, batch_size=args.batch_size)
-    print(format_table(results, recognizer.classes))
+    print(format_table(results, recognizer.output_classes, recognizer.attributes))
     if args.out:
-        write_output(results, recognizer.classes, args.out, args.format)
+        write_output(results, recognizer.output_classes, args.out, args.format, recognizer.attributes)
         print(f"wrote {terminal_safe(str(args.out))}")
     failed = [r for r in results if r.error]
     for r in failed:

@@ -12,7 +12,7 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
@@ -25,7 +25,17 @@ from ..errors import CorpusLayoutError, InvalidInputError
 from ..runtime.atomic import write_text_atomically
 from ..runtime.guards import open_new
 from .audio import RESAMPLING, SAMPLE_RATE, iter_mono_16k, load_audio
-from .layout import SPLIT_NAMES, label_files, labels_path, parse_fold, read_config, read_labels
+from .layout import (
+    SPLIT_NAMES,
+    attribute_columns,
+    attribute_range,
+    attribute_values,
+    label_files,
+    labels_path,
+    parse_fold,
+    read_config,
+    read_labels,
+)
 
 __all__ = [
     "MIN_SAMPLES",
@@ -35,6 +45,7 @@ __all__ = [
     "check_audio",
     "check_file_names",
     "file_name_problem",
+    "fold_attributes",
     "load_fold",
     "normalisation_stats",
 ]
@@ -54,6 +65,7 @@ class FoldData:
     classes: tuple[str, ...]
     frame: pd.DataFrame
     corpus: str | None
+    dimensional: dict | None = None  # config.json's "dimensional" entry, where it has one
 
     def split(self, name: str) -> pd.DataFrame:
         """The rows of one split (``train``, ``dev`` or ``test``), renumbered from 0."""
@@ -124,7 +136,30 @@ def load_fold(datarc: dict, fold: str) -> FoldData:
             raise InvalidInputError(f"{label_file}: the {name} split ({split_name}) is empty")
     if not audio_dir.is_dir():
         raise CorpusLayoutError(f"{audio_dir}: audio folder not found (datarc.audio_dir or <root>/<corpus>/Audios)")
-    return FoldData(label_file, audio_dir, config.classes, frame, corpus)
+    return FoldData(label_file, audio_dir, config.classes, frame, corpus, config.dimensional)
+
+
+def fold_attributes(data: FoldData, attributes: Sequence[str] | None = None) -> tuple[tuple[str, ...], np.ndarray]:
+    """The attribute columns a run regresses and their values over the whole label file.
+
+    ``attributes`` None means every ``Emo*`` column of the file (``layout.attribute_columns``).
+    Every row of every split is checked before any work (``layout.attribute_values``), against
+    config.json's ``dimensional`` range where the corpus declares one.
+
+    Returns:
+        The attribute names and an (N, A) float64 array in the frame's row order.
+
+    Raises:
+        InvalidInputError: no such column, or a bad value, naming the file, line and column.
+
+    Examples:
+        >>> fold = load_fold({"root": "data", "corpus": "SYNTH", "p_or_s": "Primary"}, "fold1")  # doctest: +SKIP
+        >>> fold_attributes(fold)[0]  # doctest: +SKIP
+        ('EmoAct', 'EmoVal', 'EmoDom')
+    """
+    names = tuple(attributes) if attributes else attribute_columns(data.frame)
+    value_range = attribute_range(data.dimensional, str(data.label_file.parent / "config.json"))
+    return names, attribute_values(data.frame, data.label_file, names, value_range)
 
 
 def file_name_problem(name: str) -> str | None:

@@ -287,6 +287,89 @@ def _class_values(frame: pd.DataFrame, classes: Sequence[str], path: Path) -> np
     return values
 
 
+def attribute_columns(frame: pd.DataFrame) -> tuple[str, ...]:
+    """The attribute columns of a label table: every ``Emo*`` column, in file order.
+
+    Examples:
+        >>> attribute_columns(pd.DataFrame(columns=["FileName", "angry", "sad", "EmoAct", "EmoVal", "Split_Set"]))
+        ('EmoAct', 'EmoVal')
+    """
+    return tuple(str(c) for c in frame.columns if str(c).startswith("Emo"))
+
+
+def attribute_range(dimensional: object, where: str) -> tuple[float, float] | None:
+    """config.json's ``dimensional`` entry as (min_score, max_score), or None where there is none.
+
+    Raises:
+        InvalidInputError: an entry that is not two finite numbers with min < max, naming ``where``.
+
+    Examples:
+        >>> attribute_range({"max_score": 5, "min_score": 1}, "config.json")
+        (1.0, 5.0)
+    """
+    if dimensional is None:
+        return None
+    low = dimensional.get("min_score") if isinstance(dimensional, dict) else None
+    high = dimensional.get("max_score") if isinstance(dimensional, dict) else None
+    numbers = all(isinstance(v, int | float) and not isinstance(v, bool) and np.isfinite(v) for v in (low, high))
+    if not numbers or not low < high:
+        raise InvalidInputError(
+            f'{where}: dimensional {dimensional!r}; expected {{"min_score": number, "max_score": number}} '
+            "with min_score < max_score"
+        )
+    return float(low), float(high)
+
+
+def attribute_values(
+    frame: pd.DataFrame,
+    path: Pathlike,
+    attributes: Sequence[str],
+    value_range: tuple[float, float] | None = None,
+) -> np.ndarray:
+    """The attribute columns of a label table as an (N, A) float64 array, read as the file has them.
+
+    Every value must be a finite number, and within config.json's ``dimensional`` range where
+    the corpus declares one (the published IEMOCAP files declare none and hold 1-5).
+
+    Args:
+        frame: a table from ``read_labels``.
+        path: the label file, named in errors.
+        attributes: the columns to read (``EmoAct``, ...).
+        value_range: (min_score, max_score), or None.
+
+    Raises:
+        InvalidInputError: a missing column, or the first empty, non-numeric, infinite or
+            out-of-range value, naming the file, line and column.
+
+    Examples:
+        >>> table = pd.DataFrame({"FileName": ["a.wav"], "EmoAct": ["2.5"]})
+        >>> attribute_values(table, "labels.csv", ["EmoAct"], (1.0, 5.0)).tolist()
+        [[2.5]]
+    """
+    missing = [a for a in attributes if a not in frame.columns]
+    if missing or not attributes:
+        raise InvalidInputError(
+            f"{path}: no attribute column(s) {missing or list(attributes)}; the file has "
+            f"{list(attribute_columns(frame)) or 'no Emo* column'} (downstream_expert.attributes names them)"
+        )
+    raw = frame[list(attributes)]
+    values = raw.apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
+    bad = ~np.isfinite(values)
+    if value_range is not None:
+        bad |= (values < value_range[0]) | (values > value_range[1])
+    if bad.any():
+        row, col = (int(i[0]) for i in np.nonzero(bad))
+        cell = raw.iat[row, col]
+        if value_range is not None and np.isfinite(values[row, col]):
+            why = f"is outside config.json's dimensional range [{value_range[0]:g}, {value_range[1]:g}]"
+        else:
+            why = "is empty, not a number, or infinite"
+        raise InvalidInputError(
+            f"{path}, line {row + 2} ({frame['FileName'].iat[row]}), column {attributes[col]}: {str(cell)!r} {why}"
+        )
+    return values
+
+
 def _unexpected_class_columns(columns: Sequence[str], classes: Sequence[str]) -> list[str]:
     known = {"FileName", "SpkrID", "Gender", "Split_Set", *DIMENSIONAL_COLUMNS, *classes}
     return [c for c in columns if c not in known and not str(c).startswith("Unnamed")]

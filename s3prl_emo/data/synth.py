@@ -7,6 +7,8 @@ loudness; each emotion moves pitch level and range, energy, tempo, spectral tilt
 breathiness (the cues listeners and SSL models use), scaled by a per-utterance intensity.
 Annotators confuse emotions the way people do (low-intensity angry is heard as neutral,
 fear as sad, ...), and their votes become soft labels by ``s3prl_emo.data.labels``.
+Each utterance is also rated for arousal, valence and dominance (``EmoAct``, ``EmoVal``,
+``EmoDom`` on 1-5, ``attributes``), following the style and intensity it was voiced with.
 
 A second corpus for cross-corpus tests and demos comes from the same synthesiser with
 another ``name`` (its folder, its config.json, and other speakers: voices are drawn from a
@@ -190,6 +192,43 @@ def _votes(emotion: str, intensity: float, rng: np.random.Generator, classes: tu
     return votes
 
 
+# Emotional attributes on the 1-5 scale of the published IEMOCAP and MSP-IMPROV files (3: neutral).
+ATTRIBUTE_RANGE = {"min_score": 1, "max_score": 5}
+# Where each emotion sits on valence at full intensity (-1..1): a property of the emotion that the
+# synthesiser voices through its style as a whole, not of one acoustic cue.
+VALENCE = {"neutral": 0.0, "angry": -0.7, "happy": 0.8, "sad": -0.7, "fear": -0.6, "surprise": 0.4, "disgust": -0.6}
+RATER_NOISE = 0.2  # standard deviation of the mean rating around the voiced value
+
+
+def attributes(emotion: str, intensity: float, file_name: str, seed: int = 0) -> dict[str, float]:
+    """EmoAct, EmoVal and EmoDom of one utterance, as raters would hear how it was synthesised.
+
+    Arousal follows the style's energy, tempo and pitch range; dominance its energy and spectral
+    tilt (a brighter, louder voice); valence the emotion. Each is the neutral value 3 moved by
+    the emotion's style at the utterance's intensity (``synthesize`` mixes its parameters the
+    same way), plus a small rater disagreement drawn from a stream seeded by the file name, so
+    the audio's random stream is untouched. Rounded to 1/1000 and clipped to 1-5.
+
+    Examples:
+        >>> attributes("neutral", 0.7, "x.wav")["EmoAct"] == attributes("neutral", 0.7, "x.wav")["EmoAct"]
+        True
+        >>> attributes("angry", 1.0, "a.wav")["EmoAct"] > attributes("sad", 1.0, "a.wav")["EmoAct"]
+        True
+    """
+    neutral, style = STYLES["neutral"], STYLES[emotion]
+    loudness = (style.gain_db - neutral.gain_db) / 9.0
+    arousal = (
+        0.5 * loudness
+        + 0.3 * (style.tempo - neutral.tempo) / 0.35
+        + 0.2 * (style.pitch_range - neutral.pitch_range) / 0.39
+    )
+    dominance = 0.6 * loudness + 0.4 * (style.tilt_db_per_octave - neutral.tilt_db_per_octave) / 6.0
+    noise = np.random.default_rng([seed, zlib.crc32(file_name.encode())]).normal(0.0, RATER_NOISE, 3)
+    values = 3.0 + 2.0 * intensity * np.array([arousal, VALENCE[emotion], dominance]) + noise
+    clipped = np.clip(values, ATTRIBUTE_RANGE["min_score"], ATTRIBUTE_RANGE["max_score"])
+    return {name: round(float(v), 3) for name, v in zip(("EmoAct", "EmoVal", "EmoDom"), clipped, strict=True)}
+
+
 def _duration(rng: np.random.Generator) -> float:
     """Log-normal around 3 s, clipped to [0.4, 13] s: some under 1 s, some over 10 s."""
     return float(np.clip(np.exp(rng.normal(np.log(3.0), 0.75)), 0.4, 13.0))
@@ -272,12 +311,15 @@ def make_synthetic_corpus(
                 wav = np.stack([wav, 0.8 * wav], axis=1)
             file_name = f"{speaker.speaker_id}_u{index:03d}.wav"
             sf.write(audio_dir / file_name, wav, rate, subtype="PCM_16")
-            rows.append((file_name, speaker, emotion, _votes(emotion, intensity, rng, classes)))
+            rows.append((file_name, speaker, emotion, _votes(emotion, intensity, rng, classes), intensity))
         names = [r[0] for r in rows]
         labels = np.stack([soft_labels(r[3], classes) for r in rows])
         label_dir = stage / "Primary"
         label_dir.mkdir()
-        write_config(CorpusConfig(classes, description=f"{name} corpus - {len(classes)} classes, synthetic"), label_dir)
+        description = f"{name} corpus - {len(classes)} classes, synthetic"
+        write_config(CorpusConfig(classes, description=description, dimensional=dict(ATTRIBUTE_RANGE)), label_dir)
+        rated = [attributes(r[2], r[4], r[0], seed) for r in rows]
+        dimensional = {column: [a[column] for a in rated] for column in ("EmoAct", "EmoVal", "EmoDom")}
         for fold in fold_table("synth"):
             frame = label_frame(
                 names,
@@ -286,6 +328,7 @@ def make_synthetic_corpus(
                 assign_splits("synth", fold, names),
                 speakers=[r[1].speaker_id for r in rows],
                 genders=[r[1].gender for r in rows],
+                dimensional=dimensional,
             )
             write_labels(frame, labels_path(label_dir, fold))
         truth = {r[0]: {"acted": r[2], "votes": [str(v) for v in r[3]]} for r in rows}

@@ -10,11 +10,23 @@ from ..data.fold import AudioStore, Normalizer
 
 
 class EmotionDataset(Dataset):
-    """Items are ``(waveform, soft_label, file_name)``; ``collate`` keeps them as lists."""
+    """Items are ``(waveform, soft_label, file_name)``; ``collate`` keeps them as lists.
 
-    def __init__(self, frame: pd.DataFrame, classes: tuple[str, ...], store: AudioStore, normalize: Normalizer):
+    With ``attributes`` (the attribute task) a label row holds the soft label, then the
+    attribute values (EmoAct, ...): one array, so every consumer of ``labels`` (the one-pass
+    store's datasets among them) carries both.
+    """
+
+    def __init__(
+        self,
+        frame: pd.DataFrame,
+        classes: tuple[str, ...],
+        store: AudioStore,
+        normalize: Normalizer,
+        attributes: tuple[str, ...] = (),
+    ):
         self.names = frame["FileName"].tolist()
-        self.labels = frame[list(classes)].to_numpy(dtype=np.float32)
+        self.labels = frame[[*classes, *attributes]].to_numpy(dtype=np.float32)
         self.store = store
         self.normalize = normalize
 

@@ -27,19 +27,27 @@ from torch.nn.utils.rnn import pad_sequence
 from torch.utils.data import DataLoader
 
 from ..data.audio import load_audio
-from ..data.fold import AudioStore, FoldData, Normalizer, check_audio, load_fold, normalisation_stats
+from ..data.fold import (
+    AudioStore,
+    FoldData,
+    Normalizer,
+    check_audio,
+    fold_attributes,
+    load_fold,
+    normalisation_stats,
+)
 from ..data.layout import SPLITS
 from ..data.partitions import corpus_key, fold_violations
 from ..errors import CorpusLayoutError, InvalidInputError
-from ..loss import ClassBalancedCrossEntropy, SoftCrossEntropy
-from ..metrics import binarize, macro_f1_at_thresholds, score, tune_thresholds
+from ..loss import AttributeLoss, ClassBalancedCrossEntropy, SoftCrossEntropy
+from ..metrics import attribute_scores, binarize, macro_f1_at_thresholds, score, tune_thresholds
 from ..runtime import runlock
 from ..runtime.atomic import write_text_atomically
 from ..runtime.guards import finite_number
 from . import NAME
 from .dataset import EmotionDataset
 from .model import EmotionHead
-from .settings import CHOICES, check_expert_config
+from .settings import CHOICES, attribute_state, check_expert_config, checked_attribute_state
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +85,10 @@ class DownstreamExpert(nn.Module):
         self.fold = str(kwargs.get("downstream_variant") or self.datarc["test_fold"])
         self.dev_loss_average = downstream_expert.get("dev_loss_average", CHOICES["dev_loss_average"][0])
         self.predict_fallback = downstream_expert.get("predict_fallback", CHOICES["predict_fallback"][0])
-        self.data = self._load_data()
+        self.task = downstream_expert.get("task", CHOICES["task"][0])
+        self.attribute_weight = float(downstream_expert.get("attribute_weight", 1.0))
+        self.attributes: tuple[str, ...] = ()
+        self.data = self._load_data(downstream_expert.get("attributes"))
         self.classes = self.data.classes
 
         train = self.data.split("train")
@@ -94,13 +105,23 @@ class DownstreamExpert(nn.Module):
         )
         self.normalize = Normalizer(mean, std)
         self.datasets = {
-            split: EmotionDataset(self.data.split(split), self.classes, self.store, self.normalize) for split in SPLITS
+            split: EmotionDataset(self.data.split(split), self.classes, self.store, self.normalize, self.attributes)
+            for split in SPLITS
         }
         for split in ("dev", "test"):
             self.store.load_all(self.datasets[split].names, split)
 
-        self.head = EmotionHead(upstream_dim, len(self.classes), downstream_expert.get("modelrc", {}))
-        self.objective = _build_loss(downstream_expert.get("loss", {}), self.datasets["train"].labels)
+        outputs = (0 if self.task == "attributes" else len(self.classes)) + len(self.attributes)
+        self.head = EmotionHead(upstream_dim, outputs, downstream_expert.get("modelrc", {}))
+        train_labels = self.datasets["train"].labels[:, : len(self.classes)]
+        self.objective = _build_loss(downstream_expert.get("loss", {}), train_labels)
+        # Attributes are learnt standardised by the train split's mean and std (carried in
+        # checkpoints) and reported on the corpus's scale; CCC does not change under the same
+        # affine map of both sides, so the loss is the CCC of the corpus-scale values.
+        train_values = train[list(self.attributes)].to_numpy(dtype=float)
+        self.attribute_mean = train_values.mean(axis=0).tolist() if self.attributes else []
+        self.attribute_std = [float(s) or 1.0 for s in train_values.std(axis=0)] if self.attributes else []
+        self.attribute_objective = AttributeLoss(downstream_expert.get("attribute_loss", CHOICES["attribute_loss"][0]))
         self.register_buffer("best_score", torch.full((1,), math.inf))  # lowest dev loss so far
         self.dev_thresholds: dict | None = None  # chosen on the last dev evaluation, see _tuned_threshold_scores
         _fit_schedule(kwargs.get("runner"))
@@ -112,8 +133,11 @@ class DownstreamExpert(nn.Module):
             ", ".join(f"{s} {len(d)}" for s, d in self.datasets.items()),
         )
 
-    def _load_data(self) -> FoldData:
+    def _load_data(self, attributes: list[str] | None) -> FoldData:
         data = load_fold(self.datarc, self.fold)
+        if self.task != "categorical":  # every value checked before the audio is
+            self.attributes, values = fold_attributes(data, attributes)
+            data.frame[list(self.attributes)] = values
         violations = fold_violations(data.frame, corpus=corpus_key(data.corpus or ""))
         if violations and not self.datarc["allow_leakage"]:
             raise InvalidInputError(
@@ -127,7 +151,7 @@ class DownstreamExpert(nn.Module):
 
     # Carried in checkpoints so that inference needs neither the corpus nor the config.
     def get_extra_state(self) -> dict:
-        return {
+        state = {
             "classes": list(self.classes),
             "wav_mean": self.normalize.mean,
             "wav_std": self.normalize.std,
@@ -135,6 +159,9 @@ class DownstreamExpert(nn.Module):
             "max_duration_s": float(self.datarc["max_duration_s"]),
             "dev_thresholds": self.dev_thresholds,
         }
+        if self.task != "categorical":
+            state.update(attribute_state(self.task, self.attributes, self.attribute_mean, self.attribute_std))
+        return state
 
     def set_extra_state(self, state: dict) -> None:
         where = "checkpoint Downstream._extra_state"
@@ -151,6 +178,13 @@ class DownstreamExpert(nn.Module):
             raise InvalidInputError(f"{where}.wav_std: 0 is not a standard deviation > 0")
         self.normalize.mean, self.normalize.std = mean, std
         self.dev_thresholds = _checked_dev_thresholds(state.get("dev_thresholds"), len(self.classes))
+        task, attributes, attribute_mean, attribute_std = checked_attribute_state(state, where)
+        if (task, attributes) != (self.task, self.attributes):
+            raise InvalidInputError(
+                f"{where}: the checkpoint was trained for task {task!r} with attributes {list(attributes)}; the "
+                f"config asks for task {self.task!r} with {list(self.attributes)}"
+            )
+        self.attribute_mean, self.attribute_std = attribute_mean, attribute_std
 
     # Used by the runner's ``-m inference -t FILE``.
     def load_audio(self, path) -> torch.Tensor:
@@ -158,11 +192,19 @@ class DownstreamExpert(nn.Module):
         return torch.from_numpy(self.normalize(wav))
 
     def inference(self, features, filenames) -> None:
-        """Print and save (``EXP/inference_<name>.json``) the class probabilities of one file."""
-        probs = torch.softmax(self._logits(features), dim=-1)
-        for name, row in zip(filenames, probs.tolist(), strict=True):
-            result = dict(zip(self.classes, row, strict=True))
-            print(json.dumps({"file": name, "probabilities": result}))
+        """Print and save (``EXP/inference_<name>.json``) the class probabilities of one file
+        (with the attribute task, the attribute values on the corpus's scale beside them)."""
+        outputs = self._logits(features)
+        k = 0 if self.task == "attributes" else len(self.classes)
+        probs = torch.softmax(outputs[:, :k], dim=-1) if k else outputs[:, :0]
+        values = self._attribute_values(outputs)
+        for name, row, attrs in zip(filenames, probs.tolist(), values.tolist(), strict=True):
+            result = dict(zip(self.classes, row, strict=True)) if k else {}
+            line = {"file": name, "probabilities": result} if k else {"file": name}
+            if self.attributes:
+                line["attributes"] = dict(zip(self.attributes, attrs, strict=True))
+                result = {**result, **line["attributes"]}
+            print(json.dumps(line))
             write_text_atomically(self.expdir / f"inference_{name}.json", json.dumps(result, indent=2) + "\n")
 
     # Interface
@@ -185,6 +227,8 @@ class DownstreamExpert(nn.Module):
     # Interface
     def forward(self, split, features, labels, names, records, **kwargs):
         """Return the loss of one batch (not detached); keep what ``log_records`` needs."""
+        if self.task != "categorical":
+            return self._forward_attributes(features, labels, names, records)
         logits = self._logits(features)
         targets = torch.as_tensor(labels, device=logits.device)
         loss = self.objective(logits, targets)
@@ -195,6 +239,37 @@ class DownstreamExpert(nn.Module):
         records["names"].extend(names)
         return loss
 
+    def _forward_attributes(self, features, labels, names, records):
+        """``forward`` of the ``attributes`` and ``both`` tasks: the head's last A outputs regress
+        the standardised attributes; in ``both`` its first K are the class logits (CBCE), and the
+        loss is CBCE + ``attribute_weight`` x the attribute loss."""
+        outputs = self._logits(features)
+        targets = torch.as_tensor(labels, device=outputs.device)
+        k, a = len(self.classes), len(self.attributes)
+        mean = torch.as_tensor(self.attribute_mean, dtype=outputs.dtype, device=outputs.device)
+        std = torch.as_tensor(self.attribute_std, dtype=outputs.dtype, device=outputs.device)
+        attribute_loss = self.attribute_objective(outputs[:, -a:], (targets[:, k:] - mean) / std)
+        loss = attribute_loss
+        records["batch_loss_attributes"].append(attribute_loss.item())
+        if self.task == "both":
+            categorical_loss = self.objective(outputs[:, :k], targets[:, :k])
+            loss = categorical_loss + self.attribute_weight * attribute_loss
+            records["batch_loss_categorical"].append(categorical_loss.item())
+            records["probs"].append(torch.softmax(outputs[:, :k].detach(), dim=-1).cpu().numpy())
+            records["labels"].append(np.asarray(labels)[:, :k])
+        records["attribute_values"].append(self._attribute_values(outputs.detach()))
+        records["batch_loss"].append(loss.item())
+        records["batch_size"].append(len(names))
+        records["names"].extend(names)
+        return loss
+
+    def _attribute_values(self, outputs: torch.Tensor) -> np.ndarray:
+        """(B, A) float64 attribute values on the corpus's scale from the head's outputs."""
+        if not self.attributes:
+            return np.zeros((len(outputs), 0))
+        raw = outputs[:, -len(self.attributes) :].detach().cpu().double().numpy()
+        return raw * np.asarray(self.attribute_std) + np.asarray(self.attribute_mean)
+
     def _logits(self, features: list[torch.Tensor]) -> torch.Tensor:
         lengths = torch.as_tensor([len(f) for f in features], device=features[0].device)
         return self.head(pad_sequence(features, batch_first=True), lengths)
@@ -204,6 +279,8 @@ class DownstreamExpert(nn.Module):
         """Score the whole split, log it, dump predictions; name the checkpoint to save."""
         if not records["names"]:
             return []
+        if self.task != "categorical":
+            return self._log_attribute_records(split, records, logger, global_step)
         probs, labels = np.concatenate(records["probs"]), np.concatenate(records["labels"])
         batch_losses = np.asarray(records["batch_loss"])
         losses = {
@@ -234,6 +311,53 @@ class DownstreamExpert(nn.Module):
         _append(self.expdir / "log.log", message + "\n")
         if split != "train":
             self._dump(split, records["names"], probs, labels, {**scores, "step": global_step})
+        return save_names
+
+    def _log_attribute_records(self, split, records, logger, global_step) -> list[str]:
+        """``log_records`` of the ``attributes`` and ``both`` tasks: the task's loss (and its parts),
+        CCC, Pearson's r and MAE per attribute, and in ``both`` the categorical scores too."""
+        sizes = records["batch_size"]
+        losses = {
+            "utterance": float(np.average(records["batch_loss"], weights=sizes)),
+            "batch": float(np.mean(records["batch_loss"])),
+        }
+        scores: dict = {"loss": losses["utterance"], "loss_batch_mean": losses["batch"]}
+        parts = ["attributes", *(["categorical"] if self.task == "both" else [])]
+        for part in parts:
+            scores[f"loss_{part}"] = float(np.average(records[f"batch_loss_{part}"], weights=sizes))
+        names = records["names"]
+        values = np.concatenate(records["attribute_values"])
+        truth = self.data.frame.set_index("FileName").loc[names, list(self.attributes)].to_numpy(dtype=float)
+        scores.update(attribute_scores(values, truth, self.attributes))
+        probs = labels = None
+        if self.task == "both":
+            probs, labels = np.concatenate(records["probs"]), np.concatenate(records["labels"])
+            batch = int(self.datarc["train_batch_size" if split == "train" else "eval_batch_size"])
+            scores.update(score(probs, labels, self.classes, batch_size=batch))
+            if split != "train":
+                scores.update(self._tuned_threshold_scores(split, probs, labels))
+        prefix = f"{NAME}-{self.fold}/{split}"
+        keys = ["loss", "loss_batch_mean", *(f"loss_{p}" for p in parts), "ccc_mean"]
+        keys += [f"{m}/{a}" for m in ("ccc", "pearson", "mae") for a in self.attributes]
+        if self.task == "both":
+            keys += ["macro_f1", "macro_f1_batch_mean", "micro_f1", "weighted_f1"]
+        for key in keys:
+            if scores[key] is not None:
+                logger.add_scalar(f"{prefix}-{key}", scores[key], global_step=global_step)
+        ccc = "undefined" if scores["ccc_mean"] is None else f"{scores['ccc_mean']:.4f}"
+        message = (
+            f"{split} at step {global_step}: loss {losses['utterance']:.4f} (batch mean {losses['batch']:.4f}), "
+            f"CCC mean {ccc}" + (f", macro-F1 {scores['macro_f1']:.4f}" if self.task == "both" else "")
+        )
+        save_names = []
+        loss = losses[self.dev_loss_average]
+        if split == "dev" and loss < self.best_score.item():
+            self.best_score.fill_(loss)
+            save_names.append(f"{split}-best.ckpt")
+            message += " (new best)"
+        _append(self.expdir / "log.log", message + "\n")
+        if split != "train":
+            self._dump(split, names, probs, labels, {**scores, "step": global_step}, values)
         return save_names
 
     def _tuned_threshold_scores(self, split: str, probs: np.ndarray, labels: np.ndarray) -> dict:
@@ -274,21 +398,38 @@ class DownstreamExpert(nn.Module):
             digest.update(tensor.detach().cpu().float().numpy().tobytes())
         return digest.hexdigest()
 
-    def _dump(self, split: str, names: list[str], probs: np.ndarray, labels: np.ndarray, scores: dict) -> None:
+    def _dump(
+        self,
+        split: str,
+        names: list[str],
+        probs: np.ndarray | None,
+        labels: np.ndarray | None,
+        scores: dict,
+        attribute_values: np.ndarray | None = None,
+    ) -> None:
         stem = self.expdir / f"{split}_{self.fold}"
-        top_class = self.predict_fallback == "top_class"
-        predict_lines = _label_lines(names, probs, self.classes, top_class=top_class)
-        write_text_atomically(Path(f"{stem}_predict.txt"), predict_lines)
-        write_text_atomically(Path(f"{stem}_truth.txt"), _label_lines(names, labels, self.classes))
-        table = pd.DataFrame(probs, columns=list(self.classes))
-        table.insert(0, "FileName", names)
-        write_text_atomically(Path(f"{stem}_probs.csv"), table.to_csv(index=False, float_format="%.6f"))
+        if probs is not None:
+            top_class = self.predict_fallback == "top_class"
+            predict_lines = _label_lines(names, probs, self.classes, top_class=top_class)
+            write_text_atomically(Path(f"{stem}_predict.txt"), predict_lines)
+            write_text_atomically(Path(f"{stem}_truth.txt"), _label_lines(names, labels, self.classes))
+            table = pd.DataFrame(probs, columns=list(self.classes))
+            table.insert(0, "FileName", names)
+            write_text_atomically(Path(f"{stem}_probs.csv"), table.to_csv(index=False, float_format="%.6f"))
+        if attribute_values is not None:
+            # The MSP-Podcast challenge's format, FileName,EmoAct,EmoVal,EmoDom; every digit kept,
+            # so the CCC of this file equals the metrics file's.
+            table = pd.DataFrame(attribute_values, columns=list(self.attributes))
+            table.insert(0, "FileName", names)
+            write_text_atomically(Path(f"{stem}_attributes.csv"), table.to_csv(index=False))
         meta = {
             "split": split,
             "fold": self.fold,
             "num_utterances": len(names),
             "label_file": str(self.data.label_file),
         }
+        if self.task != "categorical":
+            meta.update(task=self.task, attributes=list(self.attributes))
         write_text_atomically(Path(f"{stem}_metrics.json"), json.dumps({**meta, **scores}, indent=2) + "\n")
 
 

@@ -13,6 +13,7 @@ from numbers import Real
 from ..data.audio import SAMPLE_RATE
 from ..data.layout import SPLITS, parse_fold
 from ..errors import InvalidInputError
+from ..runtime.guards import finite_number
 
 DATARC_KEYS = frozenset(
     {
@@ -33,7 +34,15 @@ CHOICES = {
     # What a *_predict.txt line holds when no class clears 1/C: nothing, which is what the
     # metric scored (and what EMO-SUPERB writes), or the top class, for people reading it.
     "predict_fallback": ("none", "top_class"),
+    # What the head learns: the classes (soft labels, CBCE), the attributes of the label file
+    # (EmoAct, EmoVal, EmoDom, scored by CCC), or both from one head.
+    "task": ("categorical", "attributes", "both"),
+    # The attribute loss: 1 - mean CCC over attributes per batch (the MSP-Podcast challenge
+    # baseline's), or the mean squared error of standardised values.
+    "attribute_loss": ("ccc", "mse"),
 }
+# Options of the attribute task that take a value rather than a choice.
+ATTRIBUTE_KEYS = ("attributes", "attribute_weight")
 # The crop's range in seconds: one sample at 16 kHz, and a bound that no recording reaches.
 MIN_CROP_S = 1 / SAMPLE_RATE
 MAX_CROP_S = 1e6
@@ -149,17 +158,69 @@ def check_runner(runner, where: str = "runner") -> None:
         raise _fail(f"{where}.eval_dataloaders", f"a list drawn from {list(SPLITS)}", splits)
 
 
+def check_attribute_options(downstream_expert: dict, where: str = "downstream_expert") -> None:
+    """``attributes``: null (every ``Emo*`` column) or a list of distinct column names;
+    ``attribute_weight``: a number > 0 (the attribute loss's weight next to CBCE in ``both``)."""
+    names = downstream_expert.get("attributes")
+    if names is not None and (
+        not isinstance(names, list)
+        or not names
+        or not all(isinstance(n, str) and n.strip() == n and n for n in names)
+        or len(set(names)) != len(names)
+    ):
+        raise _fail(f"{where}.attributes", "null (every Emo* column) or a list of distinct column names", names)
+    _positive_number(downstream_expert, "attribute_weight", where)
+
+
 def check_expert_config(downstream_expert, runner=None) -> None:
     """All of the above; raises ``InvalidInputError`` naming the first bad key."""
     if not isinstance(downstream_expert, dict):
         raise _fail("downstream_expert", "a mapping with datarc, modelrc and loss", downstream_expert)
-    unknown = sorted(set(downstream_expert) - {*BLOCKS, *CHOICES})
+    allowed_keys = [*BLOCKS, *CHOICES, *ATTRIBUTE_KEYS]
+    unknown = sorted(set(downstream_expert) - set(allowed_keys))
     if unknown:
-        raise InvalidInputError(f"downstream_expert: unknown key(s) {unknown}; allowed: {[*BLOCKS, *CHOICES]}")
+        raise InvalidInputError(f"downstream_expert: unknown key(s) {unknown}; allowed: {allowed_keys}")
     for key, allowed in CHOICES.items():
         if downstream_expert.get(key, allowed[0]) not in allowed:
             raise _fail(f"downstream_expert.{key}", f"one of {list(allowed)}", downstream_expert[key])
+    check_attribute_options(downstream_expert)
     check_datarc(downstream_expert.get("datarc", {}))
     check_modelrc_block(downstream_expert.get("modelrc", {}))
     check_loss(downstream_expert.get("loss", {}))
     check_runner(runner)
+
+
+def attribute_state(task: str, attributes, mean, std) -> dict:
+    """The extra state of the attribute task (absent from categorical checkpoints)."""
+    return {
+        "task": task,
+        "attributes": list(attributes),
+        "attribute_mean": [float(m) for m in mean],
+        "attribute_std": [float(s) for s in std],
+    }
+
+
+def checked_attribute_state(state: dict, where: str) -> tuple[str, tuple[str, ...], list[float], list[float]]:
+    """A checkpoint's task, attributes and attribute mean and std; a checkpoint without them is categorical.
+
+    Raises:
+        InvalidInputError: naming the entry that is not what ``attribute_state`` writes.
+    """
+    task = state.get("task", CHOICES["task"][0])
+    if task not in CHOICES["task"]:
+        raise InvalidInputError(f"{where}.task: {task!r}; expected one of {list(CHOICES['task'])}")
+    if task == "categorical":
+        return task, (), [], []
+    attributes = state.get("attributes")
+    if not isinstance(attributes, list) or not attributes or not all(isinstance(a, str) and a for a in attributes):
+        raise InvalidInputError(f"{where}.attributes: expected a list of column names, got {attributes!r}")
+    out = []
+    for key, low in (("attribute_mean", -math.inf), ("attribute_std", 0.0)):
+        values = state.get(key)
+        if not isinstance(values, list) or len(values) != len(attributes):
+            raise InvalidInputError(f"{where}.{key}: expected {len(attributes)} numbers, got {values!r}")
+        numbers = [finite_number(v, where=f"{where}.{key}", low=low) for v in values]
+        if key == "attribute_std" and min(numbers) <= 0:
+            raise InvalidInputError(f"{where}.{key}: a standard deviation must be > 0, got {values!r}")
+        out.append(numbers)
+    return task, tuple(attributes), out[0], out[1]

@@ -51,6 +51,7 @@ class FilePrediction:
 
     path: str
     probabilities: dict[str, float] = field(default_factory=dict)
+    attributes: dict[str, float] = field(default_factory=dict)  # mean attribute values, where the task has them
     windows: int = 0
     duration_s: float = 0.0
     error: str | None = None
@@ -212,18 +213,19 @@ def predict_files(
         >>> [p.probabilities for p in predict_files(recognizer, ["clips/"], window_s=4.0)]  # doctest: +SKIP
     """
     batch_size = check_batch_size(batch_size)
-    clash = sorted(set(recognizer.classes) & set(OUTPUT_COLUMNS))
+    classes, attributes = list(recognizer.output_classes), list(recognizer.attributes)
+    clash = sorted(set(classes) & set(OUTPUT_COLUMNS))
     if clash:
         raise InvalidInputError(f"classes {clash} of the checkpoint are column names of the predict output")
     window_s = check_window_s(recognizer.max_duration_s if window_s is None else window_s)
     files = expand_inputs(paths)
     results = [FilePrediction(str(p)) for p in files]
-    sums = [np.zeros(len(recognizer.classes)) for _ in files]
+    sums = [np.zeros(len(classes) + len(attributes)) for _ in files]
     pending: list[tuple[int, np.ndarray]] = []
 
     def flush() -> None:
-        probs = recognizer.predict_batch([w for _, w in pending])
-        for (index, _), row in zip(pending, probs, strict=True):
+        probs, values = recognizer.predict_outputs([w for _, w in pending])
+        for (index, _), row in zip(pending, np.concatenate([probs, values], axis=1), strict=True):
             sums[index] += row
         pending.clear()
 
@@ -246,11 +248,12 @@ def predict_files(
     for result, total in zip(results, sums, strict=True):
         if result.error is None:
             mean = total / result.windows
-            result.probabilities = dict(zip(recognizer.classes, (float(v) for v in mean), strict=True))
+            result.probabilities = dict(zip(classes, (float(v) for v in mean[: len(classes)]), strict=True))
+            result.attributes = dict(zip(attributes, (float(v) for v in mean[len(classes) :]), strict=True))
     return results
 
 
-def as_rows(results: Sequence[FilePrediction], classes: Sequence[str]) -> list[dict]:
+def as_rows(results: Sequence[FilePrediction], classes: Sequence[str], attributes: Sequence[str] = ()) -> list[dict]:
     """One flat row per file (file, windows, duration_s, each class, labels, error) for CSV or JSON.
 
     A file that failed keeps its row, with empty probabilities and its ``error``, so the
@@ -265,19 +268,21 @@ def as_rows(results: Sequence[FilePrediction], classes: Sequence[str]) -> list[d
     for r in results:
         row: dict = {"file": r.path, "windows": r.windows, "duration_s": r.duration_s}
         row.update({c: r.probabilities.get(c) for c in classes})
+        row.update({a: r.attributes.get(a) for a in attributes})
         row["labels"] = ";".join(r.labels())
         row["error"] = r.error or ""
         rows.append(row)
     return rows
 
 
-def format_table(results: Sequence[FilePrediction], classes: Sequence[str]) -> str:
-    """One line per file: windows, each class's probability, the classes above 1/C.
+def format_table(results: Sequence[FilePrediction], classes: Sequence[str], attributes: Sequence[str] = ()) -> str:
+    """One line per file: windows, each class's probability (then each attribute's value), the classes above 1/C.
 
     Names are shown with control characters escaped, so that each file is one line.
     """
     names = [terminal_safe(r.path) for r in results]
-    shown_classes = [terminal_safe(c) for c in classes]
+    columns = [*classes, *attributes]
+    shown_classes = [terminal_safe(c) for c in columns]
     name_width = max([len("file"), *(len(n) for n in names)])
     widths = [max(5, len(c)) for c in shown_classes]
     head = f"{'file':<{name_width}}  windows  " + "  ".join(
@@ -288,12 +293,19 @@ def format_table(results: Sequence[FilePrediction], classes: Sequence[str]) -> s
         if r.error:
             lines.append(f"{name:<{name_width}}  ERROR: {terminal_safe(r.error)}")
             continue
-        values = "  ".join(f"{r.probabilities[c]:>{w}.3f}" for c, w in zip(classes, widths, strict=True))
+        numbers = {**r.probabilities, **r.attributes}
+        values = "  ".join(f"{numbers[c]:>{w}.3f}" for c, w in zip(columns, widths, strict=True))
         lines.append(f"{name:<{name_width}}  {r.windows:>7}  {values}  {terminal_safe(';'.join(r.labels()))}")
     return "\n".join(lines)
 
 
-def write_output(results: Sequence[FilePrediction], classes: Sequence[str], path: Path, fmt: str = "csv") -> None:
+def write_output(
+    results: Sequence[FilePrediction],
+    classes: Sequence[str],
+    path: Path,
+    fmt: str = "csv",
+    attributes: Sequence[str] = (),
+) -> None:
     """CSV (one row per file) or JSON (a list of objects), written atomically.
 
     The CSV is for people to open in a spreadsheet: every text cell (file, labels, error and
@@ -301,18 +313,20 @@ def write_output(results: Sequence[FilePrediction], classes: Sequence[str], path
     ``'`` to a cell starting with ``= + - @``, tab or carriage return; the csv module quotes
     commas, quotes and newlines. Numbers are written as they are. JSON keeps every string as is.
     """
-    rows = as_rows(results, classes)
+    rows = as_rows(results, classes, attributes)
     if fmt == "json":
         for row in rows:
             row["probabilities"] = {c: row.pop(c) for c in classes}
+            if attributes:
+                row["attributes"] = {a: row.pop(a) for a in attributes}
         text = json.dumps(rows, indent=2) + "\n"
     elif fmt == "csv":
         buffer = io.StringIO()
-        fields = list(rows[0]) if rows else [*OUTPUT_COLUMNS[:3], *classes, *OUTPUT_COLUMNS[3:]]
+        fields = list(rows[0]) if rows else [*OUTPUT_COLUMNS[:3], *classes, *attributes, *OUTPUT_COLUMNS[3:]]
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow([spreadsheet_safe(str(f)) for f in fields])
         for row in rows:
-            writer.writerow([_csv_cell(k, row[k], classes) for k in fields])
+            writer.writerow([_csv_cell(k, row[k], [*classes, *attributes]) for k in fields])
         text = buffer.getvalue()
     else:
         raise InvalidInputError(f"--format {fmt!r}: expected csv or json")

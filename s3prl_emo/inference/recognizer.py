@@ -22,6 +22,7 @@ from ..data.audio import SAMPLE_RATE, load_audio, require_finite, to_mono_16k
 from ..data.fold import Normalizer
 from ..data.layout import check_class_names
 from ..downstream.model import EmotionHead
+from ..downstream.settings import checked_attribute_state
 from ..errors import InvalidInputError
 from ..runtime.checkpoints import build_upstream, load_checkpoint
 from ..runtime.paths import Pathlike
@@ -91,6 +92,7 @@ class EmotionRecognizer(nn.Module):
         classes: list[str],
         normalize: Normalizer,
         max_duration_s: float,
+        attributes: dict | None = None,
     ):
         """Hold the parts as submodules, so that ``.to(device)`` and ``.eval()`` reach all of them."""
         super().__init__()
@@ -98,6 +100,13 @@ class EmotionRecognizer(nn.Module):
         self.classes = list(classes)
         self.normalize = normalize
         self.max_duration_s = max_duration_s
+        attributes = attributes or {"task": "categorical", "names": [], "mean": [], "std": []}
+        self.task = attributes["task"]
+        self.attributes = list(attributes["names"])
+        self.attribute_mean = np.asarray(attributes["mean"], dtype=float)
+        self.attribute_std = np.asarray(attributes["std"], dtype=float)
+        # The classes the head gives probabilities for: none when it only regresses attributes.
+        self.output_classes = [] if self.task == "attributes" else list(self.classes)
 
     @classmethod
     def from_checkpoint(cls, ckpt: Pathlike, upstream_ckpt: str | None = None, device: str = "cpu"):
@@ -128,7 +137,9 @@ class EmotionRecognizer(nn.Module):
         )
         _load_weights(featurizer, state.get("Featurizer"), ckpt, "Featurizer")
         modelrc = config.get("downstream_expert", {}).get("modelrc", {})
-        head = EmotionHead(featurizer.output_dim, len(extra["classes"]), modelrc)
+        task, names, mean, std = checked_attribute_state(extra, f"{ckpt}: extra state")
+        outputs = (0 if task == "attributes" else len(extra["classes"])) + len(names)
+        head = EmotionHead(featurizer.output_dim, outputs, modelrc)
         head_weights = {k[len("head.") :]: v for k, v in downstream.items() if k.startswith("head.")}
         _load_weights(head, head_weights, ckpt, "Downstream head")
         model = cls(
@@ -138,12 +149,20 @@ class EmotionRecognizer(nn.Module):
             extra["classes"],
             Normalizer(extra["wav_mean"], extra["wav_std"]),
             extra["max_duration_s"],
+            {"task": task, "names": names, "mean": mean, "std": std},
         )
         return model.to(device).eval()
 
+    def _split_outputs(self, outputs: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """(N, C) class probabilities and (N, A) attribute values (the corpus's scale) from the head's outputs."""
+        k = len(self.output_classes)
+        probs = torch.softmax(outputs[:, :k], dim=-1).cpu().numpy() if k else np.zeros((len(outputs), 0))
+        raw = outputs[:, k:].cpu().double().numpy()
+        return probs, raw * self.attribute_std + self.attribute_mean
+
     @torch.no_grad()
     def predict(self, wav: np.ndarray | torch.Tensor, sample_rate: int) -> dict[str, float]:
-        """Class probabilities for one waveform at any sample rate.
+        """Class probabilities (and attribute values, where the task has them) for one waveform.
 
         The waveform is (T,), (T, channels) or (channels, T), float in [-1, 1] or integer PCM.
         Like training, only the first ``max_duration_s`` seconds are used (cropped before
@@ -154,15 +173,20 @@ class EmotionRecognizer(nn.Module):
             sample_rate: Their rate in Hz; they are resampled to 16 kHz.
 
         Returns:
-            Class name -> probability, in the order of ``classes``.
+            Class name -> probability, in the order of ``classes``; with an ``attributes`` or
+            ``both`` checkpoint, each attribute (``EmoAct``, ...) -> its value on the training
+            corpus's scale, after the classes (an ``attributes`` checkpoint has no classes here).
         """
         wav = waveform_16k(wav, sample_rate, self.max_duration_s)
         device = next(self.head.parameters()).device
         wavs = [torch.from_numpy(self.normalize(wav)).to(device)]
         features = self.featurizer(wavs, self.upstream(wavs))
         lengths = torch.as_tensor([len(f) for f in features], device=device)
-        logits = self.head(torch.stack(features), lengths)
-        return dict(zip(self.classes, torch.softmax(logits, dim=-1)[0].tolist(), strict=True))
+        probs, values = self._split_outputs(self.head(torch.stack(features), lengths))
+        return {
+            **dict(zip(self.output_classes, probs[0].tolist(), strict=True)),
+            **dict(zip(self.attributes, values[0].tolist(), strict=True)),
+        }
 
     def predict_file(self, path: Pathlike) -> dict[str, float]:
         """Class probabilities of one audio file (a FIFO or device is refused, never opened)."""
@@ -174,12 +198,24 @@ class EmotionRecognizer(nn.Module):
     @torch.no_grad()
     def predict_batch(self, wavs: list[np.ndarray]) -> np.ndarray:
         """(N, C) class probabilities of N mono 16 kHz waveforms, one upstream call for all."""
+        if self.task == "attributes":
+            raise InvalidInputError(
+                "this checkpoint regresses attributes only and gives no class probabilities; use predict_outputs"
+            )
+        return self.predict_outputs(wavs)[0]
+
+    @torch.no_grad()
+    def predict_outputs(self, wavs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """Class probabilities and attribute values of N mono 16 kHz waveforms, one upstream call for all.
+
+        Returns (N, C) probabilities (C = 0 for an ``attributes`` checkpoint) and (N, A) values on
+        the training corpus's scale (A = 0 for a categorical one).
+        """
         device = next(self.head.parameters()).device
         batch = [torch.from_numpy(self.normalize(np.asarray(w, dtype=np.float32))).to(device) for w in wavs]
         features = self.featurizer(batch, self.upstream(batch))
         lengths = torch.as_tensor([len(f) for f in features], device=device)
-        logits = self.head(pad_sequence(features, batch_first=True), lengths)
-        return torch.softmax(logits, dim=-1).cpu().numpy()
+        return self._split_outputs(self.head(pad_sequence(features, batch_first=True), lengths))
 
     def predict_files(self, paths, *, window_s: float | None = None, batch_size: int = 8, progress=None):
         """Label files and folders as ``s3prl-emo predict`` does.

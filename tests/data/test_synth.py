@@ -1,5 +1,6 @@
 import hashlib
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -106,16 +107,51 @@ DEFAULT_LABELS_DIGEST = "26064aa11e94bdf23c6f07c2ef19efb8775f1a96a2736f75631a181
 FIXTURE_CORPUS_DIGEST = "b7e9bab9df3c5fa3d7cb359dbb4da6f787083e2847fd8c368aad51d00bc00e5a"
 
 
+# The same, now that every label file carries EmoAct, EmoVal and EmoDom and config.json its
+# "dimensional" range: without them (``without_attributes``) the bytes are those above.
+DEFAULT_LABELS_WITH_ATTRIBUTES_DIGEST = "cc312874432c74172ae2f870ec9d9a25b023711cf91a8a7776ee14fc9207e96c"
+
+
+def without_attributes(corpus, out):
+    """A copy of ``corpus`` with the attribute columns and config.json's "dimensional" entry taken out."""
+    shutil.copytree(corpus, out)
+    config = json.loads((out / "Primary" / "config.json").read_text())
+    assert config.pop("dimensional") == {"min_score": 1, "max_score": 5}
+    (out / "Primary" / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    for path in (out / "Primary").glob("labels_consensus_*.csv"):
+        rows = [line.split(",") for line in path.read_text().splitlines()]
+        keep = [i for i, name in enumerate(rows[0]) if name not in ("EmoAct", "EmoVal", "EmoDom")]
+        assert len(keep) == len(rows[0]) - 3
+        path.write_text("".join(",".join(row[i] for i in keep) + "\n" for row in rows))
+    return out
+
+
 def test_default_invocation_writes_the_same_bytes_as_before(tmp_path):
     from s3prl_emo.cli import main
 
-    assert main(["synth", "--out", str(tmp_path)]) == 0
-    assert tree_digest(tmp_path / "SYNTH" / "Primary") == DEFAULT_LABELS_DIGEST
-    assert tree_digest(tmp_path / "SYNTH") == DEFAULT_CORPUS_DIGEST
+    assert main(["synth", "--out", str(tmp_path / "new")]) == 0
+    assert tree_digest(tmp_path / "new" / "SYNTH" / "Primary") == DEFAULT_LABELS_WITH_ATTRIBUTES_DIGEST
+    stripped = without_attributes(tmp_path / "new" / "SYNTH", tmp_path / "stripped")
+    assert tree_digest(stripped / "Primary") == DEFAULT_LABELS_DIGEST
+    assert tree_digest(stripped) == DEFAULT_CORPUS_DIGEST
 
 
-def test_the_shared_fixture_corpus_is_unchanged(synth_root):
-    assert tree_digest(synth_root / "SYNTH") == FIXTURE_CORPUS_DIGEST
+def test_the_shared_fixture_corpus_is_unchanged(synth_root, tmp_path):
+    assert tree_digest(without_attributes(synth_root / "SYNTH", tmp_path / "stripped")) == FIXTURE_CORPUS_DIGEST
+
+
+def test_attributes_follow_how_the_audio_was_voiced(synth_root):
+    """Arousal with energy, tempo and pitch range; valence with the emotion; on the 1-5 range."""
+    frame = read_labels(synth_root / "SYNTH" / "Primary" / "labels_consensus_1.csv", CLASSES)
+    truth = json.loads((synth_root / "SYNTH" / "acted_emotions.json").read_text())
+    frame["acted"] = [truth[name]["acted"] for name in frame["FileName"]]
+    means = frame.groupby("acted")[["EmoAct", "EmoVal", "EmoDom"]].mean()
+    assert means.loc["angry", "EmoAct"] > means.loc["neutral", "EmoAct"] > means.loc["sad", "EmoAct"]
+    assert means.loc["happy", "EmoVal"] > means.loc["neutral", "EmoVal"] > means.loc["angry", "EmoVal"]
+    assert means.loc["angry", "EmoDom"] > means.loc["sad", "EmoDom"]
+    values = frame[["EmoAct", "EmoVal", "EmoDom"]].to_numpy()
+    assert values.min() >= 1
+    assert values.max() <= 5
 
 
 def test_a_second_corpus_has_its_name_classes_and_other_speakers(synth_root, tmp_path):
