@@ -303,6 +303,11 @@ class DownstreamExpert(nn.Module):
             f"{split} at step {global_step}: loss {losses['utterance']:.4f} (batch mean {losses['batch']:.4f}), "
             f"macro-F1 {scores['macro_f1']:.4f}"
         )
+        return self._select_and_dump(split, loss, message, records["names"], probs, labels, scores, global_step)
+
+    def _select_and_dump(self, split, loss, message, names, probs, labels, scores, global_step, values=None):
+        """Dev-best by the task's dev ``loss``, the log line and the split's files; returns the
+        checkpoints to save (``dev-best.ckpt`` on a new best)."""
         save_names = []
         if split == "dev" and loss < self.best_score.item():
             self.best_score.fill_(loss)
@@ -310,7 +315,7 @@ class DownstreamExpert(nn.Module):
             message += " (new best)"
         _append(self.expdir / "log.log", message + "\n")
         if split != "train":
-            self._dump(split, records["names"], probs, labels, {**scores, "step": global_step})
+            self._dump(split, names, probs, labels, {**scores, "step": global_step}, values)
         return save_names
 
     def _log_attribute_records(self, split, records, logger, global_step) -> list[str]:
@@ -349,16 +354,8 @@ class DownstreamExpert(nn.Module):
             f"{split} at step {global_step}: loss {losses['utterance']:.4f} (batch mean {losses['batch']:.4f}), "
             f"CCC mean {ccc}" + (f", macro-F1 {scores['macro_f1']:.4f}" if self.task == "both" else "")
         )
-        save_names = []
         loss = losses[self.dev_loss_average]
-        if split == "dev" and loss < self.best_score.item():
-            self.best_score.fill_(loss)
-            save_names.append(f"{split}-best.ckpt")
-            message += " (new best)"
-        _append(self.expdir / "log.log", message + "\n")
-        if split != "train":
-            self._dump(split, names, probs, labels, {**scores, "step": global_step}, values)
-        return save_names
+        return self._select_and_dump(split, loss, message, names, probs, labels, scores, global_step, values)
 
     def _tuned_threshold_scores(self, split: str, probs: np.ndarray, labels: np.ndarray) -> dict:
         """``macro_f1_tuned_thresholds``: macro-F1 with per-class thresholds chosen on dev.
