@@ -419,6 +419,10 @@ class DownstreamExpert(nn.Module):
             table = pd.DataFrame(attribute_values, columns=list(self.attributes))
             table.insert(0, "FileName", names)
             write_text_atomically(Path(f"{stem}_attributes.csv"), table.to_csv(index=False))
+            # The label file's values of the same utterances, so that the report can resample
+            # the pooled test utterances without reading a label file outside the results.
+            truth = self.data.frame.set_index("FileName").loc[names, list(self.attributes)].reset_index()
+            write_text_atomically(Path(f"{stem}_attributes_truth.csv"), truth.to_csv(index=False))
         meta = {
             "split": split,
             "fold": self.fold,

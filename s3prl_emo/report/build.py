@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..runtime.guards import claim_output_dir, spreadsheet_safe, staged_output
-from . import charts, cross_tables
+from . import attributes, charts, cross_tables
 from .cross_matrix import CrossMatrix, cross_matrix
 from .forest import forest_svg
 from .results import Sweep, load_sweep
@@ -83,9 +83,25 @@ def write_report(results: Path, out: Path, *, with_published: bool = False, n_re
     sweep = load_sweep(results)
     analysis = analyse(sweep, n_resamples=n_resamples)
     matrix = cross_matrix(results, sweep, n_resamples=n_resamples)
+    scored = None
+    if sweep.attribute_cells:
+        scored = attributes.analyse_attributes(
+            sweep.attribute_cells, sweep.upstreams, sweep.attribute_conditions, n_resamples=n_resamples
+        )
     with staged_output(out, command=COMMAND, inputs=[results], own_files=LEGACY_OUTPUT) as stage:
-        _write(sweep, analysis, stage, with_published, matrix)
+        _write(sweep, analysis, stage, with_published, matrix, scored)
     return out / "index.html"
+
+
+def _write_attributes(sweep: Sweep, analysis: attributes.AttributeAnalysis, out: Path) -> str:
+    """attributes.{md,csv} and attributes_significance.csv; return the index.html section."""
+    board = attributes.attribute_board(sweep, analysis)
+    shown = attributes.display_attributes(board, sweep.attribute_cells)
+    _spreadsheet(board).to_csv(out / "attributes.csv", index=False, float_format="%.5f")
+    tests = significance_table(analysis).rename(columns={"metric_upstream": "ccc_mean", "metric_best": "ccc_mean_best"})
+    _spreadsheet(tests).to_csv(out / "attributes_significance.csv", index=False, float_format="%.5g")
+    (out / "attributes.md").write_text(attributes.markdown(shown, analysis), encoding="utf-8")
+    return attributes.html_section(shown, analysis)
 
 
 def _spreadsheet(board: pd.DataFrame) -> pd.DataFrame:
@@ -95,7 +111,12 @@ def _spreadsheet(board: pd.DataFrame) -> pd.DataFrame:
 
 
 def _write(
-    sweep: Sweep, analysis: Analysis, out: Path, with_published: bool, matrix: CrossMatrix | None = None
+    sweep: Sweep,
+    analysis: Analysis,
+    out: Path,
+    with_published: bool,
+    matrix: CrossMatrix | None = None,
+    scored: attributes.AttributeAnalysis | None = None,
 ) -> None:
     board = leaderboard(sweep, with_published=with_published, analysis=analysis)
     shown = display_table(board, sweep, analysis)
@@ -117,6 +138,8 @@ def _write(
     figures.mkdir()
     sections = [_status(sweep), _problems(sweep), "<h2>Leaderboard: test macro-F1</h2>", table_html, legend]
     sections += [_grid_note(sweep), _intervals(sweep, analysis)]
+    if scored is not None:
+        sections.append(_write_attributes(sweep, scored, out))
     radar = charts.conditions_chart(sweep, figures / "conditions.png")
     sections.append(_figure(radar, out, "test macro-F1 per condition and upstream"))
     if matrix is not None:

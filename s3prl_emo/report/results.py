@@ -43,7 +43,11 @@ UNIT_SCORES = ("macro_f1", "micro_f1", "weighted_f1", "samples_f1", "macro_f1_ba
 """Scores of a split that are shares, in [0, 1], wherever they appear."""
 UNIT_PREFIXES = ("f1/", "precision/", "recall/")
 COUNT_PREFIXES = ("support/",)
-LOSSES = ("loss", "loss_batch_mean")
+LOSSES = ("loss", "loss_batch_mean", "loss_attributes", "loss_categorical")
+CORRELATION_SCORES = ("ccc_mean",)
+CORRELATION_PREFIXES = ("ccc/", "pearson/")
+"""Coefficients in [-1, 1]; null (undefined: both sides constant) is read as NaN."""
+ERROR_PREFIXES = ("mae/",)
 MAX_COUNT = 2**40  # a count beyond this is no count of test utterances (and sums of them fit in int64)
 MAX_NAME = 255  # characters of an upstream, condition or class name (a file name's length)
 MAX_PROBLEM = 500  # characters of a problem as logged and shown: a value quoted in it may be huge
@@ -174,6 +178,11 @@ class Sweep:
     planned_runs: int
     finished_runs: int
     problems: list[str] = field(default_factory=list)  # inputs named and skipped, one line each
+    # (upstream, condition) -> the attribute scores of its runs (``attributes.AttributeCell``);
+    # empty for a categorical sweep. Conditions whose runs are all attribute-only are not in
+    # ``conditions`` (the macro-F1 leaderboard) but in ``attribute_conditions``.
+    attribute_cells: dict = field(default_factory=dict)
+    attribute_conditions: list[str] = field(default_factory=list)
 
     @property
     def complete(self) -> bool:
@@ -203,7 +212,11 @@ def check_scores(scores: object, *, where: str, required: list[str]) -> dict[str
         raise InvalidInputError(f"{where}: no {', '.join(missing)}")
     out = {}
     for key, value in scores.items():
-        if key in UNIT_SCORES or key.startswith(UNIT_PREFIXES):
+        if key in CORRELATION_SCORES or key.startswith(CORRELATION_PREFIXES):
+            out[key] = math.nan if value is None else finite_number(value, where=f"{where}.{key}", low=-1, high=1)
+        elif key.startswith(ERROR_PREFIXES):
+            out[key] = finite_number(value, where=f"{where}.{key}", low=0)
+        elif key in UNIT_SCORES or key.startswith(UNIT_PREFIXES):
             out[key] = finite_number(value, where=f"{where}.{key}", low=0, high=1)
         elif key.startswith(COUNT_PREFIXES):
             out[key] = finite_number(value, where=f"{where}.{key}", low=0)
@@ -243,23 +256,29 @@ def check_result(data: object, spec: RunSpec, *, where: str) -> dict:
                 "(a result copied from another run?)"
             )
     classes = data.get("classes")
+    attributes = _attributes_of(data.get("test"), where)
     if (
         not isinstance(classes, list)
-        or not classes
+        or not (classes or attributes)
         or not all(isinstance(c, str) and 0 < len(c) <= MAX_NAME for c in classes)
         or len(set(classes)) < len(classes)
     ):
         raise InvalidInputError(
             f"{where}: classes {classes!r} is not a list of distinct class names of 1 to {MAX_NAME} characters"
         )
-    dev = check_scores(data.get("dev"), where=f"{where}: dev", required=["macro_f1"])
-    test = check_scores(data.get("test"), where=f"{where}: test", required=["macro_f1", *(f"f1/{c}" for c in classes)])
+    required = ["macro_f1"] if classes else []
+    dev = check_scores(data.get("dev"), where=f"{where}: dev", required=required + (["ccc_mean"] if attributes else []))
+    test = check_scores(
+        data.get("test"),
+        where=f"{where}: test",
+        required=required + [f"f1/{c}" for c in classes] + [f"ccc/{a}" for a in attributes],
+    )
     weights = data.get("layer_weights")
     if weights is not None:
         if not isinstance(weights, list):
             raise InvalidInputError(f"{where}: layer_weights {weights!r} is not a list of numbers")
         weights = [finite_number(w, where=f"{where}: layer_weights[{i}]") for i, w in enumerate(weights)] or None
-    counts = data.get("cooccurrence")
+    counts = data.get("cooccurrence", [] if not classes else None)
     size = len(classes)
     if (
         not isinstance(counts, list)
@@ -280,7 +299,19 @@ def check_result(data: object, spec: RunSpec, *, where: str) -> dict:
         "layer_weights": weights,
         "cooccurrence": counts,
         "test_predictions": data.get("test_predictions"),
+        "attributes": attributes,
+        "attribute_predictions": data.get("attribute_predictions"),
     }
+
+
+def _attributes_of(test: object, where: str) -> list[str]:
+    """The attributes a run's test scores hold (``ccc/<attr>`` keys, in order); [] for a categorical run."""
+    if not isinstance(test, dict):
+        return []
+    names = [key.split("/", 1)[1] for key in test if isinstance(key, str) and key.startswith("ccc/")]
+    if any(not 0 < len(name) <= MAX_NAME for name in names):
+        raise InvalidInputError(f"{where}: test: an attribute name of none or more than {MAX_NAME} characters")
+    return names
 
 
 def _prediction_files(record: dict, spec: RunSpec, where: str) -> tuple[str, str, dict[str, str] | None]:
@@ -571,13 +602,14 @@ def _consistent(records: list[tuple[RunSpec, dict]], problems: list[str], result
     reference: dict[tuple[str, str], tuple[list[str], int]] = {}
     kept = []
     for spec, record in records:
-        shape = (record["classes"], len(record["layer_weights"] or []))
+        shape = (record["classes"], len(record["layer_weights"] or []), record["attributes"])
         first = reference.setdefault((spec.upstream, spec.condition), shape)
         if shape != first:
             _skip(
                 problems,
-                f"{results / spec.key / RESULT_FILE}: classes {shape[0]} and {shape[1]} layer weight(s) differ from "
-                f"the {first[0]} and {first[1]} of the other runs of {spec.upstream} / {spec.condition}; skipped",
+                f"{results / spec.key / RESULT_FILE}: classes {shape[0]}, {shape[1]} layer weight(s) and attributes "
+                f"{shape[2]} differ from the {first[0]}, {first[1]} and {first[2]} of the other runs of "
+                f"{spec.upstream} / {spec.condition}; skipped",
             )
             continue
         kept.append((spec, record))
@@ -632,7 +664,11 @@ def load_sweep(results: Path) -> Sweep:
     for spec, record in records:
         groups[(spec.upstream, spec.condition, spec.grid_name)].append((spec, record))
     upstreams = list(dict.fromkeys(s.upstream for s in runs))
-    conditions = list(dict.fromkeys(s.condition for s in runs))
+    every_condition = list(dict.fromkeys(s.condition for s in runs))
+    finished_of = {c: [r for s, r in records if s.condition == c] for c in every_condition}
+    # A condition whose finished runs have no class head (task: attributes) has no macro-F1.
+    attribute_only = {c for c, rs in finished_of.items() if rs and not any(r["classes"] for r in rs)}
+    conditions = [c for c in every_condition if c not in attribute_only]
     cells = {}
     for upstream in upstreams:
         for condition in conditions:
@@ -655,4 +691,9 @@ def load_sweep(results: Path) -> Sweep:
             )
             _pool_cell(results, cell, chosen, problems)
             cells[(upstream, condition)] = cell
-    return Sweep(cells, upstreams, conditions, len(runs), len(records), problems)
+    from .attributes import attribute_cells  # the attribute table builds on this module
+
+    grids = {key: cell.grid for key, cell in cells.items()}
+    found = attribute_cells(results, upstreams, every_condition, groups, planned, grids, problems)
+    attribute_conditions = [c for c in every_condition if any((u, c) in found for u in upstreams)]
+    return Sweep(cells, upstreams, conditions, len(runs), len(records), problems, found, attribute_conditions)

@@ -78,7 +78,7 @@ def leaderboard(sweep: Sweep, *, with_published: bool = False, analysis: Analysi
             row[f"{condition} ci_high"] = interval.high if interval else math.nan
             row[f"{condition} tied_with_best"] = _flag(analysis.tied.get((upstream, condition)))
             means.append(row[f"{condition} mean"] if cell and cell.complete else math.nan)
-        row["Average"] = math.nan if any(math.isnan(m) for m in means) else sum(means) / len(means)
+        row["Average"] = math.nan if not means or any(math.isnan(m) for m in means) else sum(means) / len(means)
         average = analysis.averages.get(upstream)
         row["Average pooled"] = average.value if average else math.nan
         row["Average ci_low"] = average.low if average else math.nan
