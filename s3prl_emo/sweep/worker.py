@@ -197,6 +197,16 @@ def _test_predictions(run_dir: Path, fold: int) -> dict[str, str]:
     return {**files, **digests}
 
 
+def _attribute_predictions(run_dir: Path, fold: int) -> dict[str, str]:
+    """The test split's attribute predictions and their truth (relative to the run folder) with SHA-256s."""
+    stem = f"exp/test_fold{fold}_attributes"
+    files = {"predictions": f"{stem}.csv", "truth": f"{stem}_truth.csv"}
+    digests = {
+        f"{name}_sha256": hashlib.sha256((run_dir / path).read_bytes()).hexdigest() for name, path in files.items()
+    }
+    return {**files, **digests}
+
+
 def _package_version(name: str) -> str | None:
     try:
         return version(name)
@@ -258,10 +268,22 @@ def run_one(run_dir: Path, spec: RunSpec | None = None) -> dict:
         "dev": scores["dev"],
         "test": scores["test"],
         "layer_weights": _layer_weights(best),
-        "cooccurrence": _cooccurrence(
-            expdir / f"test_fold{spec.fold}_probs.csv", expdir / f"test_fold{spec.fold}_truth.txt", classes
+        # an attributes-only run has no class head: no co-occurrence, no probabilities
+        **(
+            {
+                "cooccurrence": _cooccurrence(
+                    expdir / f"test_fold{spec.fold}_probs.csv", expdir / f"test_fold{spec.fold}_truth.txt", classes
+                ),
+                "test_predictions": _test_predictions(run_dir, spec.fold),
+            }
+            if classes
+            else {}
         ),
-        "test_predictions": _test_predictions(run_dir, spec.fold),
+        **(
+            {"attribute_predictions": _attribute_predictions(run_dir, spec.fold)}
+            if "ccc_mean" in scores["test"]
+            else {}
+        ),
         "wall_time_s": {"train": train_seconds, "total": round(time.time() - started, 1)},
         "versions": {
             "s3prl": _package_version("s3prl"),
