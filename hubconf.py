@@ -15,7 +15,10 @@ def emotion_multilabel(ckpt, upstream_ckpt=None, device="cpu"):
 
     Returns:
         a model whose ``predict(wav, sample_rate)`` maps one waveform (any rate, mono or
-        stereo) to ``{class: probability}``; ``predict_file(path)`` reads a file first;
+        stereo) to ``{class: probability}``; a checkpoint of the ``attributes`` or ``both``
+        task (``downstream_expert.task``) adds each attribute's value on the training
+        corpus's scale (``{"EmoAct": 3.2, ...}``; an ``attributes`` checkpoint gives only
+        those, and ``predict_outputs(wavs)`` returns both arrays); ``predict_file(path)`` reads a file first;
         ``predict_files(paths)`` labels files and folders as ``s3prl-emo predict`` does
         (windows of the training crop averaged, batched, unreadable files reported).
     """

@@ -312,9 +312,17 @@ class ModelInfo:
 
 def model_info(ckpt: Pathlike, state: dict) -> ModelInfo:
     """The run's corpus, fold, classes and evaluation batch size from a loaded checkpoint."""
+    from ..downstream.settings import checked_attribute_state
     from .recognizer import _emotion_parts
 
     _, config, _, extra = _emotion_parts(ckpt, state)
+    task = checked_attribute_state(extra, f"{ckpt}: extra state")[0]
+    if task == "attributes":
+        raise InvalidInputError(
+            f"{ckpt}: an attributes-only checkpoint (downstream_expert.task: attributes) has no class head, and "
+            "cross-eval scores classes; its attribute CCCs are in the run's *_metrics.json (a 'both' checkpoint "
+            "is cross-evaluated on its classes)"
+        )
     expert = config.get("downstream_expert", {}) or {}
     datarc = expert.get("datarc", {}) or {}
     batch = datarc.get("eval_batch_size", 32)

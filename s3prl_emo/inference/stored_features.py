@@ -64,7 +64,7 @@ class RunStore:
                 features = model.featurizer(entries, stored(entries))
                 lengths = torch.as_tensor([len(f) for f in features], device=device)
                 logits = model.head(pad_sequence(features, batch_first=True), lengths)
-                out.append(torch.softmax(logits, dim=-1).cpu().numpy())
+                out.append(model._split_outputs(logits)[0])  # a 'both' head: its class outputs only
                 bar.update(len(chunk))
         return np.concatenate(out).astype(np.float64)
 

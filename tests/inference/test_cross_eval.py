@@ -299,3 +299,24 @@ def test_a_one_pass_run_is_scored_from_its_feature_store(one_pass_exp, targets, 
     direct = pd.read_csv(tmp_path / "b3" / "probs.csv").set_index("FileName")
     assert json.loads((tmp_path / "b3" / "metrics.json").read_text())["features"] == "upstream"
     assert direct.to_numpy() == pytest.approx(first.loc[direct.index].to_numpy(), abs=1e-2)
+
+
+def _state(task: str) -> dict:
+    import argparse
+
+    from s3prl_emo.downstream.settings import attribute_state
+
+    extra = {"classes": ["angry", "sad"], "wav_mean": 0.0, "wav_std": 1.0, "max_duration_s": 12.0, "fold": "fold1"}
+    if task != "categorical":
+        extra.update(attribute_state(task, ("EmoAct",), [3.0], [0.5]))
+    config = {"downstream_expert": {"datarc": {"corpus": "SYNTH", "p_or_s": "P"}}}
+    return {"Args": argparse.Namespace(), "Config": config, "Downstream": {"_extra_state": extra}}
+
+
+def test_an_attributes_only_checkpoint_is_refused_and_a_both_one_scores_its_classes():
+    from s3prl_emo.inference.cross_eval import model_info
+
+    with pytest.raises(InvalidInputError, match=r"x\.ckpt: an attributes-only checkpoint .* has no class head"):
+        model_info("x.ckpt", _state("attributes"))
+    assert model_info("x.ckpt", _state("both")).classes == ("angry", "sad")
+    assert model_info("x.ckpt", _state("categorical")).classes == ("angry", "sad")
