@@ -134,3 +134,61 @@ def fairness(
         if len(set(speakers)) >= 2:
             out["speakers"] = speaker_gap(truth, pred, speakers)
     return out
+
+
+def attribute_fairness(predictions: np.ndarray, truth: np.ndarray, groups: Sequence, attributes: Sequence[str]) -> dict:
+    """Fairness of an attribute regressor between ``groups``: the CCC of each group and the largest gap.
+
+    Equalized odds and demographic parity need predicted classes; for arousal, valence and
+    dominance the figure the field ranks by is the CCC, so the gap is taken there: per
+    attribute, the CCC of each group's utterances and max - min over groups; ``macro`` is
+    the mean gap over the attributes whose CCC is defined in every group (``max``: the worst).
+
+    Args:
+        predictions: (N, A) predicted values on the corpus's scale.
+        truth: (N, A) the label file's values.
+        groups: N group labels (the label file's Gender column).
+        attributes: the A attribute names.
+
+    Raises:
+        InvalidInputError: shapes differ or fewer than two groups.
+
+    Examples:
+        >>> truth = np.array([[1.0], [2.0], [3.0], [1.0], [2.0], [3.0]])
+        >>> pred = np.array([[1.0], [2.0], [3.0], [2.0], [2.0], [2.0]])
+        >>> attribute_fairness(pred, truth, ["F", "F", "F", "M", "M", "M"], ["EmoAct"])["macro"]["ccc_gap"]
+        1.0
+    """
+    from ..metrics import concordance_cc
+
+    x, y = np.asarray(predictions, dtype=float), np.asarray(truth, dtype=float)
+    groups = np.asarray(groups).astype(str)
+    if x.ndim != 2 or x.shape != y.shape or x.shape[1] != len(attributes) or len(groups) != len(x):
+        raise InvalidInputError(
+            f"attribute fairness: expected (N, {len(attributes)}) predictions and truth and N group labels, got "
+            f"{x.shape}, {y.shape} and {groups.shape}"
+        )
+    names = sorted(set(groups))
+    if len(names) < 2:
+        raise InvalidInputError(f"attribute fairness: needs at least two groups, found {names}")
+    per_attribute = {}
+    for j, attribute in enumerate(attributes):
+        per_group = {g: concordance_cc(x[groups == g, j], y[groups == g, j]) for g in names}
+        defined = all(np.isfinite(v) for v in per_group.values())
+        per_attribute[attribute] = {
+            "ccc_per_group": {g: (float(v) if np.isfinite(v) else None) for g, v in per_group.items()},
+            "ccc_gap": float(max(per_group.values()) - min(per_group.values())) if defined else None,
+        }
+    gaps = [v["ccc_gap"] for v in per_attribute.values() if v["ccc_gap"] is not None]
+    return {
+        "per_attribute": per_attribute,
+        "macro": {
+            "ccc_gap": float(np.mean(gaps)) if gaps else None,
+            "ccc_gap_max": float(np.max(gaps)) if gaps else None,
+            "attributes_used": [a for a, v in per_attribute.items() if v["ccc_gap"] is not None],
+        },
+        "groups": {g: int((groups == g).sum()) for g in names},
+        "n_items": len(x),
+        "definition": "per attribute: CCC (Lin 1989, population moments) of each group's utterances; gap = max - min "
+        "over groups; macro: mean gap over attributes defined in every group",
+    }

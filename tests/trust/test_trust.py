@@ -239,3 +239,22 @@ def test_profile_scales_outward_is_better():
     assert prof["calibration"]["scaled"] == pytest.approx(0.8)
     del report["privacy"]
     assert profile(report)["privacy"]["scaled"] is None
+
+
+def test_attribute_fairness_is_the_ccc_gap_between_groups():
+    import numpy as np
+
+    from s3prl_emo.metrics import concordance_cc
+    from s3prl_emo.trust.fairness import attribute_fairness
+
+    rng = np.random.default_rng(0)
+    truth = rng.uniform(1, 5, size=(80, 2))
+    groups = np.array(["F", "M"] * 40)
+    pred = truth + np.where(groups[:, None] == "M", rng.normal(0, 1.5, size=truth.shape), 0.1)
+    found = attribute_fairness(pred, truth, groups, ["EmoAct", "EmoVal"])
+    female = concordance_cc(pred[groups == "F", 0], truth[groups == "F", 0])
+    male = concordance_cc(pred[groups == "M", 0], truth[groups == "M", 0])
+    assert found["per_attribute"]["EmoAct"]["ccc_gap"] == pytest.approx(female - male)
+    assert found["macro"]["ccc_gap"] > 0.3
+    with pytest.raises(InvalidInputError, match="at least two groups"):
+        attribute_fairness(pred, truth, ["F"] * 80, ["EmoAct", "EmoVal"])
