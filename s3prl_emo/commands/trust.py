@@ -29,6 +29,8 @@ def run(args: argparse.Namespace) -> int:
     Evaluates the checkpoint on the test split of the fold it was trained on: fairness between
     genders, gender leakage of the upstream, FGSM/PGD at target SNRs, cost, and calibration. Writes
     OUT/trust.json (every figure with its definition), OUT/profile.png and OUT/reliability.png.
+    An attribute checkpoint adds the CCC of each gender group; for an attributes-only one, safety
+    and calibration do not apply (no attribute counterpart) and performance is the test mean CCC.
     """
     from ..errors import InvalidInputError
     from ..trust.evaluate import parse_axes, parse_snrs, run_trust
@@ -49,6 +51,8 @@ def run(args: argparse.Namespace) -> int:
     )
     for axis, reason in report["skipped"].items():
         print(f"skipped {axis}: {reason}")
+    for axis, reason in report.get("not_applicable", {}).items():
+        print(f"n/a {axis}: {reason}")
     for axis, reason in report["failed"].items():
         print(f"FAILED {axis}: {reason}")
     print(f"wrote {args.out}/trust.json and {args.out}/profile.png")

@@ -6,6 +6,14 @@ named in ``failed`` and the others are still written.
 OUT is claimed before the checkpoint is read (``guards.claim_output_dir``): new, empty or an
 earlier trust output, never the checkpoint's folder, the corpus or a folder holding them.
 Everything is written into a staging folder that replaces OUT only when complete.
+
+A checkpoint of the attribute task (``downstream_expert.task``) is profiled where an axis has
+an attribute counterpart: fairness adds the CCC of each gender group and the gap
+(``fairness.attribute_fairness``, under ``fairness.attributes``), and an attributes-only
+checkpoint's performance is the test mean CCC. Safety (attacks that flip predicted classes) and
+calibration (of class probabilities) have none: for an attributes-only checkpoint they are not
+applicable, named in ``not_applicable`` and n/a in the profile. Privacy and sustainability
+concern the upstream and the model's cost, whatever the head predicts.
 """
 
 from __future__ import annotations
@@ -19,19 +27,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..data.fold import AudioStore, FoldData, load_fold
+from ..data.fold import AudioStore, FoldData, fold_attributes, load_fold
 from ..downstream.expert import DEFAULT_DATARC
 from ..downstream.settings import check_datarc
 from ..errors import InvalidInputError
 from ..inference.recognizer import EmotionRecognizer
-from ..metrics import multilabel_macro_f1
+from ..metrics import attribute_scores, multilabel_macro_f1
 from ..runtime.atomic import write_json_atomically, write_text_atomically
 from ..runtime.checkpoints import load_checkpoint
 from ..runtime.guards import claim_output_dir, spreadsheet_safe, staged_output
 from ..runtime.paths import Pathlike
 from . import model_io
 from .calibration import calibration
-from .fairness import fairness
+from .fairness import attribute_fairness, fairness
 from .plots import radar, reliability_diagram
 from .privacy import privacy
 from .profile import profile
@@ -43,6 +51,13 @@ logger = logging.getLogger(__name__)
 COMMAND = "trust"
 
 AXES = ("fairness", "privacy", "safety", "sustainability", "calibration")
+# The axes an attributes-only checkpoint has no counterpart of, and why.
+NOT_APPLICABLE_TO_ATTRIBUTES = {
+    "safety": "not applicable: no attribute counterpart (the attacks flip predicted classes; an attributes-only "
+    "checkpoint has no class outputs)",
+    "calibration": "not applicable: no attribute counterpart (calibration concerns class probabilities; an "
+    "attributes-only checkpoint has no class outputs)",
+}
 
 
 def parse_axes(text: str) -> list[str]:
@@ -172,7 +187,9 @@ def run_trust(
     """Evaluate the axes and write the trust profile of ``ckpt`` into ``out_dir``.
 
     The files are trust.json, profile.png, reliability.png and test_probs.csv (the test
-    predictions the figures come from, so they can be checked).
+    predictions the figures come from, so they can be checked); a checkpoint of the attribute
+    task adds test_attributes.csv (its predicted values), and an attributes-only one has no
+    test_probs.csv nor reliability.png.
 
     Examples:
         >>> report = run_trust("exp/dev-best.ckpt", "trust/", axes=("fairness", "calibration"))  # doctest: +SKIP
@@ -180,25 +197,27 @@ def run_trust(
     ckpt, out_dir = Path(ckpt), Path(out_dir)
     state, fold, model, inputs = _checkpoint_and_fold(ckpt, out_dir, upstream_ckpt, root, device)
     classes = list(model.classes)
+    attributes = list(model.attributes)
+    if attributes:  # the label file's values, checked before any work (named file, row and column)
+        fold.frame[attributes] = fold_attributes(fold, attributes)[1]
+    has_classes = bool(model.output_classes)
 
-    skipped: dict[str, str] = {}
-    gender_problem = _group_column(fold, "Gender")
-    for axis in ("fairness", "privacy"):
-        if axis in axes and gender_problem:
-            skipped[axis] = f"no gender groups: {gender_problem}"
-    store = AudioStore(fold.audio_dir, model.max_duration_s, pre_load=True, cache_dir=None)
+    skipped, not_applicable = _skips(fold, axes, has_classes)
     frames = {split: fold.split(split) for split in ("train", "dev", "test")}
     needed = ["dev", "test"] + (["train"] if "privacy" in axes and "privacy" not in skipped else [])
-    wavs = {}
-    for split in needed:
-        store.load_all(frames[split]["FileName"].tolist(), split)
-        wavs[split] = [store.get(name) for name in frames[split]["FileName"]]
+    wavs = _waveforms(fold, model, frames, needed)
     labels = {split: frames[split][classes].to_numpy(dtype=np.float64) for split in frames}
 
     def logits_fn(batch: list[torch.Tensor]) -> torch.Tensor:
         return model_io.logits(model, batch)
 
-    probs = {split: model_io.predict_probs(model, wavs[split], batch_size, desc=split) for split in ("dev", "test")}
+    predicted = {
+        split: model_io.predict_outputs(model, wavs[split], batch_size, desc=split)
+        for split in (("dev", "test") if has_classes else ("test",))
+    }
+    probs = {split: p for split, (p, _) in predicted.items() if has_classes}
+    values = predicted["test"][1]
+    truth = frames["test"][attributes].to_numpy(dtype=np.float64)
     report: dict = {
         "checkpoint": str(ckpt),
         "label_file": str(fold.label_file),
@@ -209,29 +228,26 @@ def run_trust(
         "upstream": state["Args"].upstream,
         "device": device,
     }
-    report["performance"] = {
-        "macro_f1": multilabel_macro_f1(probs["test"], labels["test"]),
-        "n_items": len(probs["test"]),
-        "definition": "test macro-F1 over binarised truths and predictions (value > 1/C), whole split",
-    }
+    if attributes:
+        report["task"] = model.task
+        report["attributes"] = attributes
+    report["performance"] = _performance(probs.get("test"), labels["test"], values, truth, attributes)
     failed: dict[str, str] = {}
     runners = {
         "calibration": lambda: calibration(probs["test"], labels["test"], classes, probs["dev"], labels["dev"]),
-        "fairness": lambda: fairness(
-            probs["test"],
-            labels["test"],
-            frames["test"]["Gender"].astype(str).to_numpy(),
-            classes,
-            speakers=frames["test"]["SpkrID"].astype(str).to_numpy() if "SpkrID" in frames["test"] else None,
+        "fairness": lambda: _fairness(
+            probs.get("test"), labels["test"], values, truth, frames["test"], classes, attributes
         ),
         "privacy": lambda: _privacy(model, wavs, frames, batch_size),
         "safety": lambda: safety(
             logits_fn, wavs["test"], labels["test"], snrs_db, pgd_steps=pgd_steps, batch_size=batch_size, device=device
         ),
-        "sustainability": lambda: sustainability(model, logits_fn, wavs["test"], seconds=6.0, device=device),
+        "sustainability": lambda: sustainability(
+            model, lambda batch: model_io.outputs(model, batch), wavs["test"], seconds=6.0, device=device
+        ),
     }
     for axis in AXES:
-        if axis not in axes or axis in skipped:
+        if axis not in axes or axis in skipped or axis in not_applicable:
             continue
         logger.info("trust: %s", axis)
         try:
@@ -243,19 +259,80 @@ def run_trust(
         if axis not in axes:
             skipped[axis] = "not requested (--axes)"
     report["skipped"] = skipped
+    if attributes:
+        report["not_applicable"] = not_applicable
     report["failed"] = failed
     report["profile"] = profile(report)
     with staged_output(out_dir, command=COMMAND, inputs=inputs) as stage:
-        if "calibration" in report:
-            reliability_diagram(probs["test"], labels["test"], classes, stage / "reliability.png")
-        radar({ckpt.parent.name or str(ckpt): report["profile"]}, stage / "profile.png")
-        _write_predictions(stage / "test_probs.csv", frames["test"], probs["test"], classes)
-        write_json(stage / "trust.json", report)
+        name = ckpt.parent.name or str(ckpt)
+        _write_files(stage, report, name, frames["test"], probs.get("test"), labels["test"], values)
     return report
 
 
+def _write_files(stage: Path, report: dict, name: str, frame, probs, soft_labels, values) -> None:
+    """The figures, the test predictions they come from and trust.json, into the staging folder."""
+    classes, attributes = report["classes"], report.get("attributes", [])
+    if "calibration" in report:
+        reliability_diagram(probs, soft_labels, classes, stage / "reliability.png")
+    radar({name: report["profile"]}, stage / "profile.png")
+    if probs is not None:
+        _write_predictions(stage / "test_probs.csv", frame, probs, classes)
+    if attributes:
+        _write_predictions(stage / "test_attributes.csv", frame, values, attributes)
+    write_json(stage / "trust.json", report)
+
+
+def _skips(fold: FoldData, axes: Sequence[str], has_classes: bool) -> tuple[dict[str, str], dict[str, str]]:
+    """The requested axes that cannot run here, and those that do not apply to the checkpoint, with why."""
+    skipped: dict[str, str] = {}
+    gender_problem = _group_column(fold, "Gender")
+    for axis in ("fairness", "privacy"):
+        if axis in axes and gender_problem:
+            skipped[axis] = f"no gender groups: {gender_problem}"
+    not_applicable = {} if has_classes else {a: why for a, why in NOT_APPLICABLE_TO_ATTRIBUTES.items() if a in axes}
+    return skipped, not_applicable
+
+
+def _waveforms(fold: FoldData, model, frames: dict, needed: list[str]) -> dict[str, list[np.ndarray]]:
+    """The cropped waveforms of the ``needed`` splits, read once."""
+    store = AudioStore(fold.audio_dir, model.max_duration_s, pre_load=True, cache_dir=None)
+    wavs = {}
+    for split in needed:
+        store.load_all(frames[split]["FileName"].tolist(), split)
+        wavs[split] = [store.get(name) for name in frames[split]["FileName"]]
+    return wavs
+
+
+def _performance(probs, soft_labels, values, truth, attributes: list[str]) -> dict:
+    """Test macro-F1 where the checkpoint has class outputs, test CCCs where it has attributes."""
+    out: dict = {}
+    if probs is not None:
+        out["macro_f1"] = multilabel_macro_f1(probs, soft_labels)
+    out["n_items"] = len(soft_labels)
+    if probs is not None:
+        out["definition"] = "test macro-F1 over binarised truths and predictions (value > 1/C), whole split"
+    if attributes:
+        scores = attribute_scores(values, truth, attributes)
+        out["ccc_mean"] = scores["ccc_mean"]
+        out["attribute_scores"] = scores
+        out["attribute_definition"] = "test CCC (Lin 1989, population moments) per attribute and their mean"
+    return out
+
+
+def _fairness(probs, soft_labels, values, truth, frame, classes: list[str], attributes: list[str]) -> dict:
+    """Fairness between genders of the class predictions, and of the attributes' CCC (under ``attributes``)."""
+    groups = frame["Gender"].astype(str).to_numpy()
+    out: dict = {}
+    if probs is not None:
+        speakers = frame["SpkrID"].astype(str).to_numpy() if "SpkrID" in frame else None
+        out = fairness(probs, soft_labels, groups, classes, speakers=speakers)
+    if attributes:
+        out["attributes"] = attribute_fairness(values, truth, groups, attributes)
+    return out
+
+
 def _write_predictions(path: Path, frame, probs: np.ndarray, classes: list[str]) -> None:
-    """The test probabilities every figure was computed from, to check them independently.
+    """The test probabilities (or attribute values) every figure was computed from, to check them independently.
 
     Names from the label file that a spreadsheet would run as a formula get a leading ``'``.
     """

@@ -22,12 +22,22 @@ def _normalized(model, wavs: list[torch.Tensor]) -> list[torch.Tensor]:
     return out
 
 
-def logits(model, wavs: list[torch.Tensor]) -> torch.Tensor:
-    """(B, C) logits of raw cropped 16 kHz waveforms; gradients reach the waveforms."""
+def outputs(model, wavs: list[torch.Tensor]) -> torch.Tensor:
+    """(B, C + A) head outputs of raw cropped 16 kHz waveforms: class logits, then standardised
+    attribute values (C = 0 for an attributes-only checkpoint, A = 0 for a categorical one)."""
     inputs = _normalized(model, wavs)
     features = model.featurizer(inputs, model.upstream(inputs))
     lengths = torch.as_tensor([len(f) for f in features], device=features[0].device)
     return model.head(pad_sequence(features, batch_first=True), lengths)
+
+
+def logits(model, wavs: list[torch.Tensor]) -> torch.Tensor:
+    """(B, C) class logits of raw cropped 16 kHz waveforms; gradients reach the waveforms.
+
+    A ``both`` checkpoint's attribute outputs are left out: the attacks and the probabilities
+    concern the classes only.
+    """
+    return outputs(model, wavs)[:, : len(model.output_classes)]
 
 
 def _batches(wavs: list[np.ndarray], batch_size: int, desc: str):
@@ -40,14 +50,26 @@ def device_of(model) -> torch.device:
 
 
 @torch.no_grad()
-def predict_probs(model, wavs: list[np.ndarray], batch_size: int = 8, desc: str = "predict") -> np.ndarray:
-    """(N, C) class probabilities."""
+def predict_outputs(
+    model, wavs: list[np.ndarray], batch_size: int = 8, desc: str = "predict"
+) -> tuple[np.ndarray, np.ndarray]:
+    """(N, C) class probabilities and (N, A) attribute values on the training corpus's scale.
+
+    The head's outputs are split by the recogniser (``EmotionRecognizer._split_outputs``): the
+    softmax covers the class outputs only, never a ``both`` checkpoint's attribute outputs.
+    """
     device = device_of(model)
-    out = [
-        torch.softmax(logits(model, [torch.as_tensor(w, device=device) for w in batch]), dim=-1).cpu().numpy()
+    parts = [
+        model._split_outputs(outputs(model, [torch.as_tensor(w, device=device) for w in batch]))
         for batch in _batches(wavs, batch_size, desc)
     ]
-    return np.concatenate(out).astype(np.float64)
+    probs = np.concatenate([p for p, _ in parts]).astype(np.float64)
+    return probs, np.concatenate([v for _, v in parts]).astype(np.float64)
+
+
+def predict_probs(model, wavs: list[np.ndarray], batch_size: int = 8, desc: str = "predict") -> np.ndarray:
+    """(N, C) class probabilities (of the class outputs only)."""
+    return predict_outputs(model, wavs, batch_size, desc)[0]
 
 
 def layer_weights(model, n_layers: int) -> np.ndarray:

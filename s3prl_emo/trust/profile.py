@@ -34,14 +34,28 @@ def _clip(value: float) -> float:
 
 
 HIGHEST_SNR = "<highest SNR>"
-# axis -> the keys that lead to its raw figure in trust.json (alternatives in order), its range
-FIGURES: dict[str, tuple[tuple[tuple[str, ...], ...], float, float]] = {
-    "performance": ((("performance", "macro_f1"), ("calibration", "macro_f1")), 0.0, 1.0),
-    "fairness": ((("fairness", "macro", "equalized_odds_difference"),), 0.0, 1.0),
-    "privacy": ((("privacy", "uar"),), 0.0, 1.0),
-    "safety": ((("safety", "fgsm", HIGHEST_SNR, "success_rate"),), 0.0, 1.0),
-    "sustainability": ((("sustainability", "macs_6s"),), 0.0, math.inf),
-    "calibration": ((("calibration", "ece_macro"),), 0.0, 1.0),
+# axis -> the places of its raw figure in trust.json, in order: (keys, low, high, meaning); the
+# first present one is scored. Meaning None: the axis's own (``AXES``). An attributes-only
+# checkpoint has no macro-F1 and no equalized odds: its figures are the mean CCC and the CCC gap.
+FIGURES: dict[str, tuple[tuple[tuple[str, ...], float, float, str | None], ...]] = {
+    "performance": (
+        (("performance", "macro_f1"), 0.0, 1.0, None),
+        (("calibration", "macro_f1"), 0.0, 1.0, None),
+        (("performance", "ccc_mean"), -1.0, 1.0, "test mean CCC over the attributes (attributes-only model)"),
+    ),
+    "fairness": (
+        (("fairness", "macro", "equalized_odds_difference"), 0.0, 1.0, None),
+        (
+            ("fairness", "attributes", "macro", "ccc_gap"),
+            0.0,
+            2.0,
+            "mean CCC gap between genders over the attributes (attributes-only model)",
+        ),
+    ),
+    "privacy": ((("privacy", "uar"), 0.0, 1.0, None),),
+    "safety": ((("safety", "fgsm", HIGHEST_SNR, "success_rate"), 0.0, 1.0, None),),
+    "sustainability": ((("sustainability", "macs_6s"), 0.0, math.inf, None),),
+    "calibration": ((("calibration", "ece_macro"), 0.0, 1.0, None),),
 }
 
 
@@ -82,12 +96,17 @@ def figure(report: dict, axis: str, *, where: str = "trust.json") -> float | Non
         ...
         s3prl_emo.errors.InvalidInputError: trust.json: privacy.uar: '0.75' is not a number
     """
-    alternatives, low, high = FIGURES[axis]
-    for keys in alternatives:
+    found = _figure(report, axis, where)
+    return None if found is None else found[0]
+
+
+def _figure(report: dict, axis: str, where: str) -> tuple[float, str, str | None] | None:
+    """``figure`` with the dotted key it was read from and that place's meaning."""
+    for keys, low, high, meaning in FIGURES[axis]:
         key, value = _lookup(report, keys, where)
         if value is not None:
             number = finite_number(value, where=f"{where}: {key}", low=low, high=high)
-            return number / 1e9 if axis == "sustainability" else number
+            return (number / 1e9 if axis == "sustainability" else number), key, meaning
     return None
 
 
@@ -114,6 +133,10 @@ def profile(report: dict) -> dict:
 
     A figure that is not a finite number in its range (a NaN of a failed computation) is
     not scored: it is n/a, never clipped into a score. ``check_report`` refuses such a report.
+    An axis that does not apply (an attributes-only checkpoint's safety and calibration: no
+    attribute counterpart) has no figure and is n/a too. Where the figure comes from another
+    place than the axis's own (an attributes-only checkpoint's mean CCC and CCC gap),
+    ``source`` and ``meaning`` say so.
 
     Examples:
         >>> scores = profile(json.loads(Path("trust/trust.json").read_text()))  # doctest: +SKIP
@@ -123,9 +146,12 @@ def profile(report: dict) -> dict:
     out = {}
     for axis, (source, meaning, scaling) in AXES.items():
         try:
-            raw = figure(report, axis)
+            found = _figure(report, axis, "trust.json")
         except InvalidInputError:
-            raw = None
+            found = None
+        raw = None if found is None else found[0]
+        if found is not None and found[2] is not None:
+            source, meaning = found[1], found[2]
         out[axis] = {
             "raw": raw,
             "scaled": None if raw is None else _scale(axis, raw),
