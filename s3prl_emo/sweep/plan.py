@@ -765,6 +765,30 @@ def shared_classes(model: Sequence[str], target: Sequence[str]) -> tuple[str, ..
     return match_classes(model, target, minimum=0).shared
 
 
+@functools.lru_cache(maxsize=256)
+def _config_task(config: str) -> object:
+    """A condition config's ``downstream_expert.task``, read once per config (the plan asks per pair of runs)."""
+    return _load_config(Path(config))["downstream_expert"].get("task")
+
+
+def attributes_only(run: RunSpec) -> bool:
+    """Whether ``run`` trains the attribute task alone (``downstream_expert.task: attributes``).
+
+    The task is its condition config's, then its grid point's, then its ``-o``'s. Such a run
+    has no class head, so cross-evaluation (which scores class probabilities) does not apply.
+    A config that is not there is left to the run itself to name (it cannot train either).
+
+    Examples:
+        >>> attributes_only(RunSpec("fbank", None, "A", "/no/such/A.yaml", 1, {"downstream_expert.task": "attributes"}))
+        True
+    """
+    key = "downstream_expert.task"
+    task = _config_task(run.config) if Path(run.config).is_file() else None
+    if key in run.grid:
+        task = literal(run.grid[key])
+    return parse_overrides(run.overrides, grid=run.grid).get(f"config.{key}", task) == "attributes"
+
+
 def cross_targets(
     spec: RunSpec, runs: Sequence[RunSpec], classes: Mapping[str, Sequence[str]]
 ) -> tuple[list[CrossTarget], list[str]]:
@@ -772,7 +796,9 @@ def cross_targets(
 
     Its own condition first (the in-corpus evaluation a report restricts to each pair's
     shared classes: the diagonal), then every other condition of the plan with runs of the
-    same upstream, in plan order. A pair sharing fewer than two classes is skipped.
+    same upstream, in plan order. A pair sharing fewer than two classes is skipped. A run of
+    the attribute task alone (``attributes_only``) has no targets and is no target: it has
+    no class probabilities to cross-evaluate, and its corpus is its categorical condition's.
 
     Raises:
         InvalidInputError: ``classes`` lacks a condition of the plan (a plan from another version).
@@ -786,9 +812,11 @@ def cross_targets(
         return classes[condition]
 
     own = classes_of(spec.condition)
+    if attributes_only(spec):
+        return [], []
     targets, skipped, seen = [], [], set()
     for run in [spec, *runs]:
-        if run.upstream != spec.upstream or run.condition in seen:
+        if run.upstream != spec.upstream or run.condition in seen or attributes_only(run):
             continue
         seen.add(run.condition)
         other = classes_of(run.condition)

@@ -44,6 +44,26 @@ def test_targets_are_the_own_condition_then_the_others_of_the_same_upstream():
         plan.cross_targets(runs[0], runs, {"A": A, "B": B})
 
 
+def test_attributes_only_runs_have_no_cross_targets_and_are_none(repo_root):
+    configs = repo_root / "downstream_configs"
+    runs = [
+        plan.RunSpec("fbank", None, "A", str(configs / "SYNTH.yaml"), 1, {}, "/data/A"),
+        plan.RunSpec("fbank", None, "A_attr", str(configs / "SYNTH_attributes.yaml"), 1, {}, "/data/A"),
+        plan.RunSpec("fbank", None, "A_both", str(configs / "SYNTH_both.yaml"), 1, {}, "/data/A"),
+        plan.RunSpec("fbank", None, "A_grid", str(configs / "SYNTH.yaml"), 1, {"downstream_expert.task": "attributes"}),
+        plan.RunSpec(
+            "fbank", None, "A_o", str(configs / "SYNTH.yaml"), 1, overrides="config.downstream_expert.task=attributes"
+        ),
+    ]
+    classes = {run.condition: A for run in runs}
+    assert [plan.attributes_only(run) for run in runs] == [False, True, False, True, True]
+    for attributes_run in (runs[1], runs[3], runs[4]):
+        assert plan.cross_targets(attributes_run, runs, classes) == ([], [])
+    assert [t.condition for t in plan.cross_targets(runs[0], runs, classes)[0]] == ["A", "A_both"]
+    assert [t.condition for t in plan.cross_targets(runs[2], runs, classes)[0]] == ["A_both", "A"]
+    assert plan.cross_gaps(runs, classes) == []
+
+
 @pytest.fixture(scope="module")
 def three(synth_root, tmp_path_factory, repo_root):
     """ROOT with SYNTH, SYNTH_B (4 classes shared with SYNTH) and SYNTH_C (1), and condition YAMLs for the two."""
