@@ -386,12 +386,14 @@ SPLIT_FOLDER = {"Train": "train", "Development": "dev", "Test": "test"}
 
 
 def _synth_with_attributes(root: Path) -> Path:
-    """The synthetic corpus's Primary folder with EmoAct and EmoVal columns (one EmoVal left empty)."""
+    """The synthetic corpus's Primary folder with its attribute columns replaced by EmoAct and EmoVal
+    alone (one EmoVal left empty)."""
     primary = root / "SYNTH" / "Primary"
     names = sorted(pd.read_csv(labels_path(primary, 1))["FileName"])
     activation = dict(zip(names, np.round(np.random.default_rng(0).uniform(1, 7, len(names)), 3), strict=True))
     for k in range(1, 6):
         frame = pd.read_csv(labels_path(primary, k), dtype={"SpkrID": str})
+        frame = frame.drop(columns=[c for c in frame.columns if c.startswith("Emo")])
         frame.insert(len(frame.columns) - 3, "EmoAct", frame["FileName"].map(activation))
         frame.insert(len(frame.columns) - 3, "EmoVal", 8 - frame["EmoAct"])
         frame.loc[frame["FileName"] == names[0], "EmoVal"] = np.nan

@@ -71,9 +71,24 @@ def test_each_published_condition_has_configs_that_train_on_its_corpus(repo_root
         assert (datarc["corpus"], datarc["p_or_s"]) == (corpus.name, condition.annotation), stem
 
 
+TASK_SUFFIXES = ("_attributes", "_both")
+
+
 def test_every_shipped_condition_config_belongs_to_a_registered_corpus(repo_root: Path) -> None:
-    stems = {p.stem.removeprefix("SOTA_") for p in (repo_root / "downstream_configs").glob("*.yaml")}
+    configs = sorted((repo_root / "downstream_configs").glob("*.yaml"))
+    stems = {p.stem.removeprefix("SOTA_") for p in configs if not p.stem.endswith(TASK_SUFFIXES)}
     assert stems - {"SYNTH"} == NINE
+
+
+def test_attribute_task_configs_train_on_the_corpus_of_their_condition(repo_root: Path) -> None:
+    configs = [p for p in (repo_root / "downstream_configs").glob("*.yaml") if p.stem.endswith(TASK_SUFFIXES)]
+    assert configs
+    for path in configs:
+        base = path.stem.removesuffix("_attributes").removesuffix("_both")
+        assert base in NINE | {"SYNTH"}, path.name
+        datarc = yaml.safe_load(path.read_text())["downstream_expert"]["datarc"]
+        base_datarc = yaml.safe_load((path.parent / f"{base}.yaml").read_text())["downstream_expert"]["datarc"]
+        assert (datarc["corpus"], datarc["p_or_s"]) == (base_datarc["corpus"], base_datarc["p_or_s"]), path.name
 
 
 @pytest.mark.parametrize("key", sorted(alias_tables()))
