@@ -174,11 +174,14 @@ def test_a_nan_norm_run_is_not_updated_and_a_run_can_leave():
     modules = _modules(2)
     stack = _stack(modules, [torch.optim.AdamW(m.parameters()) for m in modules], max_norm=0.5)
     before = stack.run_values(1)
-    stack.grad[0] = 3.0
-    stack.grad[1] = float("nan")
+    for leaf in stack.leaves.values():
+        leaf.grad = torch.full_like(leaf, 3.0)
+        leaf.grad[1] = float("nan")
+    size = sum(leaf[0].numel() for leaf in stack.leaves.values())
     norms = stack.clip(None)
-    assert norms[0].item() == pytest.approx(3.0 * stack.grad.shape[1] ** 0.5, rel=1e-5)
-    assert torch.linalg.vector_norm(stack.grad[0]).item() == pytest.approx(0.5, rel=1e-4)
+    assert norms[0].item() == pytest.approx(3.0 * size**0.5, rel=1e-5)
+    clipped = torch.cat([leaf.grad[0].flatten() for leaf in stack.leaves.values()])
+    assert torch.linalg.vector_norm(clipped).item() == pytest.approx(0.5, rel=1e-4)
     assert torch.isnan(norms[1])
     stack.update(torch.tensor([0]))
     stack.zero_grad(None)
@@ -208,7 +211,8 @@ def test_a_runs_optimizer_state_round_trips_in_torchs_format():
     params = run_parameters(modules[0], modules[0].head)
     optimizer = torch.optim.AdamW(list(params.values()), lr=1e-3)
     stack = _stack(modules, [optimizer])
-    stack.grad.fill_(0.1)
+    for leaf in stack.leaves.values():
+        leaf.grad = torch.full_like(leaf, 0.1)
     stack.update(None)
     saved = optimizer_state(optimizer, params, stack.run_state(0))
     assert not optimizer.state  # the run's optimizer holds no copy between saves

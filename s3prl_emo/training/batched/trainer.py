@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 import torch.nn as nn
-from torch.func import vmap
+from torch.func import functional_call, vmap
 
 from ...errors import InvalidInputError
 from ...runtime import runlock
@@ -158,10 +158,9 @@ class Trainer:
             weight_decay=[float(r.optimizer.param_groups[0]["weight_decay"]) for r in runs],
             max_norm=[float(r.runner["gradient_clipping"]) for r in runs],
         )
-        stack.runs = runs
-        stack.accumulate = torch.tensor([float(r.accumulate) for r in runs])
         for row, run in enumerate(runs):
             run.stack, run.row, run.state = stack, row, None
+        _members(stack, runs)
         return stack
 
     def _fail(self, setup: RunSetup, err: BaseException) -> None:
@@ -284,9 +283,9 @@ class Trainer:
                     staying.append(run)
             if len(staying) < len(stack.runs) and staying:
                 stack.keep([r.row for r in staying])
-                stack.accumulate = torch.tensor([float(r.accumulate) for r in staying])
                 for row, run in enumerate(staying):
                     run.row = row
+                _members(stack, staying)
             stack.runs = staying
             if staying:
                 kept.append(stack)
@@ -339,12 +338,18 @@ class Trainer:
                 targets.append(fold.labels["train"][index])
             everything = len(rows) == len(runs)
             logits = stack.logits(torch.cat(stored), None if everything else rows)
-            start = 0
-            for fold_rows, target in zip(_by_fold(runs, rows), targets, strict=True):
-                end = start + len(fold_rows)
-                losses.append(runs[fold_rows[0]].fold.loss(logits[start:end], target))
-                start = end
-            loss = torch.cat(losses)
+            if stack.objective is not None:  # one call for all runs: each with its fold's class weights
+                buffers = stack.objective_buffers
+                if not everything:
+                    buffers = {name: value[rows] for name, value in buffers.items()}
+                loss = stack.objective(buffers, logits, torch.cat(targets))
+            else:
+                start = 0
+                for fold_rows, target in zip(_by_fold(runs, rows), targets, strict=True):
+                    end = start + len(fold_rows)
+                    losses.append(runs[fold_rows[0]].fold.loss(logits[start:end], target))
+                    start = end
+                loss = torch.cat(losses)
             accumulate = stack.accumulate if everything else stack.accumulate[rows]
             total = total + (loss / accumulate).sum()
             entry = _Entry(loss.detach(), torch.softmax(logits.detach(), dim=-1))
@@ -489,6 +494,32 @@ class Trainer:
         }
         for name in names:
             save_atomic(state, run.setup.expdir / name)
+
+
+def _objective_key(objective: nn.Module) -> tuple:
+    settings = {k: repr(v) for k, v in vars(objective).items() if not k.startswith("_") and k != "training"}
+    return type(objective), tuple(sorted(settings.items())), tuple(name for name, _ in objective.named_buffers())
+
+
+def _members(stack: RunStack, runs: list[_Run]) -> None:
+    """What the stack needs of its runs each tick: their accumulation, and their objectives as one call
+    (``functional_call`` of one objective with each run's buffers, e.g. its fold's class weights) when
+    the runs' objectives differ in buffers only; else the per-fold objectives are called in turn."""
+    stack.runs = runs
+    stack.accumulate = torch.tensor([float(r.accumulate) for r in runs])
+    objectives = [r.fold.expert.objective for r in runs]
+    stack.objective = None
+    if len({_objective_key(o) for o in objectives}) == 1 and not list(objectives[0].parameters()):
+        template = objectives[0]
+        stack.objective_buffers = {
+            name: torch.stack([dict(o.named_buffers())[name] for o in objectives])
+            for name, _ in template.named_buffers()
+        }
+
+        def one(buffers: dict, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+            return functional_call(template, buffers, (logits, targets))
+
+        stack.objective = vmap(one)
 
 
 def _by_fold(runs: list[_Run], rows: list[int]) -> list[list[int]]:
