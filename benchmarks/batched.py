@@ -44,12 +44,14 @@ PROTOCOL_RUNS = 31
 
 
 class Probe:
-    """Takes what the expert logs (train losses, dev/test scores) and the times of optimizer steps."""
+    """Takes what the expert logs (train losses, dev/test scores) and the times of optimizer steps
+    (``AdamW.step`` of a Runner, ``RunStack.update`` of the batched trainer)."""
 
     def __init__(self):
         import torch
 
         from s3prl_emo.downstream.expert import DownstreamExpert
+        from s3prl_emo.training.batched.engine import RunStack
 
         self.losses = defaultdict(dict)  # expdir name -> step -> train loss
         self.scores = defaultdict(dict)  # expdir name -> (split, step) -> (loss, macro_f1)
@@ -75,6 +77,14 @@ class Probe:
             return step(optimizer, *args, **kwargs)
 
         DownstreamExpert.log_records, DownstreamExpert._dump, torch.optim.AdamW.step = logged, dumped, timed
+        update = RunStack.update
+
+        @functools.wraps(update)
+        def timed_update(stack, *args, **kwargs):  # the batched trainer's one update for all runs of a stack
+            probe.step_times.append(time.perf_counter())
+            return update(stack, *args, **kwargs)
+
+        RunStack.update = timed_update
 
     def step_ms(self, since: int) -> float:
         times = self.step_times[since:]

@@ -25,3 +25,53 @@ def test_batched_runs_match_their_sequential_twins(tmp_path, monkeypatch):
         state = load_checkpoint(run / "dev-best.ckpt")
         assert {"Optimizer", "Step", "Epoch", "Args", "Config", "Featurizer", "Downstream"} <= set(state)
         assert (run / "log.log").read_text().count("test at step") == 2
+
+
+@pytest.mark.slow
+def test_a_resumed_batched_run_ends_where_an_uninterrupted_one_does(tmp_path, monkeypatch):
+    """Three runs (two folds, one accumulating 2 batches per step) trained 6 steps, then resumed
+    from their step-3 states: each step-6 checkpoint is the same, in torch.optim's format."""
+    import torch
+
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    from one_pass import QUICK_TINY, Bench, corpus, save_wavlm
+
+    import s3prl_emo.downstream.expert  # noqa: F401  (registers the downstream with S3PRL)
+    from s3prl_emo.training.batched import train_batched
+    from s3prl_emo.training.one_pass import StoreOptions
+
+    tiny = save_wavlm(QUICK_TINY, tmp_path / "tiny.pt")
+    bench = Bench(None, tmp_path, corpus(tmp_path, small=True), steps=6, eval_step=3, batch=8)
+    options = StoreOptions(cache_dir=str(tmp_path / "feature_cache"))
+    runs = [(tmp_path / f"run{i}", fold, accumulate) for i, (fold, accumulate) in enumerate([(1, 1), (2, 1), (1, 2)])]
+    argvs = []
+    for expdir, fold, accumulate in runs:
+        line = bench.argv(tiny, expdir, fold)
+        line[-1] += f",,config.runner.max_keep=2,,config.runner.gradient_accumulate_steps={accumulate}"
+        argvs.append(line)
+    assert [o.status for o in train_batched(argvs, options)] == ["done"] * 3
+    whole = [torch.load(expdir / "states-6.ckpt", weights_only=False) for expdir, _, _ in runs]
+    override = f"args.upstream_ckpt={tiny},,args.device=cpu"
+    resumed = train_batched(
+        [["-m", "train", "-e", str(d / "states-3.ckpt"), "-o", override] for d, _, _ in runs], options
+    )
+    assert [o.status for o in resumed] == ["done"] * 3
+    for (expdir, _, _), before in zip(runs, whole, strict=True):
+        after = torch.load(expdir / "states-6.ckpt", weights_only=False)
+        assert after["Step"] == 6
+        assert sorted(after["Optimizer"]["state"][0]) == ["exp_avg", "exp_avg_sq", "step"]
+        for key in ("Featurizer", "Downstream", "Optimizer"):
+            _assert_same(before[key], after[key], key)
+
+
+def _assert_same(a, b, where: str) -> None:
+    import torch
+
+    if isinstance(a, dict):
+        assert a.keys() == b.keys(), where
+        for key in a:
+            _assert_same(a[key], b[key], f"{where}.{key}")
+    elif isinstance(a, torch.Tensor):
+        assert torch.equal(a, b), where
+    else:
+        assert a == b, where

@@ -9,8 +9,14 @@ import torch.nn as nn
 from torch.utils.data import DataLoader
 
 from s3prl_emo.training.batched import fallback_reason
-from s3prl_emo.training.batched.engine import PooledForward, Stack, clip_per_run, run_parameters
-from s3prl_emo.training.batched.files import expert_view, make_room, save_atomic
+from s3prl_emo.training.batched.engine import PooledForward, RunStack, adam_recipe, run_parameters
+from s3prl_emo.training.batched.files import (
+    expert_view,
+    load_optimizer_state,
+    make_room,
+    optimizer_state,
+    save_atomic,
+)
 from s3prl_emo.training.batched.setup import head_for
 from s3prl_emo.training.batched.trainer import _draw, _epoch_batches
 from s3prl_emo.training.feature_store import StoreOptions
@@ -90,32 +96,131 @@ def test_the_head_is_built_from_the_given_random_state_and_leaves_the_global_one
         assert torch.equal(a, b)
 
 
-def test_stacked_logits_equal_each_runs_own_forward():
+def _modules(count, seed=0):
     from s3prl_emo.downstream.model import EmotionHead
 
     modelrc = {"select": "UtteranceLevel", "UtteranceLevel": {"pooling": "MeanPooling"}}
-    torch.manual_seed(0)
-    modules = [PooledForward(EmotionHead(6, 3, modelrc), 4) for _ in range(3)]
+    torch.manual_seed(seed)
+    modules = [PooledForward(EmotionHead(6, 3, modelrc), 4) for _ in range(count)]
     for i, m in enumerate(modules):
         m.weights.data.fill_(0.1 * i)
+    return modules
+
+
+def _stack(modules, optimizers, max_norm=1.0, states=None):
+    rows = [run_parameters(m, m.head) for m in modules]
+    groups = [o.param_groups[0] for o in optimizers]
+    return RunStack(
+        modules[0],
+        rows,
+        states or [{} for _ in modules],
+        adam_recipe(optimizers[0]),
+        lr=[g["lr"] for g in groups],
+        weight_decay=[g["weight_decay"] for g in groups],
+        max_norm=[max_norm] * len(modules),
+    )
+
+
+def test_stacked_logits_equal_each_runs_own_forward():
+    modules = _modules(3)
     stored = torch.randn(3, 5, 4, 6)
-    params = [dict(m.named_parameters()) for m in modules]
-    stacked = Stack(modules[0]).logits(params, stored, shared=False)
+    stack = _stack(modules, [torch.optim.AdamW(m.parameters()) for m in modules])
+    stacked = stack.logits(stored)
     for i, m in enumerate(modules):
         # the head as the Runner runs it: weighted sum over layers, one frame, mean pooling
         pooled = (torch.softmax(m.weights, -1)[:, None, None] * stored[i].transpose(0, 1)).sum(0)
         own = m.head(pooled.unsqueeze(1), torch.ones(5, dtype=torch.long))
         assert torch.allclose(stacked[i], own, atol=1e-6)
+    assert torch.allclose(stack.logits(stored[1:], [1, 2]), stacked[1:], atol=1e-6)
     assert next(iter(run_parameters(modules[0], modules[0].head))) == "weights"
 
 
-def test_clipping_is_by_each_runs_own_norm():
-    a, b = nn.Parameter(torch.zeros(2)), nn.Parameter(torch.zeros(2))
-    a.grad, b.grad = torch.tensor([3.0, 4.0]), torch.tensor([0.3, 0.4])
-    norms = clip_per_run([[a], [b]], 1.0)
-    assert norms == pytest.approx([5.0, 0.5])
-    assert torch.linalg.vector_norm(a.grad).item() == pytest.approx(1.0, rel=1e-5)
-    assert torch.equal(b.grad, torch.tensor([0.3, 0.4]))  # under the limit: untouched
+@pytest.mark.parametrize("kind", [torch.optim.AdamW, torch.optim.Adam])
+def test_the_stacked_step_is_each_runs_own_clipped_adam_step(kind):
+    """Several steps of 3 runs (own lr, weight decay) against torch's optimizer and clip_grad_norm_ per run;
+    the third run accumulates (steps every other tick) to exercise the masked update."""
+    modules = _modules(3)
+    twins = [_modules(3)[i] for i in range(3)]
+    settings = [(1e-2, 0.01), (5e-3, 0.0), (1e-3, 0.1)]
+    twin_optimizers = [kind(t.parameters(), lr=a, weight_decay=b) for t, (a, b) in zip(twins, settings, strict=True)]
+    optimizers = [kind(m.parameters(), lr=a, weight_decay=b) for m, (a, b) in zip(modules, settings, strict=True)]
+    stack = _stack(modules, optimizers)
+    stored, target = torch.randn(3, 5, 4, 6), torch.softmax(torch.randn(3, 5, 3), -1)
+    for tick in range(6):
+        loss = -(target * torch.log_softmax(stack.logits(stored), -1)).sum(-1).mean(-1)
+        loss.sum().backward()
+        stepping = torch.tensor([True, True, tick % 2 == 1])
+        norms = stack.clip(stepping)
+        stack.update(torch.tensor([i for i in range(3) if stepping[i]]))
+        stack.zero_grad(stepping)
+        for i, (twin, optimizer) in enumerate(zip(twins, twin_optimizers, strict=True)):
+            own = -(target[i] * torch.log_softmax(twin(stored[i]), -1)).sum(-1).mean()
+            assert own.item() == pytest.approx(loss[i].item(), abs=1e-6)
+            own.backward()
+            if stepping[i]:
+                norm = torch.nn.utils.clip_grad_norm_(list(twin.parameters()), 1.0)
+                assert norms[i].item() == pytest.approx(norm.item(), rel=1e-5)
+                optimizer.step()
+                optimizer.zero_grad()
+    for i, (twin, optimizer) in enumerate(zip(twins, twin_optimizers, strict=True)):
+        values, state = stack.run_values(i), stack.run_state(i)
+        for name, p in run_parameters(twin, twin.head).items():
+            assert torch.allclose(values[name], p, atol=1e-6)
+            assert state[name]["step"].item() == optimizer.state[p]["step"].item()
+            assert torch.allclose(state[name]["exp_avg_sq"], optimizer.state[p]["exp_avg_sq"], atol=1e-9)
+
+
+def test_a_nan_norm_run_is_not_updated_and_a_run_can_leave():
+    modules = _modules(2)
+    stack = _stack(modules, [torch.optim.AdamW(m.parameters()) for m in modules], max_norm=0.5)
+    before = stack.run_values(1)
+    for leaf in stack.leaves.values():
+        leaf.grad = torch.full_like(leaf, 3.0)
+        leaf.grad[1] = float("nan")
+    size = sum(leaf[0].numel() for leaf in stack.leaves.values())
+    norms = stack.clip(None)
+    assert norms[0].item() == pytest.approx(3.0 * size**0.5, rel=1e-5)
+    clipped = torch.cat([leaf.grad[0].flatten() for leaf in stack.leaves.values()])
+    assert torch.linalg.vector_norm(clipped).item() == pytest.approx(0.5, rel=1e-4)
+    assert torch.isnan(norms[1])
+    stack.update(torch.tensor([0]))
+    stack.zero_grad(None)
+    assert stack.run_state(1) is None
+    assert stack.run_state(0)["weights"]["step"].item() == 1
+    assert all(torch.equal(before[n], v) for n, v in stack.run_values(1).items())
+    kept = stack.run_values(0)
+    stack.keep([0])
+    assert len(stack) == 1
+    assert all(torch.equal(kept[n], v) for n, v in stack.run_values(0).items())
+
+
+def test_only_torch_adam_without_extras_is_stacked():
+    p = nn.Parameter(torch.zeros(1))
+    assert adam_recipe(torch.optim.Adam([p], betas=(0.8, 0.9), eps=1e-6)) == (False, 0.8, 0.9, 1e-6)
+    assert "SGD" in adam_recipe(torch.optim.SGD([p], lr=0.1))
+    assert "amsgrad" in adam_recipe(torch.optim.AdamW([p], amsgrad=True))
+    config = {"runner": {"total_steps": 10}, "downstream_expert": {"modelrc": {"select": "UtteranceLevel"}}}
+    config["optimizer"] = {"name": "TorchOptim", "torch_optim_name": "SGD", "lr": 0.1}
+    assert "SGD" in fallback_reason(config, argparse.Namespace(), StoreOptions())
+    config["optimizer"] = {"name": "TorchOptim", "torch_optim_name": "AdamW", "lr": 0.1}
+    assert fallback_reason(config, argparse.Namespace(), StoreOptions()) is None
+
+
+def test_a_runs_optimizer_state_round_trips_in_torchs_format():
+    modules = _modules(1)
+    params = run_parameters(modules[0], modules[0].head)
+    optimizer = torch.optim.AdamW(list(params.values()), lr=1e-3)
+    stack = _stack(modules, [optimizer])
+    for leaf in stack.leaves.values():
+        leaf.grad = torch.full_like(leaf, 0.1)
+    stack.update(None)
+    saved = optimizer_state(optimizer, params, stack.run_state(0))
+    assert not optimizer.state  # the run's optimizer holds no copy between saves
+    twin = torch.optim.AdamW(list(params.values()), lr=1e-3)
+    twin.load_state_dict(saved)  # stock torch reads it
+    assert twin.state[params["weights"]]["step"].item() == 1
+    state = load_optimizer_state(optimizer, params, saved)
+    assert torch.equal(state["weights"]["exp_avg"], stack.run_state(0)["weights"]["exp_avg"])
 
 
 def test_an_expert_view_owns_head_folder_and_best_score(tmp_path):

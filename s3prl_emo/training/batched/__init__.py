@@ -8,13 +8,16 @@ process, each with the arithmetic and the files that command would give it:
   one ``OnePassRunner`` per upstream (its store, its Featurizer), one expert per fold and
   expert config (its pooled features as tensors, its loss), the head of each run
   initialised from the random state the Runner would have;
-* ``engine``: the runs' parameters as separate leaf tensors, stacked for a ``torch.func``
-  forward over runs, each run's loss by its own expert's objective, clipping by each run's
-  own gradient norm, one optimizer holding one parameter group per run;
-* ``files``: the runner's checkpoint layout (``states-N.ckpt``, ``dev-best.ckpt``), written
-  atomically without fsync, with what an exact resume needs;
+* ``engine``: the runs' parameters, gradients and Adam moments stacked as ``(R, ...)``
+  tensors, a ``torch.func`` forward over runs, clipping by each run's own gradient norm as a
+  vector of factors, one Adam/AdamW update (torch's single-tensor formula, per-run lr,
+  weight decay and step count) for all runs of a stack;
+* ``files``: the runner's checkpoint layout (``states-N.ckpt``, ``dev-best.ckpt``; a run's
+  rows of the stack as its own parameters and torch.optim state), written atomically
+  without fsync, with what an exact resume needs;
 * ``trainer``: the loop (sampler order per run, log/eval/save cadence, dev-best by the
-  expert's rule, a run that is done or fails leaves the stack).
+  expert's rule, training records read back only at log and save steps, a run that is done
+  or fails leaves the stack, which keeps the others' rows).
 """
 
 from __future__ import annotations

@@ -1,19 +1,23 @@
-"""The stacked step: every run's forward, loss, backward, clipping and update in one pass.
+"""The stacked step: every run's forward, loss, backward, clipping and update as one set of tensor ops.
 
-Each run keeps its own leaf tensors (the Featurizer's layer weights and its head), so its
-optimizer state, clipping and checkpoint are its own. A step stacks the leaves of the runs
-that take a batch of the same size (``torch.stack``, differentiable, so gradients land in
-each run's leaves), runs the head over runs with ``torch.func.vmap`` of
-``functional_call``, and takes each run's loss with its own expert's objective. The
-optimizer is the class S3PRL's factory built for each run, holding one parameter group per
-run (its own lr and scheduler): the update is elementwise per parameter, so each run's
-arithmetic is that of its own optimizer. What differs from a run trained alone is the
-summation order inside the stacked matrix products (measured by the benchmark: about 1e-7).
+The runs of a stack share a head shape and an Adam recipe (class, betas, eps). Each named
+parameter (the Featurizer's weights, then the head's, the Runner's optimizer order) is one
+leaf of shape ``(R, ...)``, row ``r`` being run ``r``'s, and so are its gradient and its
+Adam moments. Then:
+
+* forward: ``torch.func.vmap`` of ``functional_call`` of one template over the leaves;
+* clipping: each run's norm is ``torch.nn.utils.clip_grad_norm_``'s (the norm of the
+  per-parameter norms of its rows), its factor ``max_norm / (norm + 1e-6)`` clamped to 1,
+  a vector over runs; a run whose norm is NaN takes no step (S3PRL Runner's rule);
+* update: ``torch.optim.Adam``/``AdamW``'s single-tensor formula on the stacked tensors,
+  with each run's lr, weight decay and step count (bias correction) as ``(R, 1, ...)``
+  columns; one update for all runs, a few tensor ops per parameter name.
+
+What differs from a run trained alone is only the summation order of the stacked matrix
+products and of the norms (measured by the benchmark: about 1e-7 on the losses).
 """
 
 from __future__ import annotations
-
-import math
 
 import torch
 import torch.nn as nn
@@ -58,10 +62,88 @@ def run_parameters(featurizer: nn.Module, head: nn.Module) -> dict[str, nn.Param
     return params
 
 
-class Stack:
-    """The forward of a stack of runs sharing one head shape (``template``)."""
+_FLAGS = ("amsgrad", "maximize", "capturable", "differentiable", "fused")
 
-    def __init__(self, template: PooledForward):
+
+def adam_recipe(optimizer: torch.optim.Optimizer) -> tuple[bool, float, float, float] | str:
+    """``(decoupled weight decay, beta1, beta2, eps)`` of a torch Adam/AdamW the stack reproduces, or why not.
+
+    Examples:
+        >>> adam_recipe(torch.optim.AdamW([nn.Parameter(torch.zeros(1))]))
+        (True, 0.9, 0.999, 1e-08)
+        >>> adam_recipe(torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=0.1))
+        'optimizer SGD: only torch.optim.Adam and AdamW are stacked'
+    """
+    kind = type(optimizer)
+    if kind not in (torch.optim.Adam, torch.optim.AdamW):
+        return f"optimizer {kind.__name__}: only torch.optim.Adam and AdamW are stacked"
+    if len(optimizer.param_groups) != 1:
+        return f"optimizer {kind.__name__} has {len(optimizer.param_groups)} parameter groups; one is stacked"
+    group = optimizer.param_groups[0]
+    on = [flag for flag in _FLAGS if group.get(flag)]
+    if on:
+        return f"optimizer {kind.__name__} with {', '.join(on)}: not stacked"
+    if any(isinstance(group[k], torch.Tensor) for k in ("lr", "betas", "weight_decay")) or isinstance(
+        group["betas"][0], torch.Tensor
+    ):
+        return f"optimizer {kind.__name__} with tensor hyperparameters: not stacked"
+    beta1, beta2 = (float(b) for b in group["betas"])
+    return bool(group.get("decoupled_weight_decay", kind is torch.optim.AdamW)), beta1, beta2, float(group["eps"])
+
+
+def _col(vector: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    return vector.view(-1, *([1] * (like.dim() - 1)))
+
+
+class RunStack:
+    """R runs' parameters, gradients and Adam state, stacked by name; see the module docstring.
+
+    Args:
+        template: One run's module (the shapes and the forward).
+        rows: Per run, its parameters by name (the template's names) in its optimizer's order.
+        states: Per run, its optimizer's state by name (``step``, ``exp_avg``, ``exp_avg_sq``), or empty.
+        recipe: ``adam_recipe`` of the runs' optimizers (equal for all).
+        lr: Per run, its current learning rate.
+        weight_decay: Per run.
+        max_norm: Per run, its ``gradient_clipping``.
+    """
+
+    def __init__(
+        self,
+        template: PooledForward,
+        rows: list[dict[str, torch.Tensor]],
+        states: list[dict[str, dict]],
+        recipe: tuple[bool, float, float, float],
+        lr: list[float],
+        weight_decay: list[float],
+        max_norm: list[float],
+    ):
+        self.decoupled, self.beta1, self.beta2, self.eps = recipe
+        self.names = list(rows[0])
+        with torch.no_grad():
+            self.leaves = {n: torch.stack([r[n].detach() for r in rows]).requires_grad_() for n in self.names}
+            self.exp_avg = {
+                n: torch.stack(
+                    [s[n]["exp_avg"] if n in s else torch.zeros_like(r[n]) for r, s in zip(rows, states, strict=True)]
+                )
+                for n in self.names
+            }
+            self.exp_avg_sq = {
+                n: torch.stack(
+                    [
+                        s[n]["exp_avg_sq"] if n in s else torch.zeros_like(r[n])
+                        for r, s in zip(rows, states, strict=True)
+                    ]
+                )
+                for n in self.names
+            }
+        device = self.leaves[self.names[0]].device
+        steps = [float(next(iter(s.values()))["step"]) if s else 0.0 for s in states]
+        f64 = {"dtype": torch.float64, "device": device}
+        self.steps = torch.tensor(steps, **f64)
+        self.lr = torch.tensor(lr, **f64)
+        self.weight_decay = torch.tensor(weight_decay, **f64)
+        self.max_norm = torch.tensor(max_norm, dtype=torch.float32, device=device)
         self.template = template
 
         def one(params: dict, stored: torch.Tensor) -> torch.Tensor:
@@ -70,25 +152,94 @@ class Stack:
         self._shared = vmap(one, in_dims=(0, None))
         self._own = vmap(one, in_dims=(0, 0))
 
-    def logits(self, params: list[dict[str, torch.Tensor]], stored: torch.Tensor, *, shared: bool) -> torch.Tensor:
-        """(R, B, C) logits of R runs on their own batches (R, B, L, D), or on one shared (B, L, D)."""
-        stacked = {name: torch.stack([p[name] for p in params]) for name in params[0]}
-        return (self._shared if shared else self._own)(stacked, stored)
+    def __len__(self) -> int:
+        return len(self.steps)
 
+    def logits(self, stored: torch.Tensor, rows: list[int] | None = None, *, shared: bool = False) -> torch.Tensor:
+        """(R', B, C) logits of the runs ``rows`` (all by default) on their own batches (R', B, L, D),
+        or on one shared (B, L, D)."""
+        params = self.leaves if rows is None else {n: leaf[rows] for n, leaf in self.leaves.items()}
+        return (self._shared if shared else self._own)(params, stored)
 
-def clip_per_run(groups: list[list[torch.Tensor]], max_norm: float) -> list[float]:
-    """``torch.nn.utils.clip_grad_norm_`` over each run's own parameters; each run's total norm.
+    @torch.no_grad()
+    def clip(self, stepping: torch.Tensor | None) -> torch.Tensor:
+        """Clip the rows ``stepping`` (a bool (R,), None for all) by their own norm; the (R,) norms."""
+        grads = [leaf.grad for leaf in self.leaves.values()]
+        if any(g is None for g in grads):
+            raise RuntimeError("batched trainer: a step without a backward")
+        per_name = torch.stack([torch.linalg.vector_norm(g.flatten(1), dim=1) for g in grads], dim=1)
+        norms = torch.linalg.vector_norm(per_name, dim=1)
+        coef = torch.clamp(self.max_norm / (norms + 1e-6), max=1.0)
+        if stepping is not None:
+            coef = torch.where(stepping, coef, torch.ones_like(coef))
+        for g in grads:
+            g.mul_(_col(coef, g))
+        return norms
 
-    Examples:
-        >>> p = torch.nn.Parameter(torch.ones(4)); p.grad = torch.full((4,), 2.0)
-        >>> clip_per_run([[p]], 1.0)
-        [4.0]
-    """
-    norms = []
-    for params in groups:
-        norms.append(float(torch.nn.utils.clip_grad_norm_(params, max_norm)))
-    return norms
+    @torch.no_grad()
+    def update(self, rows: torch.Tensor | None) -> None:
+        """Adam/AdamW's single-tensor step for the rows ``rows`` (indices, None for all)."""
+        index = slice(None) if rows is None else rows
+        self.steps[index] += 1
+        step, lr, decay = self.steps[index], self.lr[index], self.weight_decay[index]
+        decays = bool((decay != 0).any())
+        step_size = (-(lr / (1 - torch.pow(self.beta1, step)))).float()
+        bias_correction2_sqrt = ((1 - torch.pow(self.beta2, step)) ** 0.5).float()
+        factor = (1 - lr * decay).float()
+        for name, leaf in self.leaves.items():
+            if rows is None:
+                param, grad, exp_avg, exp_avg_sq = leaf, leaf.grad, self.exp_avg[name], self.exp_avg_sq[name]
+            else:
+                param, grad = leaf[rows], leaf.grad[rows]
+                exp_avg, exp_avg_sq = self.exp_avg[name][rows], self.exp_avg_sq[name][rows]
+            if decays and self.decoupled:
+                param.mul_(_col(factor, param))
+            elif decays:
+                grad = grad.add(_col(decay.float(), param) * param)
+            exp_avg.lerp_(grad, 1 - self.beta1)
+            exp_avg_sq.mul_(self.beta2).addcmul_(grad, grad, value=1 - self.beta2)
+            denom = (exp_avg_sq.sqrt() / _col(bias_correction2_sqrt, param)).add_(self.eps)
+            param.addcdiv_(_col(step_size, param) * exp_avg, denom)  # CPU addcdiv: p + (value * m) / denom
+            if rows is not None:
+                leaf[rows], self.exp_avg[name][rows], self.exp_avg_sq[name][rows] = param, exp_avg, exp_avg_sq
 
+    @torch.no_grad()
+    def zero_grad(self, stepping: torch.Tensor | None) -> None:
+        """Zero the gradient rows ``stepping`` (a bool (R,), None for all)."""
+        for leaf in self.leaves.values():
+            if stepping is None:
+                leaf.grad = None
+            elif leaf.grad is not None:
+                leaf.grad.masked_fill_(_col(stepping, leaf.grad), 0.0)
 
-def finite(value: float) -> bool:
-    return not math.isnan(value)
+    def keep(self, rows: list[int]) -> None:
+        """Keep only the runs ``rows`` (in this order): the others have left the stack."""
+        index = torch.as_tensor(rows, dtype=torch.long, device=self.steps.device)
+        with torch.no_grad():
+            for name, leaf in list(self.leaves.items()):
+                kept = leaf.detach().index_select(0, index).requires_grad_()
+                if leaf.grad is not None:
+                    kept.grad = leaf.grad.index_select(0, index)
+                self.leaves[name] = kept
+                self.exp_avg[name] = self.exp_avg[name].index_select(0, index)
+                self.exp_avg_sq[name] = self.exp_avg_sq[name].index_select(0, index)
+        for attr in ("steps", "lr", "weight_decay", "max_norm"):
+            setattr(self, attr, getattr(self, attr).index_select(0, index))
+
+    def run_values(self, row: int) -> dict[str, torch.Tensor]:
+        """Run ``row``'s parameters by name (copies)."""
+        return {n: leaf[row].detach().clone() for n, leaf in self.leaves.items()}
+
+    def run_state(self, row: int) -> dict[str, dict] | None:
+        """Run ``row``'s Adam state by name in ``torch.optim``'s format, None before its first step."""
+        step = float(self.steps[row])
+        if step == 0:
+            return None
+        return {
+            n: {
+                "step": torch.tensor(step, dtype=torch.float32),
+                "exp_avg": self.exp_avg[n][row].clone(),
+                "exp_avg_sq": self.exp_avg_sq[n][row].clone(),
+            }
+            for n in self.names
+        }

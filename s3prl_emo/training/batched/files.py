@@ -20,6 +20,7 @@ import copy
 import glob
 import math
 import os
+from collections import defaultdict
 from pathlib import Path
 
 import torch
@@ -64,20 +65,31 @@ def make_room(expdir: Path, max_keep: int) -> None:
             os.remove(path)
 
 
-def optimizer_state(optimizer: torch.optim.Optimizer, combined: torch.optim.Optimizer) -> dict:
-    """The run's own optimizer's ``state_dict`` (its state lives in the combined optimizer)."""
-    own = [p for group in optimizer.param_groups for p in group["params"]]
-    optimizer.state = type(optimizer.state)(dict) if hasattr(optimizer.state, "default_factory") else {}
-    for p in own:
-        if p in combined.state:
-            optimizer.state[p] = combined.state[p]
-    return optimizer.state_dict()
+def optimizer_state(optimizer: torch.optim.Optimizer, params: dict[str, nn.Parameter], state: dict | None) -> dict:
+    """The run's own optimizer's ``state_dict`` (torch.optim's format) holding ``state``, its Adam state by name.
+
+    The stacked update keeps the state; the run's optimizer (built by S3PRL's factory, its
+    ``param_groups`` moved by its scheduler) holds it only while its ``state_dict`` is taken.
+
+    Examples:
+        >>> p = nn.Parameter(torch.zeros(2)); opt = torch.optim.AdamW([p])
+        >>> state = {"w": {"step": torch.tensor(1.0), "exp_avg": torch.ones(2), "exp_avg_sq": torch.ones(2)}}
+        >>> sorted(optimizer_state(opt, {"w": p}, state)["state"][0])
+        ['exp_avg', 'exp_avg_sq', 'step']
+    """
+    optimizer.state = defaultdict(dict)
+    for name, p in params.items():
+        if state and name in state:
+            optimizer.state[p] = state[name]
+    try:
+        return optimizer.state_dict()
+    finally:
+        optimizer.state = defaultdict(dict)
 
 
-def load_optimizer_state(optimizer: torch.optim.Optimizer, combined: torch.optim.Optimizer, state: dict) -> None:
-    """Load a checkpoint's ``Optimizer`` into the run's optimizer and hand its state to the combined one."""
-    optimizer.load_state_dict(state)
-    for group in optimizer.param_groups:
-        for p in group["params"]:
-            if p in optimizer.state:
-                combined.state[p] = optimizer.state[p]
+def load_optimizer_state(optimizer: torch.optim.Optimizer, params: dict[str, nn.Parameter], saved: dict) -> dict:
+    """Load a checkpoint's ``Optimizer`` into the run's optimizer (its lr, its groups); its Adam state by name."""
+    optimizer.load_state_dict(saved)
+    state = {name: dict(optimizer.state[p]) for name, p in params.items() if p in optimizer.state}
+    optimizer.state = defaultdict(dict)
+    return state

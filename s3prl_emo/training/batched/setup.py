@@ -116,7 +116,25 @@ def fallback_reason(config: dict, args: argparse.Namespace, options: StoreOption
     for failed, reason in checks:
         if failed:
             return reason
-    return None
+    return _optimizer_reason(config)
+
+
+def _optimizer_reason(config: dict) -> str | None:
+    """Why the stacked update cannot be the run's optimizer: S3PRL's factory builds it, on a probe parameter."""
+    from s3prl.optimizers import get_optimizer
+
+    from .engine import adam_recipe
+
+    if not config.get("optimizer"):
+        return None  # the run's own build reports a missing optimizer
+    probe = nn.Module()
+    probe.weight = nn.Parameter(torch.zeros(1))
+    try:
+        optimizer = get_optimizer([probe], int((config.get("runner") or {}).get("total_steps", 1)), config["optimizer"])
+    except Exception:  # the run's own build reports a config S3PRL refuses
+        return None
+    recipe = adam_recipe(optimizer)
+    return recipe if isinstance(recipe, str) else None
 
 
 def head_for(

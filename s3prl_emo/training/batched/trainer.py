@@ -12,10 +12,8 @@ a run that is done, or fails, leaves it. See the package docstring for the parts
 
 from __future__ import annotations
 
-import inspect
 import json
 import logging
-import math
 import resource
 import time
 from collections import defaultdict
@@ -24,12 +22,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 import torch.nn as nn
+from torch.func import functional_call, vmap
 
 from ...errors import InvalidInputError
 from ...runtime import runlock
 from ...runtime.checkpoints import load_checkpoint
 from ..feature_store import StoreOptions
-from .engine import PooledForward, Stack, run_parameters
+from .engine import PooledForward, RunStack, adam_recipe, run_parameters
 from .files import TRAINER_KEY, expert_view, load_optimizer_state, make_room, optimizer_state, save_atomic
 from .setup import FoldData, RunSetup, Shared, fallback_reason, head_for, read_run
 
@@ -61,18 +60,36 @@ class _Run:
     seed: int
     total: int
     runner: dict
+    accumulate: int = 1
     step: int = 0
     epoch: int = 0
     order: list[torch.Tensor] | None = None
     position: int = 0
     backward_steps: int = 0
     records: dict = field(default_factory=lambda: defaultdict(list))
+    pending: list = field(default_factory=list)  # (tick entry, row in it, batch) since the last log
     writer: object = None
     signature: tuple = ()
+    state: dict | None = None  # the Adam state by name until the stack takes it
+    stack: RunStack | None = None
+    row: int = 0
 
     @property
     def name(self) -> str:
         return str(self.setup.expdir)
+
+
+class _Entry:
+    """One tick's training outputs of a group of runs, read back only when a run logs or saves."""
+
+    __slots__ = ("losses", "probs")
+
+    def __init__(self, losses: torch.Tensor, probs: torch.Tensor):
+        self.losses, self.probs = losses, probs
+
+    def read(self) -> None:
+        if isinstance(self.losses, torch.Tensor):
+            self.losses, self.probs = self.losses.tolist(), self.probs.cpu().numpy()
 
 
 def _draw(generator: torch.Generator) -> int:
@@ -114,29 +131,37 @@ class Trainer:
         self.shared = Shared(options)
         self.runs: list[_Run] = []
         self.outcomes: dict[str, RunOutcome] = {}
-        self.stacks: dict[tuple, Stack] = {}
         for setup in setups:
             try:
-                self.runs.append(self._build(setup))
+                run = self._build(setup)
+                self._resume(run)
+                self.runs.append(run)
             except (InvalidInputError, RuntimeError, ValueError, KeyError, OSError) as err:
                 self._fail(setup, err)
-        groups = [g for r in self.runs for g in r.optimizer.param_groups]
-        kinds = {type(r.optimizer) for r in self.runs}
-        self.combined = None
-        if len(kinds) == 1:
-            kind = kinds.pop()
-            accepted = inspect.signature(kind.__init__).parameters
-            defaults = {k: v for k, v in self.runs[0].optimizer.defaults.items() if k in accepted}
-            self.combined = kind(groups, **defaults)
-            for group in groups:  # the multi-tensor update: the same elementwise arithmetic, fewer calls
-                if group.get("foreach") is None and "foreach" in accepted:
-                    group["foreach"] = True
-        elif kinds:
-            raise InvalidInputError(
-                f"batched trainer: one optimizer class per group, got {sorted(k.__name__ for k in kinds)}"
-            )
+        self.stacks: list[RunStack] = []
+        by_key: dict[tuple, list[_Run]] = defaultdict(list)
         for run in self.runs:
-            self._resume(run)
+            if run.step < run.total:
+                by_key[(run.signature, adam_recipe(run.optimizer))].append(run)
+        for (_, recipe), runs in by_key.items():
+            folds = list(dict.fromkeys(id(r.fold) for r in runs))
+            runs.sort(key=lambda r: folds.index(id(r.fold)))  # a fold's runs side by side: one gather each
+            self.stacks.append(self._stack(runs, recipe))
+
+    def _stack(self, runs: list[_Run], recipe: tuple) -> RunStack:
+        stack = RunStack(
+            runs[0].module,
+            [r.params for r in runs],
+            [r.state or {} for r in runs],
+            recipe,
+            lr=[float(r.optimizer.param_groups[0]["lr"]) for r in runs],
+            weight_decay=[float(r.optimizer.param_groups[0]["weight_decay"]) for r in runs],
+            max_norm=[float(r.runner["gradient_clipping"]) for r in runs],
+        )
+        for row, run in enumerate(runs):
+            run.stack, run.row, run.state = stack, row, None
+        _members(stack, runs)
+        return stack
 
     def _fail(self, setup: RunSetup, err: BaseException) -> None:
         message = f"{type(err).__name__}: {err}"
@@ -164,9 +189,16 @@ class Trainer:
             feat_holder.weights = module.weights
         runner = setup.config["runner"]
         optimizer = get_optimizer([feat_holder, view], runner["total_steps"], setup.config["optimizer"])
+        params = run_parameters(feat_holder, head)
+        recipe = adam_recipe(optimizer)
+        if isinstance(recipe, str):  # fallback_reason refuses these first
+            raise InvalidInputError(f"batched trainer: {recipe}")
+        if [id(p) for p in optimizer.param_groups[0]["params"]] != [id(p) for p in params.values()]:
+            raise InvalidInputError("batched trainer: the optimizer holds parameters other than Featurizer and head")
         scheduler = None
         if setup.config.get("scheduler"):
             scheduler = get_scheduler(optimizer, runner["total_steps"], setup.config["scheduler"])
+        optimizer._opt_called = True  # the stack steps for it: the scheduler's order check holds
         generator = torch.Generator()
         generator.set_state(after)
         from tensorboardX import SummaryWriter
@@ -176,17 +208,20 @@ class Trainer:
             fold=fold,
             view=view,
             module=module,
-            params=run_parameters(feat_holder, head),
+            params=params,
             optimizer=optimizer,
             scheduler=scheduler,
             generator=generator,
             seed=int(setup.args.seed),
             total=int(runner["total_steps"]),
             runner=runner,
+            accumulate=int(runner.get("gradient_accumulate_steps") or 1),
             writer=SummaryWriter(str(setup.expdir)),
         )
         run.feat_holder = feat_holder
         run.signature = _signature(module)
+        if not hasattr(fold, "loss"):  # the fold's objective over runs: one call for all its runs
+            fold.loss = vmap(expert.objective)
         return run
 
     def _resume(self, run: _Run) -> None:
@@ -199,7 +234,7 @@ class Trainer:
         if "weights" in run.params and "Featurizer" in state:
             run.feat_holder.load_state_dict(state["Featurizer"])
         run.view.load_state_dict(state["Downstream"])
-        load_optimizer_state(run.optimizer, self.combined, state["Optimizer"])
+        run.state = load_optimizer_state(run.optimizer, run.params, state["Optimizer"])
         if run.scheduler is not None and "Scheduler" in state:
             run.scheduler.load_state_dict(state["Scheduler"])
         run.step, run.epoch = int(state.get("Step", 0)), int(state.get("Epoch", 0))
@@ -215,18 +250,14 @@ class Trainer:
     # --- the loop ---
     def train(self) -> list[RunOutcome]:
         started = time.perf_counter()
-        active = [r for r in self.runs if r.step < r.total]
         for run in self.runs:
             if run.step >= run.total:
                 self._finish(run)
         ticks = 0
-        while active:
-            self._tick(active)
+        while self.stacks:
+            self._tick()
             ticks += 1
-            for run in [r for r in active if r.step >= r.total or r.name in self.outcomes]:
-                active.remove(run)
-                if run.name not in self.outcomes:
-                    self._finish(run)
+            self._leave()
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         Trainer.last_peak_mb = peak
         self.report = {
@@ -238,6 +269,28 @@ class Trainer:
         logger.info("batched: %d runs, %d ticks, peak RSS %.0f MB", len(self.runs), ticks, peak)
         return list(self.outcomes.values())
 
+    def _leave(self) -> None:
+        """Runs that are done or failed leave their stack (the stack keeps the others' rows)."""
+        kept = []
+        for stack in self.stacks:
+            staying = []
+            for run in stack.runs:
+                if run.name in self.outcomes:
+                    continue
+                if run.step >= run.total:
+                    self._finish(run)
+                else:
+                    staying.append(run)
+            if len(staying) < len(stack.runs) and staying:
+                stack.keep([r.row for r in staying])
+                for row, run in enumerate(staying):
+                    run.row = row
+                _members(stack, staying)
+            stack.runs = staying
+            if staying:
+                kept.append(stack)
+        self.stacks = kept
+
     def _finish(self, run: _Run) -> None:
         run.writer.close()
         report = {"trainer": "batched", "steps": run.step, "dev_best_loss": float(run.view.best_score.item())}
@@ -245,16 +298,13 @@ class Trainer:
         runlock.release(run.setup.expdir / runlock.LOCK_NAME)
         self.outcomes[run.name] = RunOutcome(run.setup.argv, run.name, "done", steps=run.step)
 
-    def _stack(self, run: _Run) -> Stack:
-        if run.signature not in self.stacks:
-            self.stacks[run.signature] = Stack(run.module)
-        return self.stacks[run.signature]
-
-    def _tick(self, active: list[_Run]) -> None:
+    def _tick(self) -> None:
         """One batch for every active run; then the optimizer step of those whose accumulation is complete."""
-        stepping = self._forward_backward(active)
-        if stepping:
-            self._optimize(stepping)
+        stepping = []
+        for stack in self.stacks:
+            rows = self._forward_backward(stack)
+            if rows:
+                stepping += self._optimize(stack, rows)
         evaluations: dict[int, list[_Run]] = defaultdict(list)
         for run in stepping:
             run.step += 1
@@ -267,37 +317,50 @@ class Trainer:
             for split in runs[0].runner["eval_dataloaders"]:
                 self._evaluate(runs, split, saves)
         for run in stepping:
-            self._guarded(run, lambda r: self._save(r, saves[r.name]))
+            if saves[run.name] or run.step % int(run.runner["save_step"]) == 0:
+                self._guarded(run, lambda r: self._save(r, saves[r.name]))
 
-    def _forward_backward(self, active: list[_Run]) -> list[_Run]:
-        """Each run's batch through the stacked forward, its loss by its own objective, one backward;
-        the runs whose gradient accumulation is complete."""
-        batches = {id(r): _next_batch(r) for r in active}
-        groups: dict[tuple, list[_Run]] = defaultdict(list)
-        for run in active:
-            groups[(run.signature, len(batches[id(run)]))].append(run)
-        losses = []
-        for runs in groups.values():
-            stored = torch.stack([r.fold.features["train"][batches[id(r)]] for r in runs])
-            logits = self._stack(runs[0]).logits([r.params for r in runs], stored, shared=False)
-            probs = torch.softmax(logits.detach(), dim=-1).numpy()
-            for i, run in enumerate(runs):
-                index = batches[id(run)]
-                losses.append((run, run.view.objective(logits[i], run.fold.labels["train"][index])))
-                names = run.fold.names["train"]
-                run.records["batch_size"].append(len(index))
-                run.records["probs"].append(probs[i])
-                run.records["labels"].append(run.fold.label_arrays["train"][index.numpy()])
-                run.records["names"].extend(names[j] for j in index.tolist())
-        values = torch.stack([loss for _, loss in losses]).tolist()
-        total = sum(loss / float(run.runner.get("gradient_accumulate_steps")) for run, loss in losses)
+    def _forward_backward(self, stack: RunStack) -> list[int]:
+        """Each run's batch through the stacked forward (runs with batches of one size together), its
+        loss by its fold's objective, one backward; the rows whose gradient accumulation is complete."""
+        runs = stack.runs
+        batches = [_next_batch(r) for r in runs]
+        sizes: dict[int, list[int]] = defaultdict(list)
+        for row, batch in enumerate(batches):
+            sizes[len(batch)].append(row)
+        total = 0
+        for rows in sizes.values():
+            stored, targets, losses = [], [], []
+            for fold_rows in _by_fold(runs, rows):
+                fold = runs[fold_rows[0]].fold
+                index = torch.stack([batches[r] for r in fold_rows])
+                stored.append(fold.features["train"][index])
+                targets.append(fold.labels["train"][index])
+            everything = len(rows) == len(runs)
+            logits = stack.logits(torch.cat(stored), None if everything else rows)
+            if stack.objective is not None:  # one call for all runs: each with its fold's class weights
+                buffers = stack.objective_buffers
+                if not everything:
+                    buffers = {name: value[rows] for name, value in buffers.items()}
+                loss = stack.objective(buffers, logits, torch.cat(targets))
+            else:
+                start = 0
+                for fold_rows, target in zip(_by_fold(runs, rows), targets, strict=True):
+                    end = start + len(fold_rows)
+                    losses.append(runs[fold_rows[0]].fold.loss(logits[start:end], target))
+                    start = end
+                loss = torch.cat(losses)
+            accumulate = stack.accumulate if everything else stack.accumulate[rows]
+            total = total + (loss / accumulate).sum()
+            entry = _Entry(loss.detach(), torch.softmax(logits.detach(), dim=-1))
+            for i, row in enumerate(rows):
+                runs[row].pending.append((entry, i, batches[row]))
         total.backward()
         stepping = []
-        for (run, _), value in zip(losses, values, strict=True):
-            run.records["batch_loss"].append(value)
+        for row, run in enumerate(runs):
             run.backward_steps += 1
-            if run.backward_steps % int(run.runner.get("gradient_accumulate_steps")) == 0:
-                stepping.append(run)
+            if run.backward_steps % run.accumulate == 0:
+                stepping.append(row)
         return stepping
 
     def _guarded(self, run: _Run, job) -> None:
@@ -310,47 +373,70 @@ class Trainer:
             run.writer.close()
             runlock.release(run.setup.expdir / runlock.LOCK_NAME)
 
-    def _optimize(self, stepping: list[_Run]) -> None:
+    def _optimize(self, stack: RunStack, rows: list[int]) -> list[_Run]:
         """Clip each run by its own norm, step the runs whose norm is a number, zero, schedule."""
-        updating = []
-        for run in stepping:
-            params = list(run.params.values())
-            norm = float(torch.nn.utils.clip_grad_norm_(params, run.runner["gradient_clipping"]))
-            if math.isnan(norm):
-                print(f"[Runner] - grad norm is NaN at step {run.step + 1} ({run.name})")
-            else:
-                updating.append(run)
-        if updating:
-            saved = self.combined.param_groups
-            self.combined.param_groups = [g for r in updating for g in r.optimizer.param_groups]
-            try:
-                self.combined.step()
-            finally:
-                self.combined.param_groups = saved
-        for run in stepping:
-            for p in run.params.values():
-                p.grad = None
-            if run.scheduler is not None:
-                run.scheduler.step()
+        runs = stack.runs
+        mask = None
+        if len(rows) < len(runs):
+            mask = torch.zeros(len(runs), dtype=torch.bool)
+            mask[rows] = True
+        norms = stack.clip(mask)
+        nan = torch.isnan(norms)
+        if mask is None and not bool(nan.any()):
+            stack.update(None)
+        else:
+            updating = []
+            for row in rows:
+                if nan[row]:
+                    print(f"[Runner] - grad norm is NaN at step {runs[row].step + 1} ({runs[row].name})")
+                else:
+                    updating.append(row)
+            if updating:
+                stack.update(torch.tensor(updating))
+        stack.zero_grad(mask)
+        scheduled = [row for row in rows if runs[row].scheduler is not None]
+        for row in scheduled:
+            runs[row].scheduler.step()
+        if scheduled:
+            lrs = [float(runs[row].optimizer.param_groups[0]["lr"]) for row in scheduled]
+            stack.lr[scheduled] = torch.tensor(lrs, dtype=stack.lr.dtype)
+        return [runs[row] for row in rows]
+
+    def _read_pending(self, run: _Run) -> None:
+        """The training records since the last log, from the ticks' outputs (read now, not at every step)."""
+        names, arrays = run.fold.names["train"], run.fold.label_arrays["train"]
+        records = run.records
+        for entry, i, batch in run.pending:
+            entry.read()
+            records["batch_loss"].append(entry.losses[i])
+            records["batch_size"].append(len(batch))
+            records["probs"].append(entry.probs[i])
+            index = batch.numpy()
+            records["labels"].append(arrays[index])
+            records["names"].extend(names[j] for j in index.tolist())
+        run.pending = []
 
     def _log_train(self, run: _Run) -> None:
+        self._read_pending(run)
         run.view.log_records("train", records=run.records, logger=run.writer, global_step=run.step)
         run.records = defaultdict(list)
 
     def _evaluate(self, runs: list[_Run], split: str, saves: dict) -> None:
         """``Runner.evaluate(split)`` for the runs of one fold at once: their random state re-seeded,
-        one stacked forward, then each run's records in eval batches for its expert."""
+        one stacked forward per stack, then each run's records in eval batches for its expert."""
         runs = [r for r in runs if r.name not in self.outcomes]
         if not runs:
             return
         fold = runs[0].fold
+        logits = {}
         with torch.no_grad():
-            by_signature: dict[tuple, list[_Run]] = defaultdict(list)
+            by_stack: dict[int, list[_Run]] = defaultdict(list)
             for run in runs:
-                by_signature[run.signature].append(run)
-            logits = {}
-            for group in by_signature.values():
-                out = self._stack(group[0]).logits([r.params for r in group], fold.features[split], shared=True)
+                by_stack[id(run.stack)].append(run)
+            for group in by_stack.values():
+                stack = group[0].stack
+                rows = [r.row for r in group]
+                out = stack.logits(fold.features[split], None if rows == list(range(len(stack))) else rows, shared=True)
                 logits.update({id(r): out[i] for i, r in enumerate(group)})
         for run in runs:
             run.generator.manual_seed(run.seed)
@@ -383,8 +469,12 @@ class Trainer:
             names = [*names, f"states-{run.step}.ckpt"]
         if not names:
             return
+        with torch.no_grad():  # the run's own modules take its row of the stack: the Runner's layout
+            for name, value in run.stack.run_values(run.row).items():
+                run.params[name].copy_(value)
+        self._read_pending(run)
         state = {
-            "Optimizer": optimizer_state(run.optimizer, self.combined),
+            "Optimizer": optimizer_state(run.optimizer, run.params, run.stack.run_state(run.row)),
             "Step": run.step,
             "Epoch": run.epoch,
             "Args": run.setup.args,
@@ -404,6 +494,43 @@ class Trainer:
         }
         for name in names:
             save_atomic(state, run.setup.expdir / name)
+
+
+def _objective_key(objective: nn.Module) -> tuple:
+    settings = {k: repr(v) for k, v in vars(objective).items() if not k.startswith("_") and k != "training"}
+    return type(objective), tuple(sorted(settings.items())), tuple(name for name, _ in objective.named_buffers())
+
+
+def _members(stack: RunStack, runs: list[_Run]) -> None:
+    """What the stack needs of its runs each tick: their accumulation, and their objectives as one call
+    (``functional_call`` of one objective with each run's buffers, e.g. its fold's class weights) when
+    the runs' objectives differ in buffers only; else the per-fold objectives are called in turn."""
+    stack.runs = runs
+    stack.accumulate = torch.tensor([float(r.accumulate) for r in runs])
+    objectives = [r.fold.expert.objective for r in runs]
+    stack.objective = None
+    if len({_objective_key(o) for o in objectives}) == 1 and not list(objectives[0].parameters()):
+        template = objectives[0]
+        stack.objective_buffers = {
+            name: torch.stack([dict(o.named_buffers())[name] for o in objectives])
+            for name, _ in template.named_buffers()
+        }
+
+        def one(buffers: dict, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+            return functional_call(template, buffers, (logits, targets))
+
+        stack.objective = vmap(one)
+
+
+def _by_fold(runs: list[_Run], rows: list[int]) -> list[list[int]]:
+    """``rows`` in runs of consecutive rows that share a fold (the stack keeps a fold's runs together)."""
+    out: list[list[int]] = []
+    for row in rows:
+        if out and runs[out[-1][0]].fold is runs[row].fold:
+            out[-1].append(row)
+        else:
+            out.append([row])
+    return out
 
 
 def _portable(records: dict) -> dict:
