@@ -72,7 +72,7 @@ def run_state(spec: RunSpec, folder: Path, cross: tuple[str, ...] = ()) -> RunSt
         return RunState(spec, folder, name, shown, cross, finished)
 
     if trained and finished == len(cross):
-        return state_of(DONE)
+        return state_of(DONE, f"trainer {spec.trainer}")
     path = folder / STATE_FILE
     if not os.path.lexists(path):
         interrupted = not trained and list(folder.glob("exp/states-*.ckpt"))
