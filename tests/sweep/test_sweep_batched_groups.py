@@ -1,4 +1,4 @@
-"""How ``sweep --trainer batched`` splits its pending runs into processes, GPUs and Slurm tasks."""
+"""How ``sweep --trainer batched`` groups its runs into processes, GPUs and Slurm tasks, and records them."""
 
 from pathlib import Path
 from types import SimpleNamespace
@@ -93,3 +93,35 @@ def test_local_launcher_pins_each_group_to_a_gpu(tmp_path, monkeypatch):
     assert [gpu for gpu, _ in started] == ["0", "1"]
     assert [len(folders) for _, folders in started] == [2, 2]
     assert sorted(f for _, folders in started for f in folders) == sorted(str(p.folder) for p in pending)
+
+
+def test_scores_from_training_only_for_the_checkpoint_they_were_taken_with(tmp_path):
+    """The kept dev-best files replace a stock evaluation only while ``dev-best.ckpt`` is the one
+    they were taken with; the metrics then say step 0, as S3PRL's command-line evaluation does."""
+    import json
+
+    from s3prl_emo.sweep.worker import scores_from_training
+    from s3prl_emo.training.batched.files import snapshot_best_scores
+
+    exp = tmp_path / "exp"
+    exp.mkdir()
+    (exp / "dev-best.ckpt").write_bytes(b"weights of step 20")
+
+    def write_scores(step: int) -> None:
+        for split in ("dev", "test"):
+            (exp / f"{split}_fold3_metrics.json").write_text(json.dumps({"macro_f1": 0.5, "step": step}))
+            for suffix in ("predict.txt", "truth.txt", "probs.csv"):
+                (exp / f"{split}_fold3_{suffix}").write_text(f"{split} {suffix} at step {step}\n")
+
+    write_scores(20)
+    snapshot_best_scores(exp, "fold3", ["dev", "test"], 20)
+    write_scores(30)  # a later evaluation, not dev-best
+    (exp / "dev-best.ckpt").write_bytes(b"weights of step 30")  # another checkpoint: not used
+    assert not scores_from_training(exp, 3)
+    assert (exp / "test_fold3_predict.txt").read_text() == "test predict.txt at step 30\n"
+    (exp / "dev-best.ckpt").write_bytes(b"weights of step 20")
+    assert scores_from_training(exp, 3)
+    assert (exp / "test_fold3_predict.txt").read_text() == "test predict.txt at step 20\n"
+    assert json.loads((exp / "dev_fold3_metrics.json").read_text()) == {"macro_f1": 0.5, "step": 0}
+    (exp / "dev-best-scores" / "source.json").unlink()  # a kill before the snapshot was complete
+    assert not scores_from_training(exp, 3)
