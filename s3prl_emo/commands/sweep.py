@@ -51,8 +51,14 @@ def register(subparsers) -> None:
         choices=("runner", "fast", "batched"),
         default="runner",
         help="runner: S3PRL's run_downstream; fast: s3prl-emo train (one upstream pass per audio file); batched: "
-        "the pending runs of each upstream trained together in one process (local launcher; on Slurm each run "
-        "is trained as fast trains it)",
+        "the pending runs of each upstream trained together in one process (one per group of at most "
+        "--batched-max-runs; locally each on the least busy GPU of --gpus, on Slurm one array task per group)",
+    )
+    parser.add_argument(
+        "--batched-max-runs",
+        type=int,
+        default=64,
+        help="--trainer batched: at most this many runs per process (bounds its memory; more runs are split)",
     )
     parser.add_argument(
         "--cross-eval",
@@ -113,6 +119,8 @@ def _plan(args: argparse.Namespace) -> tuple[list, dict | None, dict | None]:
 
     if args.jobs < 1:
         raise InvalidInputError(f"--jobs {args.jobs}: expected at least 1")
+    if args.batched_max_runs < 1:
+        raise InvalidInputError(f"--batched-max-runs {args.batched_max_runs}: expected at least 1")
     if args.root is None:
         raise InvalidInputError("--root is required")
     upstreams = _split(args.upstreams, "--upstreams")
@@ -209,17 +217,27 @@ def run(args: argparse.Namespace) -> int:
         if args.trainer == "batched":
             from ..sweep.batched import run_local_batched
 
-            failed = run_local_batched(pending, jobs=args.jobs, gpus=gpus)
+            failed = run_local_batched(pending, jobs=args.jobs, gpus=gpus, max_runs=args.batched_max_runs)
         else:
             failed = run_local(pending, jobs=args.jobs, gpus=gpus)
     else:
         from ..sweep.slurm import submit_slurm, wait_slurm
 
-        jobs = submit_slurm(pending, args.out, settings, jobs=args.jobs if args.jobs > 1 else None)
+        jobs, units = submit_slurm(
+            pending,
+            args.out,
+            settings,
+            jobs=args.jobs if args.jobs > 1 else None,
+            batched=args.trainer == "batched",
+            max_runs=args.batched_max_runs,
+        )
         if args.no_wait:
-            print(f"submitted {len(jobs)} run(s); follow with: s3prl-emo sweep --status --out {args.out}")
+            print(
+                f"submitted {len(pending)} run(s) in {len(jobs)} job(s); "
+                f"follow with: s3prl-emo sweep --status --out {args.out}"
+            )
             return 0
-        failed = wait_slurm(jobs, pending)
+        failed = wait_slurm(jobs, units)
     print(summary(sweep_states(args.out, runs)))
     if failed:
         print(f"{failed} run(s) failed; their logs are run.log in each run folder")

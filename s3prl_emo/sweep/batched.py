@@ -30,7 +30,7 @@ from ..runtime.atomic import write_json_atomically
 from ..runtime.guards import create_exclusive
 from .cross import evaluate_pending, run_targets
 from .plan import read_run
-from .state import FAILED, RunState
+from .state import RunState
 from .worker import STATE_FILE, TRAIN_DONE, _claim, _device, _train, finished, run_one, train_argv
 
 logger = logging.getLogger(__name__)
@@ -84,6 +84,11 @@ def run_group(run_dirs: list[Path]) -> int:
         argvs = [train_argv(spec, run_dir, device) for run_dir, spec in to_train]
         for outcome in train_batched(argvs, StoreOptions(cache_dir=str(store))):
             outcomes[str(Path(outcome.expdir).parent)] = outcome
+        report = getattr(train_batched, "last_report", None)
+        if report:
+            print(
+                f"batched: {report['runs']} runs trained together, peak RSS {report['peak_rss_mb']:.0f} MB", flush=True
+            )
     seconds = time.time() - started
     for run_dir, spec, targets in claimed:
         outcome = outcomes.get(str(run_dir))
@@ -110,52 +115,94 @@ def run_group(run_dirs: list[Path]) -> int:
     return failed
 
 
-def groups(pending: list[RunState]) -> list[list[RunState]]:
-    """The pending runs by upstream (and its checkpoint): one batched process each.
+MAX_RUNS = 64  # runs per batched process: stacked heads, optimizer state and records stay bounded
+
+
+def groups(pending: list[RunState], max_runs: int = MAX_RUNS, at_least: int = 1) -> list[list[RunState]]:
+    """The pending runs by upstream (and its checkpoint), in groups of at most ``max_runs``: one
+    batched process (or Slurm job) each. With ``at_least`` (devices to fill), the groups are split
+    further, evenly, until there are that many or every group is a single run.
 
     Examples:
         >>> groups([])
         []
     """
+    if max_runs < 1:
+        raise InvalidInputError(f"--batched-max-runs {max_runs}: expected at least 1")
     by_upstream: dict[tuple, list[RunState]] = defaultdict(list)
     for state in pending:
         by_upstream[(state.spec.upstream, state.spec.upstream_ckpt)].append(state)
-    return list(by_upstream.values())
+    chunks = {key: max(1, -(-len(runs) // max_runs)) for key, runs in by_upstream.items()}
+    while by_upstream and sum(chunks.values()) < at_least:
+        key = max(by_upstream, key=lambda k: len(by_upstream[k]) / chunks[k])
+        if len(by_upstream[key]) <= chunks[key]:
+            break  # single runs everywhere
+        chunks[key] += 1
+    out = []
+    for key, runs in by_upstream.items():
+        size = -(-len(runs) // chunks[key])
+        out += [runs[i : i + size] for i in range(0, len(runs), size)]
+    return out
 
 
-def run_local_batched(pending: list[RunState], *, jobs: int = 1, gpus: list[str] | None = None) -> int:
-    """One process per upstream group, ``jobs`` at a time, each on a GPU of ``gpus`` round-robin;
-    return how many runs failed (read back from their folders)."""
+def least_busy(gpus: list[str], busy: list[str]) -> str:
+    """The GPU of ``gpus`` with the fewest running groups (the first of them on a tie).
+
+    Examples:
+        >>> least_busy(["0", "1"], ["0"])
+        '1'
+        >>> least_busy(["0", "1"], ["0", "1", "1"])
+        '0'
+    """
+    return min(gpus, key=lambda gpu: (busy.count(gpu), gpus.index(gpu)))
+
+
+def group_command(group: list[RunState]) -> list[str]:
+    """The command that trains and records one group of runs (``python -m s3prl_emo.sweep.batched``)."""
+    return [sys.executable, "-m", "s3prl_emo.sweep.batched", *(str(s.folder) for s in group)]
+
+
+def run_local_batched(
+    pending: list[RunState], *, jobs: int = 1, gpus: list[str] | None = None, max_runs: int = MAX_RUNS
+) -> int:
+    """One process per group (``groups``), ``jobs`` at a time, each pinned to the least busy GPU of
+    ``gpus``; return how many runs are not done (read back from their folders)."""
     from .local import open_log
     from .state import run_state
 
-    queue = groups(pending)
-    running: dict[subprocess.Popen, tuple[list[RunState], object]] = {}
-    slot = 0
+    parallel = max(1, jobs)
+    queue = groups(pending, max_runs, at_least=min(parallel, len(gpus)) if gpus else 1)
+    running: dict[subprocess.Popen, tuple[object, str | None]] = {}
     try:
         while queue or running:
-            while queue and len(running) < max(1, jobs):
+            while queue and len(running) < parallel:
                 group = queue.pop(0)
                 env = dict(os.environ)
-                if gpus:
-                    env["CUDA_VISIBLE_DEVICES"] = gpus[slot % len(gpus)]
-                slot += 1
-                env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // max(1, jobs))))
+                gpu = least_busy(gpus, [g for _, g in running.values()]) if gpus else None
+                if gpu is not None:
+                    env["CUDA_VISIBLE_DEVICES"] = gpu
+                env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // parallel)))
                 log = open_log(group[0].folder)  # the group's log, in its first run's folder
-                command = [sys.executable, "-m", "s3prl_emo.sweep.batched", *(str(s.folder) for s in group)]
-                running[subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)] = (group, log)
-                logger.info("batched: %d runs of %s", len(group), group[0].spec.upstream)
+                process = subprocess.Popen(group_command(group), stdout=log, stderr=subprocess.STDOUT, env=env)
+                running[process] = (log, gpu)
+                logger.info(
+                    "batched: %d runs of %s%s (log: %s)",
+                    len(group),
+                    group[0].spec.upstream,
+                    f" on GPU {gpu}" if gpu is not None else "",
+                    group[0].folder,
+                )
             time.sleep(0.5)
             for process in [p for p in running if p.poll() is not None]:
-                _, log = running.pop(process)
+                log, _ = running.pop(process)
                 log.close()
     finally:
         for process in running:
             process.send_signal(signal.SIGTERM)
         for process in running:
             process.wait()
-    states = [run_state(s.spec, s.folder) for s in pending]
-    return sum(s.state == FAILED or s.state != "done" for s in states)
+    states = [run_state(s.spec, s.folder, s.cross) for s in pending]
+    return sum(s.state != "done" for s in states)
 
 
 def _raise_interrupt(signum, frame):

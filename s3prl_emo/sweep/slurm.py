@@ -107,17 +107,63 @@ class SlurmRun:
         return submitit.helpers.DelayedSubmission(SlurmRun(self.run_dir))
 
 
-def submit_slurm(pending: list[RunState], results: Path, settings: dict, *, jobs: int | None = None):
-    """Submit one array job over the pending runs; return the submitit jobs."""
+class SlurmGroup:
+    """What an array task runs for ``--trainer batched``: a group of runs trained together
+    (``python -m s3prl_emo.sweep.batched``), logged in its first run's folder. Requeued on
+    preemption like ``SlurmRun``; each run resumes from its newest ``states-*.ckpt``."""
+
+    def __init__(self, run_dirs: list[str]):
+        self.run_dirs = list(run_dirs)
+
+    def __call__(self) -> list[str]:
+        import sys
+
+        command = [sys.executable, "-m", "s3prl_emo.sweep.batched", *self.run_dirs]
+        with open_log(Path(self.run_dirs[0])) as log:
+            subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, check=False)
+        return self.run_dirs  # each run's outcome is in its folder (result.json or state.json)
+
+    def checkpoint(self):
+        import submitit
+
+        return submitit.helpers.DelayedSubmission(SlurmGroup(self.run_dirs))
+
+
+def slurm_units(pending: list[RunState], *, batched: bool = False, max_runs: int | None = None) -> list[list[RunState]]:
+    """What each array task runs: one run, or with ``batched`` a group of ``sweep.batched.groups``.
+
+    Examples:
+        >>> slurm_units([])
+        []
+    """
+    if not batched:
+        return [[item] for item in pending]
+    from .batched import MAX_RUNS, groups
+
+    return groups(pending, max_runs or MAX_RUNS)
+
+
+def submit_slurm(
+    pending: list[RunState],
+    results: Path,
+    settings: dict,
+    *,
+    jobs: int | None = None,
+    batched: bool = False,
+    max_runs: int | None = None,
+):
+    """Submit one array job: a task per pending run, or with ``batched`` a task per group of runs
+    (``slurm_units``); return the submitit jobs and the runs of each."""
     import submitit
 
+    units = slurm_units(pending, batched=batched, max_runs=max_runs)
     executor = submitit.AutoExecutor(folder=str(results / ".slurm" / "%j"), cluster="slurm")
     parameters = {
         "timeout_min": int(settings["time_min"]),
         "cpus_per_task": int(settings["cpus_per_run"]),
         "mem_gb": float(settings["mem_gb"]),
         "name": "s3prl-emo-sweep",
-        "slurm_array_parallelism": int(jobs or settings.get("array_parallelism") or len(pending)),
+        "slurm_array_parallelism": int(jobs or settings.get("array_parallelism") or len(units)),
     }
     if int(settings["gpus_per_run"]):
         parameters["gpus_per_node"] = int(settings["gpus_per_run"])
@@ -127,29 +173,40 @@ def submit_slurm(pending: list[RunState], results: Path, settings: dict, *, jobs
         parameters["slurm_additional_parameters"] = dict(settings["additional"])
     executor.update_parameters(**parameters)
     with executor.batch():
-        jobs_out = [executor.submit(SlurmRun(str(item.folder))) for item in pending]
-    logger.info("submitted %d run(s) as Slurm job %s", len(jobs_out), jobs_out[0].job_id.split("_")[0])
-    return jobs_out
+        jobs_out = [
+            executor.submit(
+                SlurmGroup([str(item.folder) for item in unit]) if batched else SlurmRun(str(unit[0].folder))
+            )
+            for unit in units
+        ]
+    logger.info(
+        "submitted %d run(s) in %d task(s) as Slurm job %s", len(pending), len(units), jobs_out[0].job_id.split("_")[0]
+    )
+    return jobs_out, units
 
 
-def wait_slurm(jobs, pending: list[RunState], poll_s: float = 5.0) -> int:
-    """Wait until every job has its result (submitit's pickle) or every run its result.json or
-    failure; the bar's postfix is the summary read from RESULTS. Return how many runs failed.
+def wait_slurm(jobs, units: list[list[RunState]], poll_s: float = 5.0) -> int:
+    """Wait until every job has its result (submitit's pickle) or every run of its unit its
+    result.json or failure; the bar's postfix is the summary read from RESULTS. Return how many
+    runs failed.
 
     Needs no accounting database (``sacct``): only the files that submitit and the workers write."""
     from tqdm import tqdm
 
-    with tqdm(total=len(jobs), desc="sweep (slurm)", unit="run") as bar:
+    pairs = [(job, item) for job, unit in zip(jobs, units, strict=True) for item in unit]
+    with tqdm(total=len(pairs), desc="sweep (slurm)", unit="run") as bar:
         while True:
-            states = [run_state(item.spec, item.folder, item.cross) for item in pending]
-            finished = sum(job.done() or state.state in (DONE, FAILED) for job, state in zip(jobs, states, strict=True))
+            states = [run_state(item.spec, item.folder, item.cross) for _, item in pairs]
+            finished = sum(
+                job.done() or state.state in (DONE, FAILED) for (job, _), state in zip(pairs, states, strict=True)
+            )
             bar.n = finished
             bar.set_postfix_str(summary(states))
-            if finished == len(jobs):
+            if finished == len(pairs):
                 break
             time.sleep(poll_s)
     failed = 0
-    for job, item in zip(jobs, pending, strict=True):
+    for job, item in pairs:
         if run_state(item.spec, item.folder, item.cross).state == DONE:
             continue
         failed += 1

@@ -72,7 +72,8 @@ def run_state(spec: RunSpec, folder: Path, cross: tuple[str, ...] = ()) -> RunSt
         return RunState(spec, folder, name, shown, cross, finished)
 
     if trained and finished == len(cross):
-        return state_of(DONE)
+        shown = "; ".join(part for part in (progress, f"trainer {spec.trainer}") if part)
+        return RunState(spec, folder, DONE, shown, cross, finished)
     path = folder / STATE_FILE
     if not os.path.lexists(path):
         interrupted = not trained and list(folder.glob("exp/states-*.ckpt"))

@@ -238,6 +238,43 @@ def _finite_everywhere(value: object, *, where: str, key: str = "") -> None:
         finite_number(value, where=f"{where}: {key}")
 
 
+def scores_from_training(expdir: Path, fold: int) -> bool:
+    """Put dev-best's own evaluation files, kept by the batched trainer, in place of a stock evaluation.
+
+    The batched trainer copies the dev and test files of the evaluation that saved
+    ``dev-best.ckpt`` to ``EXPDIR/dev-best-scores`` (``training.batched.files``), with the
+    checkpoint's SHA-256: when that still names this ``dev-best.ckpt``, the files are what
+    ``-m evaluate -e dev-best.ckpt`` would write (same head, same dev thresholds), and they are
+    copied back to ``EXPDIR`` (with ``step`` 0 in the metrics, as the command line's evaluation
+    writes it; the snapshot keeps the dev-best step). Otherwise (another trainer, a kill between the two writes, a
+    missing split) nothing is touched and the caller evaluates as before.
+
+    Examples:
+        >>> scores_from_training(Path("no-such-exp"), 1)
+        False
+    """
+    from ..training.batched.files import BEST_SCORES, BEST_SOURCE, SCORE_FILES
+
+    folder = Path(expdir) / BEST_SCORES
+    names = [f"{split}_fold{fold}_{suffix}" for split in EVALUATED_SPLITS for suffix in SCORE_FILES]
+    source = folder / BEST_SOURCE
+    if not source.is_file() or source.is_symlink() or any(not (folder / n).is_file() for n in names):
+        return False
+    try:
+        recorded = read_json_object(source)
+    except InvalidInputError:
+        return False
+    digest = hashlib.sha256((Path(expdir) / "dev-best.ckpt").read_bytes()).hexdigest()
+    if recorded.get("sha256") != digest:
+        return False
+    for name in names:
+        text = (folder / name).read_text(encoding="utf-8")
+        if name.endswith("_metrics.json"):  # as S3PRL's command-line evaluation logs it: global step 0
+            text = json.dumps({**json.loads(text), "step": 0}, indent=2) + "\n"
+        write_text_atomically(Path(expdir) / name, text)
+    return True
+
+
 def run_one(run_dir: Path, spec: RunSpec | None = None) -> dict:
     """Train (or resume) and evaluate the run in ``run_dir``; return what ``result.json`` holds.
 
@@ -257,8 +294,10 @@ def run_one(run_dir: Path, spec: RunSpec | None = None) -> dict:
     best = expdir / "dev-best.ckpt"
     if not best.is_file():
         raise InvalidInputError(f"{expdir}: training ended without dev-best.ckpt")
-    ckpt = {"args.upstream_ckpt": spec.upstream_ckpt} if spec.upstream_ckpt else {}
-    evaluate(best, EVALUATED_SPLITS, device, s3prl_override(ckpt) or "none")
+    scores_from = "training" if scores_from_training(expdir, spec.fold) else "evaluate"
+    if scores_from == "evaluate":
+        ckpt = {"args.upstream_ckpt": spec.upstream_ckpt} if spec.upstream_ckpt else {}
+        evaluate(best, EVALUATED_SPLITS, device, s3prl_override(ckpt) or "none")
     scores = {split: read_json_object(expdir / f"{split}_fold{spec.fold}_metrics.json") for split in EVALUATED_SPLITS}
     classes = [key.split("/", 1)[1] for key in scores["test"] if key.startswith("f1/")]
     result = {
@@ -284,6 +323,7 @@ def run_one(run_dir: Path, spec: RunSpec | None = None) -> dict:
             if "ccc_mean" in scores["test"]
             else {}
         ),
+        "scores_from": scores_from,
         "wall_time_s": {"train": train_seconds, "total": round(time.time() - started, 1)},
         "versions": {
             "s3prl": _package_version("s3prl"),

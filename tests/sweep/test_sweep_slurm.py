@@ -141,3 +141,22 @@ def test_sweep_runs_on_slurm_and_status_reads_it_back(slurm_env, synth_root, tmp
     assert list((out / ".slurm").rglob("*_submission.sh"))  # went through sbatch (submitit's script)
     status = subprocess.run([*sweep, "--status", "--out", str(out)], capture_output=True, text=True)
     assert status.stdout.rstrip().endswith("done 2 / running 0 / failed 0 / to do 0")
+
+
+def test_batched_sweep_on_slurm_runs_one_task_per_group(slurm_env, synth_root, tmp_path):
+    out = tmp_path / "results"
+    sweep = [sys.executable, "-m", "s3prl_emo.cli", "sweep"]
+    pooled = f"{SMALL},,config.downstream_expert.modelrc.select=UtteranceLevel"
+    result = subprocess.run(
+        [*sweep, "--upstreams", "fbank", "--conditions", "SYNTH", "--folds", "1,2,3", "--root", str(synth_root),
+         "--out", str(out), "-o", pooled, "--launcher", "slurm", "--trainer", "batched", "--batched-max-runs", "2",
+         "--jobs", "2", "--cpus-per-run", "1", "--mem-gb", "1", "--time-min", "20"],
+        env=slurm_env, capture_output=True, text=True, timeout=1200,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "submitted 3 run(s) in 2 task(s)" in result.stderr
+    runs = [out / f"fbank/SYNTH/default/fold{fold}" for fold in (1, 2, 3)]
+    assert {json.loads((run / "result.json").read_text())["trainer"] for run in runs} == {"batched"}
+    assert "batched: 2 runs trained together" in (runs[0] / "run.log").read_text()  # folds 1 and 2: one task
+    assert "batched: 1 runs trained together" in (runs[2] / "run.log").read_text()
+    assert not (runs[1] / "run.log").exists()

@@ -93,3 +93,44 @@ def load_optimizer_state(optimizer: torch.optim.Optimizer, params: dict[str, nn.
     state = {name: dict(optimizer.state[p]) for name, p in params.items() if p in optimizer.state}
     optimizer.state = defaultdict(dict)
     return state
+
+
+BEST_SCORES = "dev-best-scores"
+BEST_SOURCE = "source.json"
+SCORE_FILES = ("metrics.json", "predict.txt", "truth.txt", "probs.csv")
+
+
+def snapshot_best_scores(expdir: Path, fold: str, splits: list[str], step: int) -> None:
+    """Keep the evaluation files of the step that wrote ``dev-best.ckpt`` in ``EXPDIR/dev-best-scores``.
+
+    The expert rewrites ``{split}_{fold}_*`` at every evaluation; the copies taken right after
+    dev-best is saved are what ``-m evaluate -e dev-best.ckpt`` writes (the same head, the same
+    dev thresholds), so a sweep can record the run without a stock evaluation. ``source.json``,
+    written last, names the checkpoint's step and SHA-256: a snapshot without it, or of another
+    checkpoint (a kill between the two writes), is not used.
+
+    Examples:
+        >>> snapshot_best_scores(Path("exp"), "fold1", ["dev", "test"], 250)  # doctest: +SKIP
+    """
+    import hashlib
+    import shutil
+
+    from ...runtime.atomic import write_json_atomically
+
+    folder = Path(expdir) / BEST_SCORES
+    folder.mkdir(exist_ok=True)
+    (folder / BEST_SOURCE).unlink(missing_ok=True)
+    copied = []
+    for split in splits:
+        for suffix in SCORE_FILES:
+            name = f"{split}_{fold}_{suffix}"
+            source = Path(expdir) / name
+            if not source.is_file():
+                continue
+            tmp = folder / f".{name}.{os.getpid()}.partial"
+            shutil.copyfile(source, tmp)
+            os.replace(tmp, folder / name)
+            copied.append(name)
+    with open(Path(expdir) / "dev-best.ckpt", "rb") as handle:
+        digest = hashlib.sha256(handle.read()).hexdigest()
+    write_json_atomically(folder / BEST_SOURCE, {"step": int(step), "sha256": digest, "files": copied})

@@ -71,6 +71,11 @@ def read_run(argv: list[str]) -> RunSetup:
     if _Captured.last is None:  # pragma: no cover - run_downstream always builds a runner for -m train
         raise InvalidInputError(f"{' '.join(argv)}: S3PRL built no runner")
     args, config, rng = _Captured.last
+    # The Runner's expert fits log/eval/save steps to a short run in the Runner's own config dict
+    # (it shares it); the batched trainer builds experts on copies, so it fits the run's here.
+    from ...downstream.expert import _fit_schedule
+
+    _fit_schedule(config.get("runner"))
     return RunSetup(list(argv), args, config, rng)
 
 

@@ -29,7 +29,15 @@ from ...runtime import runlock
 from ...runtime.checkpoints import load_checkpoint
 from ..feature_store import StoreOptions
 from .engine import PooledForward, RunStack, adam_recipe, run_parameters
-from .files import TRAINER_KEY, expert_view, load_optimizer_state, make_room, optimizer_state, save_atomic
+from .files import (
+    TRAINER_KEY,
+    expert_view,
+    load_optimizer_state,
+    make_room,
+    optimizer_state,
+    save_atomic,
+    snapshot_best_scores,
+)
 from .setup import FoldData, RunSetup, Shared, fallback_reason, head_for, read_run
 
 logger = logging.getLogger(__name__)
@@ -494,6 +502,8 @@ class Trainer:
         }
         for name in names:
             save_atomic(state, run.setup.expdir / name)
+        if "dev-best.ckpt" in names:  # this step's evaluation files are dev-best's: kept for the sweep
+            snapshot_best_scores(run.setup.expdir, run.view.fold, list(run.runner["eval_dataloaders"]), run.step)
 
 
 def _objective_key(objective: nn.Module) -> tuple:
