@@ -67,9 +67,9 @@ class Probe:
                 probe.losses[expert.expdir.name][global_step] = loss
             return log_records(expert, split, records, logger, global_step, **kwargs)
 
-        def dumped(expert, split, names, probs, labels, scores):
+        def dumped(expert, split, names, probs, labels, scores, values=None):
             probe.scores[expert.expdir.name][(split, scores["step"])] = (scores["loss"], scores["macro_f1"])
-            return dump(expert, split, names, probs, labels, scores)
+            return dump(expert, split, names, probs, labels, scores, values)
 
         @functools.wraps(step)
         def timed(optimizer, *args, **kwargs):

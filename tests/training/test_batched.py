@@ -73,6 +73,12 @@ def test_fallback_reasons(modelrc, config, reason):
     assert (got is None) if reason is None else (reason in got)
 
 
+@pytest.mark.parametrize("task", ["attributes", "both"])
+def test_a_run_with_attribute_outputs_falls_back(task):
+    config = {"runner": {}, "downstream_expert": {"task": task, "modelrc": {"select": "UtteranceLevel"}}}
+    assert f"task {task!r}" in fallback_reason(config, argparse.Namespace(), StoreOptions())
+
+
 def test_a_run_on_a_sequence_store_falls_back():
     config = {"runner": {}, "downstream_expert": {"modelrc": {"select": "UtteranceLevel"}}}
     assert "sequence" in fallback_reason(config, argparse.Namespace(), StoreOptions(store="sequence"))

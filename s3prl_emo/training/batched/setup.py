@@ -100,6 +100,9 @@ def fallback_reason(config: dict, args: argparse.Namespace, options: StoreOption
     expert = config.get("downstream_expert") or {}
     modelrc = expert.get("modelrc") or {}
     runner = config.get("runner") or {}
+    task = expert.get("task", "categorical")
+    if task != "categorical":
+        return f"downstream_expert.task {task!r}: the stacked step trains class heads with CBCE only"
     if not pooled_head(modelrc):
         return f"modelrc.select {modelrc.get('select', 'UtteranceLevel')!r} does not mean-pool first: no pooled store"
     if options.store == "sequence":
