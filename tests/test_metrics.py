@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 from scipy.spatial.distance import jensenshannon
-from sklearn.metrics import f1_score
+from sklearn.metrics import f1_score, precision_recall_fscore_support
 
 from s3prl_emo.errors import InvalidInputError
 from s3prl_emo.metrics import (
@@ -46,6 +46,30 @@ def test_macro_f1_matches_independent_computation(seed):
     for average in ("macro", "weighted", "samples"):
         expected = f1_score(truth, pred, average=average, zero_division=0)
         assert scores[f"{average}_f1"] == pytest.approx(expected, abs=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_the_f1_family_is_scikit_learns_exactly(seed):
+    """Counted here for speed, equal to scikit-learn's to the last bit: sparse and empty
+    classes, utterances with no class on in the truth, the prediction, or both."""
+    rng = np.random.default_rng(seed)
+    n, c = int(rng.integers(1, 60)), int(rng.integers(2, 9))
+    probs, labels = rng.dirichlet(np.full(c, 0.3), size=n), rng.dirichlet(np.full(c, 0.3), size=n)
+    labels[:, 0] = 0.0  # a class never on in the truth
+    probs[rng.random(n) < 0.3] = 1.0 / c  # utterances with no class predicted
+    truth, pred = binarize(labels), binarize(probs)
+    names = [f"c{j}" for j in range(c)]
+    scores = score(probs, labels, names)
+    precision, recall, f1, support = precision_recall_fscore_support(truth, pred, average=None, zero_division=0)
+    for j, name in enumerate(names):
+        assert (scores[f"precision/{name}"], scores[f"recall/{name}"]) == (precision[j], recall[j])
+        assert (scores[f"f1/{name}"], scores[f"support/{name}"]) == (f1[j], support[j])
+    for average in ("macro", "micro", "samples"):
+        assert scores[f"{average}_f1"] == f1_score(truth, pred, average=average, zero_division=0), average
+    thresholds = rng.random(c)
+    expected = f1_score(truth, binarize(probs, thresholds), average="macro", zero_division=0)
+    assert macro_f1_at_thresholds(probs, labels, thresholds) == expected
+    assert multilabel_macro_f1(probs, labels) == f1_score(truth, pred, average="macro", zero_division=0)
 
 
 def test_batch_mean_is_the_mean_over_consecutive_batches():
