@@ -18,7 +18,6 @@ recorded digest must still match, and an undigested file must give the result's 
 from __future__ import annotations
 
 import html
-import io
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -33,7 +32,7 @@ from ..metrics import concordance_cc
 from ..runtime.guards import resolve_inside
 from ..stats import bootstrap_ccc, holm, paired_test_ccc, percentile_interval
 from ..sweep.plan import RESULT_FILE, RunSpec
-from .results import _prediction_entry, _read_bounded, _skip, choose_grid
+from .results import FoldRuns, _prediction_entry, _read_bounded, choose_grid, parse_table, pool_cell
 from .significance import ALPHA, CONFIDENCE, N_RESAMPLES, Comparison, Interval, condition_seed
 from .tables import BOLD, MEASURED, to_html, to_markdown
 
@@ -54,7 +53,7 @@ class PooledAttributes:
 
 
 @dataclass
-class AttributeCell:
+class AttributeCell(FoldRuns):
     """The attribute scores of one (upstream, condition) at its chosen grid point."""
 
     upstream: str
@@ -68,16 +67,8 @@ class AttributeCell:
     pooled_note: str = ""
 
     @property
-    def runs(self) -> int:
-        return len(self.results)
-
-    @property
-    def folds(self) -> int:
-        return len({r["fold"] for r in self.results})
-
-    @property
-    def complete(self) -> bool:
-        return self.runs == self.expected_runs
+    def planned_runs(self) -> int:
+        return self.expected_runs
 
     def mean(self, key: str) -> float:
         """Mean test ``key`` (``ccc/EmoAct``, ``ccc_mean``) over the finished runs; NaN if undefined in one."""
@@ -85,46 +76,7 @@ class AttributeCell:
 
     def std(self, key: str) -> float:
         """Sample standard deviation over folds of each fold's mean over seeds (0 for one fold)."""
-        groups: dict = {}
-        for record in self.results:
-            groups.setdefault(record["fold"], []).append(record["test"][key])
-        means = [float(np.mean(v)) for v in groups.values()]
-        return float(np.std(means, ddof=1)) if len(means) > 1 else 0.0
-
-
-def parse_attribute_table(text: str, attributes: Sequence[str], *, where: str) -> tuple[np.ndarray, np.ndarray]:
-    """File names and (N, A) values of a ``FileName,<attr>...`` CSV (``*_attributes.csv`` or its truth).
-
-    Raises:
-        InvalidInputError: not a CSV, other columns, no rows, an empty or repeated FileName,
-            or a value that is not a finite number (naming the line and column).
-
-    Examples:
-        >>> names, values = parse_attribute_table("FileName,EmoAct\\nx.wav,2.5\\n", ["EmoAct"], where="a.csv")
-        >>> names.tolist(), values.tolist()
-        (['x.wav'], [[2.5]])
-    """
-    try:
-        table = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as err:
-        raise InvalidInputError(f"{where}: not a CSV table ({str(err).strip()[:200]})") from err
-    expected = ["FileName", *attributes]
-    if list(table.columns) != expected:
-        raise InvalidInputError(f"{where}: columns {list(table.columns)[:20]}; expected {expected}")
-    if table.empty:
-        raise InvalidInputError(f"{where}: no rows")
-    bad_name = table["FileName"].duplicated().to_numpy() | (table["FileName"] == "").to_numpy()
-    if bad_name.any():
-        raise InvalidInputError(f"{where}: line {int(np.argmax(bad_name)) + 2}: an empty or repeated FileName")
-    values = table[list(attributes)].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
-    bad = ~np.isfinite(values)
-    if bad.any():
-        row, column = np.argwhere(bad)[0]
-        raise InvalidInputError(
-            f"{where}: line {row + 2}, column {attributes[column]}: {table.iat[row, column + 1][:80]!r} is not a "
-            "finite number"
-        )
-    return table["FileName"].to_numpy(dtype=object), values
+        return self.fold_std(key)
 
 
 def _files(record: dict, spec: RunSpec, where: str) -> tuple[dict[str, str], dict[str, str] | None]:
@@ -161,7 +113,7 @@ def read_attribute_predictions(
     for kind, name in files.items():
         shown = str(results / spec.key / name)
         text = _read_bounded(paths[kind], shown, digests and digests[kind])
-        read[kind] = parse_attribute_table(text, attributes, where=shown)
+        read[kind] = parse_table(text, attributes, where=shown)
     names, predictions = read["predictions"]
     truth_names, truth = read["truth"]
     if not np.array_equal(names, truth_names):
@@ -221,33 +173,6 @@ def pool_attributes(runs: Sequence[tuple[RunSpec, tuple[np.ndarray, np.ndarray, 
     )
 
 
-def _pool_cell(results: Path, cell: AttributeCell, problems: list[str]) -> None:
-    """Set ``cell.pooled``, or ``cell.pooled_note`` to why not."""
-    if not cell.complete:
-        cell.pooled_note = f"{cell.runs} of {cell.expected_runs} planned runs finished"
-        return
-    found, missing = [], []
-    for spec, record in zip(cell.specs, cell.results, strict=True):
-        try:
-            read = read_attribute_predictions(results, spec, record)
-        except InvalidInputError as err:
-            _skip(problems, f"{err}; no CCC interval for {cell.upstream} / {cell.condition}")
-            cell.pooled_note = f"the attribute predictions of run {spec.key} are unusable (see the skipped inputs)"
-            return
-        if read is None:
-            missing.append(spec.key)
-        else:
-            found.append((spec, read))
-    if missing:
-        cell.pooled_note = f"no per-utterance attribute predictions in run {missing[0]} (its exp/ folder is gone?)"
-        return
-    try:
-        cell.pooled = pool_attributes(found)
-    except InvalidInputError as err:
-        _skip(problems, f"{results}: {cell.upstream} / {cell.condition}: {err}; no CCC interval")
-        cell.pooled_note = f"its runs' test utterances do not pool: {err}"
-
-
 def attribute_cells(
     results: Path,
     upstreams: Sequence[str],
@@ -292,7 +217,16 @@ def attribute_cells(
                 [record for _, record in chosen],
                 [spec for spec, _ in chosen],
             )
-            _pool_cell(Path(results), cell, problems)
+            pool_cell(
+                Path(results),
+                cell,
+                list(zip(cell.specs, cell.results, strict=True)),
+                read_attribute_predictions,
+                pool_attributes,
+                problems,
+                what="attribute predictions",
+                interval="CCC interval",
+            )
             cells[(upstream, condition)] = cell
     return cells
 

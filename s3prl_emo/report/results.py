@@ -25,7 +25,7 @@ import logging
 import math
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -81,8 +81,40 @@ class Pooled:
     seeds: int
 
 
+class FoldRuns:
+    """What a cell's finished runs (``results``, their ``result.json`` records) say over folds."""
+
+    results: list[dict]
+    planned_runs: int  # how many runs the plan holds for the cell
+    upstream: str
+    condition: str
+    pooled: object | None
+    pooled_note: str
+
+    @property
+    def runs(self) -> int:
+        return len(self.results)
+
+    @property
+    def folds(self) -> int:
+        """Folds with at least one finished run (with one seed: the finished runs)."""
+        return len({r["fold"] for r in self.results})
+
+    @property
+    def complete(self) -> bool:
+        return self.runs == self.planned_runs
+
+    def fold_std(self, key: str = "macro_f1") -> float:
+        """Sample standard deviation over folds of each fold's mean test ``key`` over seeds (0 for one fold)."""
+        groups: dict = {}
+        for record in self.results:
+            groups.setdefault(record["fold"], []).append(record["test"][key])
+        means = [float(np.mean(v)) for v in groups.values()]
+        return float(np.std(means, ddof=1)) if len(means) > 1 else 0.0
+
+
 @dataclass
-class Cell:
+class Cell(FoldRuns):
     """The runs of one (upstream, condition) at its chosen grid point."""
 
     upstream: str
@@ -97,22 +129,13 @@ class Cell:
     specs: list[RunSpec] = field(default_factory=list)  # the runs of ``results``, in the same order
 
     @property
-    def runs(self) -> int:
-        return len(self.results)
-
-    @property
-    def folds(self) -> int:
-        """Folds with at least one finished run (with one seed: the finished runs)."""
-        return len({r["fold"] for r in self.results})
-
-    @property
     def seeds(self) -> int:
         """Seeds with at least one finished run."""
         return len({r.get("seed") for r in self.results})
 
     @property
-    def complete(self) -> bool:
-        return self.runs == (self.expected_folds if self.expected_runs is None else self.expected_runs)
+    def planned_runs(self) -> int:
+        return self.expected_folds if self.expected_runs is None else self.expected_runs
 
     def test_scores(self, key: str = "macro_f1") -> np.ndarray:
         return np.array([r["test"][key] for r in self.results], dtype=float)
@@ -125,8 +148,7 @@ class Cell:
     @property
     def std(self) -> float:
         """Sample standard deviation over folds of each fold's mean over seeds (0 for a single fold)."""
-        scores = np.array(list(self._means_by("fold").values()))
-        return float(scores.std(ddof=1)) if len(scores) > 1 else 0.0
+        return self.fold_std("macro_f1")
 
     @property
     def seed_std(self) -> float:
@@ -141,12 +163,6 @@ class Cell:
 
     def _of(self, seed) -> list[dict]:
         return [r for r in self.results if r.get("seed") == seed]
-
-    def _means_by(self, key: str) -> dict:
-        groups: dict = {}
-        for record in self.results:
-            groups.setdefault(record.get(key), []).append(record["test"]["macro_f1"])
-        return {k: float(np.mean(v)) for k, v in groups.items()}
 
     @property
     def classes(self) -> list[str]:
@@ -362,6 +378,51 @@ def _read_bounded(path: Path, shown: str, digest: str | None) -> str:
         raise InvalidInputError(f"{shown}: not UTF-8 text ({err.reason} at byte {err.start})") from err
 
 
+def parse_table(
+    text: str, columns: Sequence[str], *, where: str, unit: tuple[float, float] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """File names and (N, K) values of a ``FileName,<column>...`` CSV, e.g. ``*_attributes.csv``.
+
+    Args:
+        text: the file's text.
+        columns: the value columns expected after ``FileName``, in order.
+        where: the file, as errors name it.
+        unit: the closed interval every value must lie in (None: any finite number).
+
+    Raises:
+        InvalidInputError: not a CSV, other columns, no rows, an empty or repeated FileName,
+            or a value that is not a finite number (in ``unit``), naming the line and column.
+
+    Examples:
+        >>> names, values = parse_table("FileName,EmoAct\\nx.wav,2.5\\n", ["EmoAct"], where="a.csv")
+        >>> names.tolist(), values.tolist()
+        (['x.wav'], [[2.5]])
+    """
+    try:
+        table = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_filter=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as err:
+        raise InvalidInputError(f"{where}: not a CSV table ({str(err).strip()[:200]})") from err
+    expected = ["FileName", *columns]
+    if list(table.columns) != expected:
+        raise InvalidInputError(f"{where}: columns {list(table.columns)[:20]}; expected {expected}")
+    if table.empty:
+        raise InvalidInputError(f"{where}: no rows")
+    bad_name = table["FileName"].duplicated().to_numpy() | (table["FileName"] == "").to_numpy()
+    if bad_name.any():
+        raise InvalidInputError(f"{where}: line {int(np.argmax(bad_name)) + 2}: an empty or repeated FileName")
+    values = table[list(columns)].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
+    bad = ~np.isfinite(values)
+    if unit is not None:
+        bad |= (values < unit[0]) | (values > unit[1])
+    if bad.any():
+        row, column = np.argwhere(bad)[0]
+        kind = "a finite number" if unit is None else f"a probability in [{unit[0]:g}, {unit[1]:g}]"
+        raise InvalidInputError(
+            f"{where}: line {row + 2}, column {columns[column]}: {table.iat[row, column + 1][:80]!r} is not {kind}"
+        )
+    return table["FileName"].to_numpy(dtype=object), values
+
+
 def parse_probabilities(text: str, classes: Sequence[str], *, where: str) -> tuple[np.ndarray, np.ndarray]:
     """File names and (N, C) probabilities of an expert's ``*_probs.csv`` (``FileName`` + one column a class).
 
@@ -374,29 +435,7 @@ def parse_probabilities(text: str, classes: Sequence[str], *, where: str) -> tup
         >>> names.tolist(), probs.tolist()
         (['x.wav'], [[0.25, 0.75]])
     """
-    try:
-        table = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_filter=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as err:
-        raise InvalidInputError(f"{where}: not a CSV table ({str(err).strip()[:200]})") from err
-    expected = ["FileName", *classes]
-    if list(table.columns) != expected:
-        raise InvalidInputError(f"{where}: columns {list(table.columns)[:20]}; expected {expected}")
-    if table.empty:
-        raise InvalidInputError(f"{where}: no rows")
-    names = table["FileName"].to_numpy(dtype=object)
-    repeated = table["FileName"].duplicated()
-    if (table["FileName"] == "").any() or repeated.any():
-        row = int(np.argmax(repeated.to_numpy() | (table["FileName"] == "").to_numpy())) + 2
-        raise InvalidInputError(f"{where}: line {row}: an empty or repeated FileName")
-    values = table[list(classes)].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
-    bad = ~np.isfinite(values) | (values < 0) | (values > 1)
-    if bad.any():
-        row, column = np.argwhere(bad)[0]
-        raise InvalidInputError(
-            f"{where}: line {row + 2}, column {classes[column]}: {table.iat[row, column + 1][:80]!r} is not a "
-            "probability in [0, 1]"
-        )
-    return names, values
+    return parse_table(text, classes, where=where, unit=(0.0, 1.0))
 
 
 def parse_truth(text: str, names: np.ndarray, classes: Sequence[str], *, where: str) -> np.ndarray:
@@ -616,31 +655,45 @@ def _consistent(records: list[tuple[RunSpec, dict]], problems: list[str], result
     return kept
 
 
-def _pool_cell(results: Path, cell: Cell, runs: list[tuple[RunSpec, dict]], problems: list[str]) -> None:
-    """Set ``cell.pooled`` from its runs' prediction files, or ``cell.pooled_note`` to why not."""
+def pool_cell(
+    results: Path,
+    cell: FoldRuns,
+    runs: list[tuple[RunSpec, dict]],
+    read: Callable[[Path, RunSpec, dict], object | None],
+    combine: Callable[[list[tuple[RunSpec, object]]], object],
+    problems: list[str],
+    *,
+    what: str = "predictions",
+    interval: str = "interval",
+) -> None:
+    """Set ``cell.pooled`` to ``combine`` of what ``read`` finds for each run, or ``cell.pooled_note`` to why not.
+
+    The class table pools each run's probabilities, the attribute table its attribute values:
+    one rule for both (every planned run finished, each one's files readable and present).
+    """
     if not cell.complete:
-        cell.pooled_note = f"{cell.runs} of {cell.expected_runs or cell.expected_folds} planned runs finished"
+        cell.pooled_note = f"{cell.runs} of {cell.planned_runs} planned runs finished"
         return
-    predictions, missing = [], []
+    found, missing = [], []
     for spec, record in runs:
         try:
-            found = read_predictions(results, spec, record)
+            kept = read(results, spec, record)
         except InvalidInputError as err:
-            _skip(problems, f"{err}; no interval for {spec.upstream} / {spec.condition}")
-            cell.pooled_note = f"the predictions of run {spec.key} are unusable (see the skipped inputs)"
+            _skip(problems, f"{err}; no {interval} for {spec.upstream} / {spec.condition}")
+            cell.pooled_note = f"the {what} of run {spec.key} are unusable (see the skipped inputs)"
             return
-        if found is None:
+        if kept is None:
             missing.append(spec.key)
         else:
-            predictions.append(found)
+            found.append((spec, kept))
     if missing:
         more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
-        cell.pooled_note = f"no per-utterance test predictions in run {missing[0]}{more} (its exp/ folder is gone)"
+        cell.pooled_note = f"no per-utterance test {what} in run {missing[0]}{more} (its exp/ folder is gone)"
         return
     try:
-        cell.pooled = pool(predictions)
+        cell.pooled = combine(found)
     except InvalidInputError as err:
-        _skip(problems, f"{results}: {cell.upstream} / {cell.condition}: {err}; no interval")
+        _skip(problems, f"{results}: {cell.upstream} / {cell.condition}: {err}; no {interval}")
         cell.pooled_note = f"its runs' test utterances do not pool: {err}"
 
 
@@ -689,7 +742,7 @@ def load_sweep(results: Path) -> Sweep:
                 expected_runs=len(specs),
                 specs=[spec for spec, _ in chosen],
             )
-            _pool_cell(results, cell, chosen, problems)
+            pool_cell(results, cell, chosen, read_predictions, lambda found: pool([r for _, r in found]), problems)
             cells[(upstream, condition)] = cell
     from .attributes import attribute_cells  # the attribute table builds on this module
 

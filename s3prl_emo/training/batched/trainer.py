@@ -65,10 +65,7 @@ class _Run:
     optimizer: torch.optim.Optimizer
     scheduler: object
     generator: torch.Generator
-    seed: int
-    total: int
     runner: dict
-    accumulate: int = 1
     step: int = 0
     epoch: int = 0
     order: list[torch.Tensor] | None = None
@@ -85,6 +82,18 @@ class _Run:
     @property
     def name(self) -> str:
         return str(self.setup.expdir)
+
+    @property
+    def seed(self) -> int:
+        return int(self.setup.args.seed)
+
+    @property
+    def total(self) -> int:
+        return int(self.runner["total_steps"])
+
+    @property
+    def accumulate(self) -> int:
+        return int(self.runner.get("gradient_accumulate_steps") or 1)
 
 
 class _Entry:
@@ -211,21 +220,8 @@ class Trainer:
         generator.set_state(after)
         from tensorboardX import SummaryWriter
 
-        run = _Run(
-            setup=setup,
-            fold=fold,
-            view=view,
-            module=module,
-            params=params,
-            optimizer=optimizer,
-            scheduler=scheduler,
-            generator=generator,
-            seed=int(setup.args.seed),
-            total=int(runner["total_steps"]),
-            runner=runner,
-            accumulate=int(runner.get("gradient_accumulate_steps") or 1),
-            writer=SummaryWriter(str(setup.expdir)),
-        )
+        run = _Run(setup, fold, view, module, params, optimizer, scheduler, generator, runner)
+        run.writer = SummaryWriter(str(setup.expdir))
         run.feat_holder = feat_holder
         run.signature = _signature(module)
         if not hasattr(fold, "loss"):  # the fold's objective over runs: one call for all its runs
