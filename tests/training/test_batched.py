@@ -79,6 +79,12 @@ def test_a_run_with_attribute_outputs_falls_back(task):
     assert f"task {task!r}" in fallback_reason(config, argparse.Namespace(), StoreOptions())
 
 
+def test_a_run_on_a_gpu_falls_back():
+    config = {"runner": {}, "downstream_expert": {"modelrc": {"select": "UtteranceLevel"}}}
+    assert "--device cuda" in fallback_reason(config, argparse.Namespace(device="cuda"), StoreOptions())
+    assert fallback_reason(config, argparse.Namespace(device="cpu"), StoreOptions()) is None
+
+
 def test_a_run_on_a_sequence_store_falls_back():
     config = {"runner": {}, "downstream_expert": {"modelrc": {"select": "UtteranceLevel"}}}
     assert "sequence" in fallback_reason(config, argparse.Namespace(), StoreOptions(store="sequence"))

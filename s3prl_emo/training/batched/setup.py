@@ -100,6 +100,9 @@ def fallback_reason(config: dict, args: argparse.Namespace, options: StoreOption
     expert = config.get("downstream_expert") or {}
     modelrc = expert.get("modelrc") or {}
     runner = config.get("runner") or {}
+    device = str(getattr(args, "device", "cpu"))
+    if device != "cpu":
+        return f"--device {device}: the stacked step computes on the CPU only"
     task = expert.get("task", "categorical")
     if task != "categorical":
         return f"downstream_expert.task {task!r}: the stacked step trains class heads with CBCE only"
