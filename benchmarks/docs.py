@@ -2,7 +2,9 @@
 
 Each table in ``docs/`` (and the README) sits between ``<!-- begin: NAME.json -->`` and ``<!-- end: NAME.json -->``
 and is ``benchmarks/NAME.py``'s ``table(results)`` of ``benchmarks/results/NAME.json``, so
-no figure in the docs is typed by hand. After rerunning a benchmark with
+no figure in the docs is typed by hand. A mode of a benchmark writes ``NAME_MODE.json``
+(``batched.py --protocol``: ``batched_protocol.json``), which ``benchmarks/NAME.py`` renders
+when there is no ``benchmarks/NAME_MODE.py``. After rerunning a benchmark with
 ``--json benchmarks/results/NAME.json``:
 
     python benchmarks/docs.py          # rewrite the tables in docs/
@@ -25,9 +27,23 @@ README = HERE.parent / "README.md"
 BLOCK = re.compile(r"(<!-- begin: (?P<name>[\w-]+)\.json -->\n)(?P<body>.*?)(<!-- end: (?P=name)\.json -->)", re.S)
 
 
+def script(name: str) -> Path:
+    """The benchmark that renders ``benchmarks/results/<name>.json``: ``<name>.py``, else for a mode's
+    results (``<benchmark>_<mode>.json``) ``<benchmark>.py``.
+
+    Examples:
+        >>> script("one_pass").name, script("batched_protocol").name
+        ('one_pass.py', 'batched.py')
+    """
+    path = HERE / f"{name}.py"
+    if not path.exists() and "_" in name:
+        path = HERE / f"{name.rsplit('_', 1)[0]}.py"
+    return path
+
+
 def render(name: str) -> str:
     """The Markdown that ``benchmarks/<name>.py`` makes of ``benchmarks/results/<name>.json``."""
-    spec = importlib.util.spec_from_file_location(f"_benchmark_{name}", HERE / f"{name}.py")
+    spec = importlib.util.spec_from_file_location(f"_benchmark_{name}", script(name))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     results = json.loads((RESULTS / f"{name}.json").read_text())

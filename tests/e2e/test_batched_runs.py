@@ -1,11 +1,48 @@
-"""The batched trainer against its sequential twins (``s3prl-emo train``), end to end on the quick benchmark."""
+"""The batched trainer against its sequential twins (``s3prl-emo train``), end to end on the quick benchmark;
+the benchmark's ``--protocol`` mode (a few seconds)."""
 
 import importlib.util
+import json
+import math
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_protocol_mode_times_a_runner_and_a_batched_step_at_emo_superbs_scale(tmp_path, monkeypatch):
+    from s3prl_emo.runtime import runlock
+
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    spec = importlib.util.spec_from_file_location("batched_benchmark", ROOT / "benchmarks" / "batched.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    out, runs = tmp_path / "protocol.json", tmp_path / "runs"
+    results = bench.main(["--protocol", "--quick", "--json", str(out), "--workdir", str(runs)])
+    written = json.loads(out.read_text())
+    assert written == results
+    assert {"mode", "device", "runs", "runner_step_ms", "batched_step_ms", "protocol", "settings"} <= set(written)
+    assert (written["mode"], written["device"], written["runs"], written["stacks"]) == ("protocol", "cpu", 31, 7)
+    for key in ("runner_step_ms", "batched_step_ms"):
+        assert math.isfinite(written[key]), key
+        assert written[key] > 0, key
+    protocol = written["protocol"]
+    assert (protocol["steps"], protocol["stacked_steps"]) == (522_500, 105_040)
+    assert protocol["runner_hours"] == pytest.approx(522_500 * written["runner_step_ms"] / 3.6e6, abs=0.01)
+    assert protocol["batched_hours"] == pytest.approx(105_040 * written["batched_step_ms"] / 3.6e6, abs=0.01)
+    segments = written["segments"]  # the runs leave the stack as they finish: the shortest (NNIME, 5 folds) first
+    assert [g["runs"] for g in segments] == [31, 26, 21, 15, 9, 4, 3, 2, 1]
+    assert sum(g["steps"] for g in segments) == 105_040
+    assert 0 < protocol["batched_hours_as_runs_leave"] <= protocol["batched_hours"]
+    assert sum(c["folds"] for c in written["conditions"]) == 31
+    assert {(c["name"], c["batch"], c["classes"]) for c in written["conditions"]} >= {
+        ("IEMOCAP", 32, 9),
+        ("PODCAST_S", 16, 16),
+    }
+    assert "| IEMOCAP | 5 | 7,240 | 32 | 9 |" in bench.table(written)
+    assert len(list(runs.glob("*/batched.json"))) == 31  # every run left the stack through the trainer
+    assert not list(runs.rglob(runlock.LOCK_NAME))
 
 
 @pytest.mark.slow
