@@ -1,6 +1,7 @@
 """The batched trainer against its sequential twins (``s3prl-emo train``), end to end on the quick benchmark;
 the benchmark's ``--protocol`` mode (a few seconds)."""
 
+import hashlib
 import importlib.util
 import json
 import math
@@ -62,6 +63,14 @@ def test_batched_runs_match_their_sequential_twins(tmp_path, monkeypatch):
         state = load_checkpoint(run / "dev-best.ckpt")
         assert {"Optimizer", "Step", "Epoch", "Args", "Config", "Featurizer", "Downstream"} <= set(state)
         assert (run / "log.log").read_text().count("test at step") == 2
+        # dev's thresholds travel keyed by the digest of the head they were chosen with: the saved head's
+        # (a stock ``-m evaluate -e dev-best.ckpt -t test`` applies them only then)
+        digest = hashlib.sha256()
+        for name, tensor in state["Downstream"].items():
+            if name.startswith("head."):
+                digest.update(name.removeprefix("head.").encode())
+                digest.update(tensor.float().numpy().tobytes())
+        assert state["Downstream"]["_extra_state"]["dev_thresholds"]["model"] == digest.hexdigest()
 
 
 @pytest.mark.slow

@@ -452,6 +452,7 @@ class Trainer:
             self._guarded(run, job)
 
     def _records_and_log(self, run: _Run, split: str, logits: torch.Tensor) -> list[str]:
+        _sync(run)  # the expert keys its dev thresholds by its head's weights
         size = int(run.view.datarc["eval_batch_size"])
         labels, arrays, names = run.fold.labels[split], run.fold.label_arrays[split], run.fold.names[split]
         records = defaultdict(list)
@@ -473,9 +474,7 @@ class Trainer:
             names = [*names, f"states-{run.step}.ckpt"]
         if not names:
             return
-        with torch.no_grad():  # the run's own modules take its row of the stack: the Runner's layout
-            for name, value in run.stack.run_values(run.row).items():
-                run.params[name].copy_(value)
+        _sync(run)
         self._read_pending(run)
         state = {
             "Optimizer": optimizer_state(run.optimizer, run.params, run.stack.run_state(run.row)),
@@ -500,6 +499,13 @@ class Trainer:
             save_atomic(state, run.setup.expdir / name)
         if "dev-best.ckpt" in names:  # this step's evaluation files are dev-best's: kept for the sweep
             snapshot_best_scores(run.setup.expdir, run.view.fold, list(run.runner["eval_dataloaders"]), run.step)
+
+
+def _sync(run: _Run) -> None:
+    """The run's own modules take its row of the stack (the weights its checkpoints and expert read)."""
+    with torch.no_grad():
+        for name, value in run.stack.run_values(run.row).items():
+            run.params[name].copy_(value)
 
 
 def _objective_key(objective: nn.Module) -> tuple:
