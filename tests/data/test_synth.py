@@ -4,6 +4,7 @@ import shutil
 
 import numpy as np
 import pandas as pd
+import pytest
 import soundfile as sf
 
 from s3prl_emo.data.audit import check_splits
@@ -29,8 +30,18 @@ def test_same_seed_same_corpus_other_seed_other_corpus(tmp_path):
     assert digest(a) == digest(b) != digest(c)
 
 
-def test_full_corpus_has_the_promised_properties(tmp_path):
-    corpus = make_synthetic_corpus(tmp_path, seed=0)
+@pytest.fixture(scope="module")
+def default_corpus(tmp_path_factory):
+    """``s3prl-emo synth --out DIR`` as a newcomer runs it (seed 0, full size): DIR/SYNTH, read only."""
+    from s3prl_emo.cli import main
+
+    out = tmp_path_factory.mktemp("default")
+    assert main(["synth", "--out", str(out)]) == 0
+    return out / "SYNTH"
+
+
+def test_full_corpus_has_the_promised_properties(default_corpus):
+    corpus = default_corpus
     config = read_config(corpus / "Primary")
     assert config.classes == CLASSES
     frame = read_labels(corpus / "Primary" / "labels_consensus_1.csv", config.classes)
@@ -126,12 +137,9 @@ def without_attributes(corpus, out):
     return out
 
 
-def test_default_invocation_writes_the_same_bytes_as_before(tmp_path):
-    from s3prl_emo.cli import main
-
-    assert main(["synth", "--out", str(tmp_path / "new")]) == 0
-    assert tree_digest(tmp_path / "new" / "SYNTH" / "Primary") == DEFAULT_LABELS_WITH_ATTRIBUTES_DIGEST
-    stripped = without_attributes(tmp_path / "new" / "SYNTH", tmp_path / "stripped")
+def test_default_invocation_writes_the_same_bytes_as_before(default_corpus, tmp_path):
+    assert tree_digest(default_corpus / "Primary") == DEFAULT_LABELS_WITH_ATTRIBUTES_DIGEST
+    stripped = without_attributes(default_corpus, tmp_path / "stripped")
     assert tree_digest(stripped / "Primary") == DEFAULT_LABELS_DIGEST
     assert tree_digest(stripped) == DEFAULT_CORPUS_DIGEST
 

@@ -1,5 +1,7 @@
 """A real sweep with a seed axis: fbank and a tiny WavLM x 5 folds x 2 seeds on the built-in corpus,
-then its report: intervals, seeds, ties, the paired test, and the intervals drawn in headless Chromium."""
+trained by the batched trainer (each upstream's 10 runs in one process, every run with its own
+seed), then its report: intervals, seeds, ties, the paired test, and the intervals drawn in
+headless Chromium."""
 
 import json
 import os
@@ -26,7 +28,8 @@ def swept(synth_root, tiny_wavlm, tmp_path_factory):
     command = [
         sys.executable, "-m", "s3prl_emo.cli", "sweep", "--upstreams", ",".join(UPSTREAMS),
         "--upstream-ckpt", f"wavlm_local={tiny_wavlm}", "--conditions", "SYNTH", "--folds", "all",
-        "--seeds", ",".join(map(str, SEEDS)), "--root", str(synth_root), "--out", str(out), "-o", SMALL,
+        "--seeds", ",".join(map(str, SEEDS)), "--root", str(synth_root), "--out", str(out), "--trainer", "batched",
+        "-o", SMALL + ",,config.downstream_expert.modelrc.select=UtteranceLevel",
         "--jobs", str(min(4, max(2, os.cpu_count() or 2))),
     ]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True)
@@ -44,6 +47,7 @@ def test_one_run_per_upstream_seed_and_fold_each_trained_with_its_seed(swept):
         (u, s, k) for u in UPSTREAMS for s in SEEDS for k in range(1, FOLDS + 1)
     }
     assert all(r["test_predictions"]["probs"] == f"exp/test_fold{r['fold']}_probs.csv" for r in results)
+    assert {r["trainer"] for r in results} == {"batched"}
     first, second = (
         (out / "wavlm_local" / "SYNTH" / f"default+seed={s}" / "fold2" / "exp" / "test_fold2_probs.csv").read_text()
         for s in SEEDS
