@@ -13,15 +13,6 @@ from s3prl_emo.trust.profile import profile
 CLASSES = ["angry", "sad", "neutral", "happy"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models on a shared CPU: extra threads only wait for each other."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _dirichlet(rng, n, k, alpha=1.0):
     return rng.dirichlet(np.full(k, alpha), size=n)
 

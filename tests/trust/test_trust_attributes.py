@@ -21,15 +21,6 @@ MODELRC = {"select": "DeepModel", "projector_dim": 16, "DeepModel": {"model_type
            "hidden_dim": 8, "kernel_size": 5, "padding": 2, "pooling": 5, "dropout": 0.4}}  # fmt: skip
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models on a shared CPU: extra threads only wait for each other."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _checkpoint(path, synth_root, task: str):
     """An emotion_multilabel checkpoint of ``task`` on SYNTH fold1 with a randomly initialised head."""
     from s3prl import hub
