@@ -30,8 +30,9 @@ $(STAMP): setup.cfg setup.py pyproject.toml $(CONSTRAINTS)
 demo: $(STAMP)
 	$(BIN)/s3prl-emo demo --workdir demo
 
+# Two workers, each test module on one of them (its module fixtures built once).
 test: lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 test-stacks:
 	$(MAKE) test STACK=default

@@ -6,16 +6,23 @@ runs, all in this process:
 
 (a) one stock-runner run (fold 1, the first learning rate): ``stock_run_s``;
 (b) the pooled store built once (one upstream pass per audio file): ``extraction_s``;
-(c) the 20 runs one after another with ``s3prl-emo train`` reading that store: ``sequential_s``;
-(d) the 20 runs batched, reading it: ``batched_s``.
+(c) the 20 runs one after another with ``s3prl-emo train`` reading that store: ``sequential_s``,
+    their total;
+(d) the 20 runs batched, reading it, ``--repeats`` times (fresh folders each time):
+    ``batched_s``, the median (each one in ``batched_s_each``).
+
+(c) and (d) are interleaved: the sequential runs in ``--repeats`` consecutive parts, each part
+followed by one batched repetition, so both are timed over the same stretch of a shared
+machine. A sequential total spans a minute and evens out the machine's slow spells; a single
+batched run lasts a few seconds and one slow spell can double it, hence the median.
 
 Every logged training loss and each run's dev-best step and test macro-F1 there are taken
-from the expert as it logs them (full precision) and compared between each batched run and
-its sequential twin. Step costs are medians of the intervals between optimizer steps (an
-evaluation step is one in 50, so the medians are plain training steps). ``protocol``
-projects EMO-SUPERB's 522,500 released steps per upstream (31 runs) from them.
+from the expert as it logs them (full precision) and compared between each batched run (of
+every repetition) and its sequential twin. Step costs are medians of the intervals between
+optimizer steps (an evaluation step is one in 50, so the medians are plain training steps).
+``protocol`` projects EMO-SUPERB's 522,500 released steps per upstream (31 runs) from them.
 
-    python benchmarks/batched.py [--quick] [--json out.json] [--workdir DIR]
+    python benchmarks/batched.py [--quick] [--json out.json] [--workdir DIR] [--repeats N]
 
 ``--protocol`` instead times one step of each path at EMO-SUPERB's scale, with no corpus and
 no upstream: pooled features shaped like WavLM Large's (25 hidden states of 1024 dims, random)
@@ -121,10 +128,13 @@ class Probe:
 
         RunStack.update = timed_update
 
-    def step_ms(self, since: int) -> float:
-        times = self.step_times[since:]
-        gaps = [b - a for a, b in itertools.pairwise(times)]
-        return statistics.median(gaps) * 1000 if gaps else float("nan")
+    def gaps(self, since: int) -> list[float]:
+        """Intervals between the optimizer steps taken since the ``since``-th."""
+        return [b - a for a, b in itertools.pairwise(self.step_times[since:])]
+
+
+def median_gap_ms(gaps: list[float]) -> float:
+    return statistics.median(gaps) * 1000 if gaps else float("nan")
 
 
 def dev_best(expdir: Path) -> int | None:
@@ -150,6 +160,7 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--skip-stock", action="store_true", help="take stock_run_s from --stock-s instead")
     parser.add_argument("--stock-s", type=float, help="with --skip-stock: a stock run's seconds measured before")
+    parser.add_argument("--repeats", type=int, default=5, help="batched repetitions, interleaved (--quick: 1)")
     parser.add_argument("--protocol", action="store_true", help="time one step of each path at EMO-SUPERB's scale")
     parser.add_argument("--warmup", type=int, help=f"--protocol: untimed steps first (default {WARMUP}, --quick 1)")
     parser.add_argument("--timed", type=int, help=f"--protocol: timed steps, medians (default {TIMED}, --quick 2)")
@@ -207,38 +218,33 @@ def sweep(args: argparse.Namespace) -> dict:
     results["extraction_s"] = round(time.perf_counter() - started, 2)
 
     pairs = [(fold, lr) for lr in rates for fold in range(1, folds + 1)]
-    mark = len(probe.step_times)
-    started = time.perf_counter()
-    for fold, lr in pairs:
-        run_train(argv_of("seq", fold, lr), options)
-    results["sequential_s"] = round(time.perf_counter() - started, 2)
-    runner_step = probe.step_ms(mark)
+    repeats = 1 if args.quick else max(1, args.repeats)
+    parts = [pairs[len(pairs) * i // repeats : len(pairs) * (i + 1) // repeats] for i in range(repeats)]
+    sequential, batched, runner_gaps, batched_gaps = 0.0, [], [], []
+    for repeat, part in enumerate(parts):
+        for fold, lr in part:
+            mark, started = len(probe.step_times), time.perf_counter()
+            run_train(argv_of("seq", fold, lr), options)
+            sequential += time.perf_counter() - started
+            runner_gaps += probe.gaps(mark)
+        mark, started = len(probe.step_times), time.perf_counter()
+        outcomes = train_batched([argv_of(f"bat{repeat}", fold, lr) for fold, lr in pairs], options)
+        batched.append(round(time.perf_counter() - started, 2))
+        batched_gaps += probe.gaps(mark)
+        failed = [o for o in outcomes if o.status != "done"]
+        if failed:
+            raise SystemExit(f"batched runs did not finish: {failed}")
+    results["sequential_s"] = round(sequential, 2)
+    results["batched_s"] = round(statistics.median(batched), 2)
+    results["batched_s_each"] = batched
 
-    mark = len(probe.step_times)
-    started = time.perf_counter()
-    outcomes = train_batched([argv_of("bat", fold, lr) for fold, lr in pairs], options)
-    results["batched_s"] = round(time.perf_counter() - started, 2)
-    batched_step = probe.step_ms(mark)
-    failed = [o for o in outcomes if o.status != "done"]
-    if failed:
-        raise SystemExit(f"batched runs did not finish: {failed}")
-
-    loss_diffs, best_equal, f1_diffs = [], 0, []
-    for fold, lr in pairs:
-        seq, bat = f"seq_f{fold}_lr{lr}", f"bat_f{fold}_lr{lr}"
-        a, b = probe.losses[seq], probe.losses[bat]
-        if set(a) != set(b):
-            raise SystemExit(f"{seq} and {bat} logged different steps: {sorted(a)} vs {sorted(b)}")
-        loss_diffs += [abs(a[s] - b[s]) for s in a]
-        best_a, best_b = dev_best(workdir / seq), dev_best(workdir / bat)
-        best_equal += best_a == best_b
-        f1_diffs.append(abs(probe.scores[seq][("test", best_a)][1] - probe.scores[bat][("test", best_b)][1]))
+    loss_diffs, best_equal, f1_diffs = compare(probe, workdir, pairs, repeats)
     stock_total = results["runs"] * results["stock_run_s"]
     results.update(
         ratio_vs_sequential=round(results["sequential_s"] / results["batched_s"], 1),
         ratio_vs_stock=round(stock_total / (results["extraction_s"] + results["batched_s"]), 1),
-        runner_step_ms=round(runner_step, 2),
-        batched_step_ms=round(batched_step, 2),
+        runner_step_ms=round(median_gap_ms(runner_gaps), 2),
+        batched_step_ms=round(median_gap_ms(batched_gaps), 2),
         max_abs_loss_diff=float(f"{max(loss_diffs):.3g}"),
         dev_best_steps_equal=best_equal,
         max_test_f1_diff=float(f"{max(f1_diffs):.3g}"),
@@ -249,8 +255,8 @@ def sweep(args: argparse.Namespace) -> dict:
     # stacked, where the longest run (PODCAST (S), 105,040 steps) sets the number of batched steps.
     results["protocol"] = {
         "steps": PROTOCOL_STEPS,
-        "runner_hours": round(PROTOCOL_STEPS * runner_step / 1000 / 3600, 2),
-        "batched_hours": round(105_040 * batched_step * PROTOCOL_RUNS / results["runs"] / 1000 / 3600, 2),
+        "runner_hours": round(PROTOCOL_STEPS * results["runner_step_ms"] / 1000 / 3600, 2),
+        "batched_hours": round(105_040 * results["batched_step_ms"] * PROTOCOL_RUNS / results["runs"] / 1000 / 3600, 2),
     }
     results["targets"] = targets(results)
     results["settings"] = {
@@ -262,6 +268,7 @@ def sweep(args: argparse.Namespace) -> dict:
         "steps": 10 if args.quick else 250,
         "seed": SEED,
         "stock_measured": not args.skip_stock,
+        "repeats": repeats,
     }
     print(table(results))
     if args.json:
@@ -269,6 +276,26 @@ def sweep(args: argparse.Namespace) -> dict:
     if not args.workdir:
         shutil.rmtree(workdir, ignore_errors=True)
     return results
+
+
+def compare(probe: Probe, workdir: Path, pairs: list[tuple], repeats: int) -> tuple[list[float], int, list[float]]:
+    """Each batched run of every repetition against its sequential twin: the differences of the
+    logged training losses, the runs whose dev-best step is the same in all, the test F1 differences."""
+    loss_diffs, best_equal, f1_diffs = [], 0, []
+    for fold, lr in pairs:
+        seq = f"seq_f{fold}_lr{lr}"
+        best_seq, equal = dev_best(workdir / seq), True
+        for repeat in range(repeats):
+            bat = f"bat{repeat}_f{fold}_lr{lr}"
+            a, b = probe.losses[seq], probe.losses[bat]
+            if set(a) != set(b):
+                raise SystemExit(f"{seq} and {bat} logged different steps: {sorted(a)} vs {sorted(b)}")
+            loss_diffs += [abs(a[s] - b[s]) for s in a]
+            best_bat = dev_best(workdir / bat)
+            equal = equal and best_seq == best_bat
+            f1_diffs.append(abs(probe.scores[seq][("test", best_seq)][1] - probe.scores[bat][("test", best_bat)][1]))
+        best_equal += equal
+    return loss_diffs, best_equal, f1_diffs
 
 
 def targets(results: dict) -> dict[str, bool]:
@@ -297,6 +324,9 @@ def table(results: dict) -> str:
         f"| {r['dev_best_steps_equal']}/{r['runs']} | {r['max_test_f1_diff']:.1e} | {r['peak_rss_mb']} |",
         "",
     ]
+    if r.get("batched_s_each"):
+        each = ", ".join(f"{t:.1f}" for t in r["batched_s_each"])
+        lines.append(f"batched s: the median of {len(r['batched_s_each'])} repetitions ({each})")
     p = r["protocol"]
     lines.append(
         f"EMO-SUPERB's released recipes, {p['steps']:,} steps per upstream: {p['runner_hours']:.2f} h one Runner "

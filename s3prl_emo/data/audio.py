@@ -9,6 +9,7 @@ crop is filled, so a long file is never converted whole.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from collections.abc import Iterator
@@ -46,6 +47,29 @@ def _resampled(blocks: Iterator[np.ndarray], rate: int, frames: int) -> Iterator
     yield out
     if remaining > 0:
         yield np.zeros(remaining, dtype=np.float32)
+
+
+def audio_info(path: Pathlike) -> sf._SoundFileInfo:
+    """``soundfile.info(path)``, read once while the file keeps its size and modification time.
+
+    The folds of a batched group, and the runs of a sweep in one process, check the same
+    files' headers; each is read once.
+
+    Raises:
+        OSError: the file cannot be stat'ed (e.g. it does not exist).
+        soundfile.LibsndfileError: soundfile cannot read its header.
+
+    Examples:
+        >>> audio_info("a.wav").samplerate  # doctest: +SKIP
+        16000
+    """
+    stat = os.stat(path)
+    return _header(os.fspath(path), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _header(path: str, size: int, mtime_ns: int) -> sf._SoundFileInfo:
+    return sf.info(path)
 
 
 def iter_mono_16k(path: Pathlike, max_samples: int | None = None) -> Iterator[np.ndarray]:

@@ -24,7 +24,7 @@ from tqdm import tqdm
 from ..errors import CorpusLayoutError, InvalidInputError
 from ..runtime.atomic import write_text_atomically
 from ..runtime.guards import open_new
-from .audio import RESAMPLING, SAMPLE_RATE, iter_mono_16k, load_audio
+from .audio import RESAMPLING, SAMPLE_RATE, audio_info, iter_mono_16k, load_audio
 from .layout import (
     SPLIT_NAMES,
     attribute_columns,
@@ -194,7 +194,7 @@ def check_audio(fold: FoldData) -> None:
         if not path.is_file():
             raise CorpusLayoutError(f"{where}: audio file {path} not found")
         try:
-            frames = sf.info(str(path)).frames
+            frames = audio_info(path).frames
         except (sf.LibsndfileError, RuntimeError) as err:
             raise InvalidInputError(f"{where}: unreadable audio {path} ({err})") from err
         if frames == 0:
@@ -267,7 +267,7 @@ def source_fingerprint(path: Path) -> list:
 
 
 def _needs_conversion(path: Path) -> bool:
-    info = sf.info(str(path))
+    info = audio_info(path)
     return info.samplerate != SAMPLE_RATE or info.channels != 1
 
 

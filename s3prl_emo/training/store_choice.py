@@ -251,7 +251,7 @@ def provably_invariant(upstream) -> str | None:
 
 def durations(expert, names) -> dict[str, float]:
     """Seconds of each file as the expert reads it (after the crop), from the file headers."""
-    import soundfile as sf
+    from ..data.audio import audio_info
 
     crop = float(expert.datarc["max_duration_s"])
-    return {n: min(sf.info(str(expert.data.audio_dir / n)).duration, crop) for n in names}
+    return {n: min(audio_info(expert.data.audio_dir / n).duration, crop) for n in names}

@@ -10,8 +10,8 @@ process, each with the arithmetic and the files that command would give it:
   initialised from the random state the Runner would have;
 * ``engine``: the runs' parameters, gradients and Adam moments stacked as ``(R, ...)``
   tensors, a ``torch.func`` forward over runs, clipping by each run's own gradient norm as a
-  vector of factors, one Adam/AdamW update (torch's single-tensor formula, per-run lr,
-  weight decay and step count) for all runs of a stack;
+  vector of factors, Adam/AdamW by torch's fused kernel on the rows that share lr, weight
+  decay and step count (one call for each such run of rows);
 * ``files``: the runner's checkpoint layout (``states-N.ckpt``, ``dev-best.ckpt``; a run's
   rows of the stack as its own parameters and torch.optim state), written atomically
   without fsync, with what an exact resume needs;

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import copy
 import glob
+import hashlib
+import io
 import math
 import os
 from collections import defaultdict
@@ -46,14 +48,44 @@ def expert_view(expert: nn.Module, expdir: Path, head: nn.Module) -> nn.Module:
 
 def save_atomic(state: dict, path: Path) -> None:
     """``torch.save`` aside, then renamed into place (no fsync: see the module docstring)."""
+    _write_atomic(path, serialised(state))
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
     try:
         with open_new(tmp, "wb") as handle:
-            torch.save(state, handle)
+            handle.write(data)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def serialised(state: dict) -> bytes:
+    """``torch.save(state)``'s bytes: serialised once however many names a save writes."""
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    return buffer.getvalue()
+
+
+def write_checkpoints(expdir: Path, data: bytes, names: list[str], max_keep: int, best: tuple | None = None) -> None:
+    """One save of a run: a serialised state written under each of ``names``.
+
+    Before a ``states-N.ckpt``, the oldest states make room (``max_keep``). With ``best``
+    (``(fold, splits, step)``), this step's evaluation files are kept as dev-best's
+    (``snapshot_best_scores``), tied to the checkpoint by the SHA-256 of the bytes written.
+
+    Examples:
+        >>> data = serialised({"Step": 50})
+        >>> write_checkpoints(Path("exp"), data, ["dev-best.ckpt", "states-50.ckpt"], 2)  # doctest: +SKIP
+    """
+    if any(name.startswith("states-") for name in names):
+        make_room(expdir, max_keep)
+    for name in names:
+        _write_atomic(expdir / name, data)
+    if best is not None:
+        snapshot_best_scores(expdir, *best, digest=hashlib.sha256(data).hexdigest())
 
 
 def make_room(expdir: Path, max_keep: int) -> None:
@@ -100,19 +132,19 @@ BEST_SOURCE = "source.json"
 SCORE_FILES = ("metrics.json", "predict.txt", "truth.txt", "probs.csv")
 
 
-def snapshot_best_scores(expdir: Path, fold: str, splits: list[str], step: int) -> None:
+def snapshot_best_scores(expdir: Path, fold: str, splits: list[str], step: int, digest: str | None = None) -> None:
     """Keep the evaluation files of the step that wrote ``dev-best.ckpt`` in ``EXPDIR/dev-best-scores``.
 
     The expert rewrites ``{split}_{fold}_*`` at every evaluation; the copies taken right after
     dev-best is saved are what ``-m evaluate -e dev-best.ckpt`` writes (the same head, the same
     dev thresholds), so a sweep can record the run without a stock evaluation. ``source.json``,
     written last, names the checkpoint's step and SHA-256: a snapshot without it, or of another
-    checkpoint (a kill between the two writes), is not used.
+    checkpoint (a kill between the two writes), is not used. ``digest`` is the checkpoint's
+    SHA-256 when the caller has it (else the file is read).
 
     Examples:
         >>> snapshot_best_scores(Path("exp"), "fold1", ["dev", "test"], 250)  # doctest: +SKIP
     """
-    import hashlib
     import shutil
 
     from ...runtime.atomic import write_json_atomically
@@ -131,6 +163,7 @@ def snapshot_best_scores(expdir: Path, fold: str, splits: list[str], step: int) 
             shutil.copyfile(source, tmp)
             os.replace(tmp, folder / name)
             copied.append(name)
-    with open(Path(expdir) / "dev-best.ckpt", "rb") as handle:
-        digest = hashlib.sha256(handle.read()).hexdigest()
+    if digest is None:
+        with open(Path(expdir) / "dev-best.ckpt", "rb") as handle:
+            digest = hashlib.sha256(handle.read()).hexdigest()
     write_json_atomically(folder / BEST_SOURCE, {"step": int(step), "sha256": digest, "files": copied})

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import functools
 import json
 import math
 from dataclasses import dataclass, field
@@ -40,7 +41,7 @@ class RunSetup:
     config: dict
     seeded_rng: torch.Tensor
 
-    @property
+    @functools.cached_property
     def expdir(self) -> Path:
         return Path(self.args.expdir)
 

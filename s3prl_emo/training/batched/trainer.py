@@ -12,6 +12,7 @@ a run that is done, or fails, leaves it. See the package docstring for the parts
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import resource
@@ -33,10 +34,9 @@ from .files import (
     TRAINER_KEY,
     expert_view,
     load_optimizer_state,
-    make_room,
     optimizer_state,
-    save_atomic,
-    snapshot_best_scores,
+    serialised,
+    write_checkpoints,
 )
 from .setup import FoldData, RunSetup, Shared, fallback_reason, head_for, read_run
 
@@ -79,7 +79,7 @@ class _Run:
     stack: RunStack | None = None
     row: int = 0
 
-    @property
+    @functools.cached_property
     def name(self) -> str:
         return str(self.setup.expdir)
 
@@ -161,8 +161,8 @@ class Trainer:
             if run.step < run.total:
                 by_key[(run.signature, adam_recipe(run.optimizer))].append(run)
         for (_, recipe), runs in by_key.items():
-            folds = list(dict.fromkeys(id(r.fold) for r in runs))
-            runs.sort(key=lambda r: folds.index(id(r.fold)))  # a fold's runs side by side: one gather each
+            # runs of one learning rate and weight decay side by side: one fused update each
+            runs.sort(key=lambda r: tuple(float(r.optimizer.param_groups[0][k]) for k in ("lr", "weight_decay")))
             self.stacks.append(self._stack(runs, recipe))
 
     def _stack(self, runs: list[_Run], recipe: tuple) -> RunStack:
@@ -334,26 +334,27 @@ class Trainer:
             sizes[len(batch)].append(row)
         total = 0
         for rows in sizes.values():
-            stored, targets, losses = [], [], []
-            for fold_rows in _by_fold(runs, rows):
-                fold = runs[fold_rows[0]].fold
-                index = torch.stack([batches[r] for r in fold_rows])
-                stored.append(fold.features["train"][index])
-                targets.append(fold.labels["train"][index])
+            groups = _by_fold(runs, rows)  # one gather per fold
+            order = [row for group in groups for row in group]
+            index = [torch.stack([batches[r] for r in group]) for group in groups]
+            stored = torch.cat([runs[g[0]].fold.features["train"][i] for g, i in zip(groups, index, strict=True)])
+            targets = torch.cat([runs[g[0]].fold.labels["train"][i] for g, i in zip(groups, index, strict=True)])
+            position = None if order == rows else torch.as_tensor([order.index(r) for r in rows])
+            if position is not None:  # back to the stack's order
+                stored, targets = stored[position], targets[position]
             everything = len(rows) == len(runs)
-            logits = stack.logits(torch.cat(stored), None if everything else rows)
+            logits = stack.logits(stored, None if everything else rows)
             if stack.objective is not None:  # one call for all runs: each with its fold's class weights
                 buffers = stack.objective_buffers
                 if not everything:
                     buffers = {name: value[rows] for name, value in buffers.items()}
-                loss = stack.objective(buffers, logits, torch.cat(targets))
+                loss = stack.objective(buffers, logits, targets)
             else:
-                start = 0
-                for fold_rows, target in zip(_by_fold(runs, rows), targets, strict=True):
-                    end = start + len(fold_rows)
-                    losses.append(runs[fold_rows[0]].fold.loss(logits[start:end], target))
-                    start = end
-                loss = torch.cat(losses)
+                losses = []
+                for group in groups:
+                    at = [rows.index(r) for r in group]
+                    losses.append(runs[group[0]].fold.loss(logits[at], targets[at]))
+                loss = torch.cat(losses) if position is None else torch.cat(losses)[position]
             accumulate = stack.accumulate if everything else stack.accumulate[rows]
             total = total + (loss / accumulate).sum()
             entry = _Entry(loss.detach(), torch.softmax(logits.detach(), dim=-1))
@@ -373,9 +374,13 @@ class Trainer:
         try:
             job(run)
         except Exception as err:  # one run's failure (its files, its values) ends that run only
-            self._fail(run.setup, err)
-            run.writer.close()
-            runlock.release(run.setup.expdir / runlock.LOCK_NAME)
+            self._end(run, err)
+
+    def _end(self, run: _Run, err: BaseException) -> None:
+        """``run`` failed: named as failed, its tensorboard log closed, its folder unlocked."""
+        self._fail(run.setup, err)
+        run.writer.close()
+        runlock.release(run.setup.expdir / runlock.LOCK_NAME)
 
     def _optimize(self, stack: RunStack, rows: list[int]) -> list[_Run]:
         """Clip each run by its own norm, step the runs whose norm is a number, zero, schedule."""
@@ -407,17 +412,20 @@ class Trainer:
         return [runs[row] for row in rows]
 
     def _read_pending(self, run: _Run) -> None:
-        """The training records since the last log, from the ticks' outputs (read now, not at every step)."""
-        names, arrays = run.fold.names["train"], run.fold.label_arrays["train"]
+        """The training records since the last log, from the ticks' outputs (read now, not at every step):
+        per batch its loss and size, and the batches' probabilities, labels and names as one block."""
+        if not run.pending:
+            return
         records = run.records
-        for entry, i, batch in run.pending:
+        for entry, _, _ in run.pending:
             entry.read()
-            records["batch_loss"].append(entry.losses[i])
-            records["batch_size"].append(len(batch))
-            records["probs"].append(entry.probs[i])
-            index = batch.numpy()
-            records["labels"].append(arrays[index])
-            records["names"].extend(names[j] for j in index.tolist())
+        records["batch_loss"] += [entry.losses[i] for entry, i, _ in run.pending]
+        records["batch_size"] += [len(batch) for _, _, batch in run.pending]
+        records["probs"].append(np.concatenate([entry.probs[i] for entry, i, _ in run.pending]))
+        index = torch.cat([batch for _, _, batch in run.pending]).numpy()
+        records["labels"].append(run.fold.label_arrays["train"][index])
+        names = run.fold.names["train"]
+        records["names"] += [names[j] for j in index.tolist()]
         run.pending = []
 
     def _log_train(self, run: _Run) -> None:
@@ -470,7 +478,6 @@ class Trainer:
 
     def _save(self, run: _Run, names: list[str]) -> None:
         if run.step % int(run.runner["save_step"]) == 0:
-            make_room(run.setup.expdir, int(run.runner["max_keep"]))
             names = [*names, f"states-{run.step}.ckpt"]
         if not names:
             return
@@ -495,10 +502,9 @@ class Trainer:
             "backward_steps": run.backward_steps,
             "records": _portable(run.records),
         }
-        for name in names:
-            save_atomic(state, run.setup.expdir / name)
-        if "dev-best.ckpt" in names:  # this step's evaluation files are dev-best's: kept for the sweep
-            snapshot_best_scores(run.setup.expdir, run.view.fold, list(run.runner["eval_dataloaders"]), run.step)
+        # dev-best's evaluation files are this step's: kept for the sweep
+        best = (run.view.fold, list(run.runner["eval_dataloaders"]), run.step) if "dev-best.ckpt" in names else None
+        write_checkpoints(run.setup.expdir, serialised(state), names, int(run.runner["max_keep"]), best)
 
 
 def _sync(run: _Run) -> None:
@@ -535,14 +541,11 @@ def _members(stack: RunStack, runs: list[_Run]) -> None:
 
 
 def _by_fold(runs: list[_Run], rows: list[int]) -> list[list[int]]:
-    """``rows`` in runs of consecutive rows that share a fold (the stack keeps a fold's runs together)."""
-    out: list[list[int]] = []
+    """``rows`` grouped by their runs' fold, each group in row order."""
+    groups: dict[int, list[int]] = {}
     for row in rows:
-        if out and runs[out[-1][0]].fold is runs[row].fold:
-            out[-1].append(row)
-        else:
-            out.append([row])
-    return out
+        groups.setdefault(id(runs[row].fold), []).append(row)
+    return list(groups.values())
 
 
 def _portable(records: dict) -> dict:
