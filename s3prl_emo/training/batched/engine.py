@@ -201,10 +201,9 @@ class RunStack:
         """Adam/AdamW's step for the rows ``rows`` (indices, None for all), by torch's fused kernel."""
         chosen = list(range(len(self))) if rows is None else sorted(int(r) for r in rows)
         settings = list(zip(self.lr.tolist(), self.weight_decay.tolist(), self.steps.tolist(), strict=True))
-        step_fn = adamw if self.decoupled else adam
+        step_fn, device = (adamw if self.decoupled else adam), self.steps.device
         for start, end in _segments(chosen, settings):
             lr, decay, step = settings[start]
-            device = self.steps.device
             step_fn(
                 [self.leaves[n][start:end] for n in self.names],
                 [self.leaves[n].grad[start:end] for n in self.names],
