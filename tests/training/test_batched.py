@@ -13,9 +13,9 @@ from s3prl_emo.training.batched.engine import PooledForward, RunStack, adam_reci
 from s3prl_emo.training.batched.files import (
     expert_view,
     load_optimizer_state,
-    make_room,
     optimizer_state,
-    save_atomic,
+    serialised,
+    write_checkpoints,
 )
 from s3prl_emo.training.batched.setup import head_for
 from s3prl_emo.training.batched.trainer import _draw, _epoch_batches
@@ -250,9 +250,7 @@ def test_an_expert_view_owns_head_folder_and_best_score(tmp_path):
 
 
 def test_saves_are_atomic_and_keep_max_keep(tmp_path):
-    for step in (10, 20):
-        save_atomic({"Step": step}, tmp_path / f"states-{step}.ckpt")
-    make_room(tmp_path, 2)  # one more would make three
-    save_atomic({"Step": 30}, tmp_path / "states-30.ckpt")
+    for step in (10, 20, 30):  # the third makes room first: one more would make three
+        write_checkpoints(tmp_path, serialised({"Step": step}), [f"states-{step}.ckpt"], 2)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["states-20.ckpt", "states-30.ckpt"]
     assert torch.load(tmp_path / "states-30.ckpt")["Step"] == 30

@@ -46,12 +46,8 @@ def expert_view(expert: nn.Module, expdir: Path, head: nn.Module) -> nn.Module:
     return view
 
 
-def save_atomic(state: dict, path: Path) -> None:
-    """``torch.save`` aside, then renamed into place (no fsync: see the module docstring)."""
-    _write_atomic(path, serialised(state))
-
-
 def _write_atomic(path: Path, data: bytes) -> None:
+    """``data`` written aside, then renamed into place (no fsync: see the module docstring)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
     try:
         with open_new(tmp, "wb") as handle:

@@ -374,13 +374,9 @@ class Trainer:
         try:
             job(run)
         except Exception as err:  # one run's failure (its files, its values) ends that run only
-            self._end(run, err)
-
-    def _end(self, run: _Run, err: BaseException) -> None:
-        """``run`` failed: named as failed, its tensorboard log closed, its folder unlocked."""
-        self._fail(run.setup, err)
-        run.writer.close()
-        runlock.release(run.setup.expdir / runlock.LOCK_NAME)
+            self._fail(run.setup, err)
+            run.writer.close()
+            runlock.release(run.setup.expdir / runlock.LOCK_NAME)
 
     def _optimize(self, stack: RunStack, rows: list[int]) -> list[_Run]:
         """Clip each run by its own norm, step the runs whose norm is a number, zero, schedule."""
