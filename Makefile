@@ -30,8 +30,11 @@ $(STAMP): setup.cfg setup.py pyproject.toml $(CONSTRAINTS)
 demo: $(STAMP)
 	$(BIN)/s3prl-emo demo --workdir demo
 
-# Two workers, each test module on one of them (its module fixtures built once).
+# Two workers, each test module on one of them (its module fixtures built once). The package is
+# byte-compiled first: the suite starts many interpreters, and where PYTHONDONTWRITEBYTECODE is
+# set each would compile it again (about a second each).
 test: lint
+	$(BIN)/python -m compileall -q s3prl_emo
 	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 test-stacks:

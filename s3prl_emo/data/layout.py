@@ -272,19 +272,18 @@ def _class_values(frame: pd.DataFrame, classes: Sequence[str], path: Path) -> np
         InvalidInputError: naming the first line that is not.
     """
     values = frame[list(classes)].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
-    for row in range(len(frame)):
-        line = row + 2  # 1-based, after the header
-        name = frame["FileName"].iat[row]
-        if np.isnan(values[row]).any():
-            raise InvalidInputError(f"{path}, line {line} ({name}): empty or non-numeric class value")
-        if abs(values[row].sum() - 1.0) > SUM_TOLERANCE:
-            raise InvalidInputError(
-                f"{path}, line {line} ({name}): class values sum to {values[row].sum():.4f}, expected 1 "
-                f"(within {SUM_TOLERANCE})"
-            )
-        if (values[row] < 0).any():
-            raise InvalidInputError(f"{path}, line {line} ({name}): negative class value")
-    return values
+    missing = np.isnan(values).any(axis=1)
+    sums = values.sum(axis=1)
+    bad = missing | (np.abs(sums - 1.0) > SUM_TOLERANCE) | (values < 0).any(axis=1)
+    if not bad.any():
+        return values
+    row = int(np.flatnonzero(bad)[0])
+    where = f"{path}, line {row + 2} ({frame['FileName'].iat[row]})"  # 1-based, after the header
+    if missing[row]:
+        raise InvalidInputError(f"{where}: empty or non-numeric class value")
+    if abs(sums[row] - 1.0) > SUM_TOLERANCE:
+        raise InvalidInputError(f"{where}: class values sum to {sums[row]:.4f}, expected 1 (within {SUM_TOLERANCE})")
+    raise InvalidInputError(f"{where}: negative class value")
 
 
 def attribute_columns(frame: pd.DataFrame) -> tuple[str, ...]:

@@ -22,7 +22,10 @@ checkpoint's ``Args``. The hook (``_s3prl_emo_hook``) applies, for every downstr
   another folder (S3PRL applies it after reading the checkpoint).
 
 ``run_downstream`` runs S3PRL's ``run_downstream.py`` main in this process (the sweep worker,
-``s3prl-emo train``, the benchmark) and leaves the interpreter as it found it.
+``s3prl-emo train``, the batched trainer, the benchmark) and leaves the interpreter as it
+found it. It hands main PyYAML with libyaml's parser and emitter (``CFullLoader``,
+``CDumper``) where PyYAML was built with them: the same config, args and config files, in
+a few milliseconds instead of about 30 per run.
 """
 
 from __future__ import annotations
@@ -286,15 +289,31 @@ def run_downstream(argv: list[str], *, prog: str = "run_downstream.py", runner=N
 
     import s3prl.run_downstream as s3prl_run_downstream
 
-    saved = sys.argv, s3prl_run_downstream.Runner, builtins.isinstance
+    saved = sys.argv, s3prl_run_downstream.Runner, builtins.isinstance, s3prl_run_downstream.yaml
     sys.argv = [prog, *argv]
     if runner is not None:
         s3prl_run_downstream.Runner = runner
+    s3prl_run_downstream.yaml = _libyaml()
     try:
         with expdir_next_to_checkpoints():
             s3prl_run_downstream.main()
     finally:
-        sys.argv, s3prl_run_downstream.Runner, builtins.isinstance = saved
+        sys.argv, s3prl_run_downstream.Runner, builtins.isinstance, s3prl_run_downstream.yaml = saved
+
+
+def _libyaml():
+    """``yaml`` as main uses it (``load`` with ``FullLoader``, ``dump``), with libyaml's parser and
+    emitter when PyYAML has them: the constructors and representers are PyYAML's own, so the
+    config read and the files written are the same."""
+    import types
+
+    import yaml
+
+    if not getattr(yaml, "__with_libyaml__", False):
+        return yaml
+    return types.SimpleNamespace(
+        FullLoader=yaml.CFullLoader, load=yaml.load, dump=functools.partial(yaml.dump, Dumper=yaml.CDumper)
+    )
 
 
 def run_preflight() -> None:

@@ -146,3 +146,22 @@ def test_other_and_exclusion_rules():
     assert [is_other(t) for t in ("Other", "other:生氣", "Other-bored, tired", "others")] == [True, True, True, False]
     assert all_other(["Other-calm", ["other", "bored"]], ["angry", "sad"])
     assert not all_other(["Other-calm", ["other", "Sad"]], ["angry", "sad"])
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        (["a.wav,0.5,0.5,Train", "b.wav,,1,Train"], r"line 3 \(b.wav\): empty or non-numeric class value"),
+        (["a.wav,0.5,0.4,Train", "b.wav,x,1,Train"], r"line 2 \(a.wav\): class values sum to 0.9000"),
+        (["a.wav,0.5,0.5,Train", "b.wav,1.5,-0.5,Train"], r"line 3 \(b.wav\): negative class value"),
+    ],
+)
+def test_the_first_bad_distribution_is_named_by_line(tmp_path, rows, message):
+    from s3prl_emo.data.layout import read_labels
+
+    path = tmp_path / "labels_consensus_1.csv"
+    path.write_text("\n".join(["FileName,angry,sad,Split_Set", *rows, "c.wav,0.2,0.8,Test"]) + "\n")
+    with pytest.raises(InvalidInputError, match=message):
+        read_labels(path, ["angry", "sad"])
+    path.write_text("FileName,angry,sad,Split_Set\na.wav,0.2,0.8,Train\n")
+    assert read_labels(path, ["angry", "sad"])[["angry", "sad"]].to_numpy().tolist() == [[0.2, 0.8]]

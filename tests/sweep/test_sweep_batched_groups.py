@@ -100,6 +100,7 @@ def test_scores_from_training_only_for_the_checkpoint_they_were_taken_with(tmp_p
     they were taken with; the metrics then say step 0, as S3PRL's command-line evaluation does."""
     import json
 
+    from s3prl_emo.runtime.atomic import write_text_atomically
     from s3prl_emo.sweep.worker import scores_from_training
     from s3prl_emo.training.batched.files import snapshot_best_scores
 
@@ -107,15 +108,16 @@ def test_scores_from_training_only_for_the_checkpoint_they_were_taken_with(tmp_p
     exp.mkdir()
     (exp / "dev-best.ckpt").write_bytes(b"weights of step 20")
 
-    def write_scores(step: int) -> None:
+    def write_scores(step: int) -> None:  # as the expert writes them: a new file renamed over the old
         for split in ("dev", "test"):
-            (exp / f"{split}_fold3_metrics.json").write_text(json.dumps({"macro_f1": 0.5, "step": step}))
+            write_text_atomically(exp / f"{split}_fold3_metrics.json", json.dumps({"macro_f1": 0.5, "step": step}))
             for suffix in ("predict.txt", "truth.txt", "probs.csv"):
-                (exp / f"{split}_fold3_{suffix}").write_text(f"{split} {suffix} at step {step}\n")
+                write_text_atomically(exp / f"{split}_fold3_{suffix}", f"{split} {suffix} at step {step}\n")
 
     write_scores(20)
     snapshot_best_scores(exp, "fold3", ["dev", "test"], 20)
     write_scores(30)  # a later evaluation, not dev-best
+    assert (exp / "dev-best-scores" / "test_fold3_predict.txt").read_text() == "test predict.txt at step 20\n"
     (exp / "dev-best.ckpt").write_bytes(b"weights of step 30")  # another checkpoint: not used
     assert not scores_from_training(exp, 3)
     assert (exp / "test_fold3_predict.txt").read_text() == "test predict.txt at step 30\n"

@@ -9,7 +9,7 @@ import torch.nn as nn
 from torch.utils.data import DataLoader
 
 from s3prl_emo.training.batched import fallback_reason
-from s3prl_emo.training.batched.engine import PooledForward, RunStack, adam_recipe, run_parameters
+from s3prl_emo.training.batched.engine import PooledForward, RunStack, adam_recipe, linear_chain, run_parameters
 from s3prl_emo.training.batched.files import (
     expert_view,
     load_optimizer_state,
@@ -145,6 +145,44 @@ def test_stacked_logits_equal_each_runs_own_forward():
         assert torch.allclose(stacked[i], own, atol=1e-6)
     assert torch.allclose(stack.logits(stored[1:], [1, 2]), stacked[1:], atol=1e-6)
     assert next(iter(run_parameters(modules[0], modules[0].head))) == "weights"
+
+
+def _frame_level(hiddens, activation):
+    return {"select": "FrameLevel", "FrameLevel": {"hiddens": hiddens, "activation": activation}}
+
+
+@pytest.mark.parametrize(
+    ("modelrc", "layers", "chained"),
+    [
+        ({"select": "UtteranceLevel", "UtteranceLevel": {"pooling": "MeanPooling"}}, 4, True),
+        ({"select": "UtteranceLevel", "UtteranceLevel": {"pooling": "MeanPooling"}}, None, True),
+        ({"select": "UtteranceLevel", "UtteranceLevel": {"post_net": _frame_level([7, 5], "GELU")}}, 4, True),
+        ({"select": "PooledMLP", "PooledMLP": {"hidden_dim": 8, "dropout": 0.0}}, 4, True),
+        ({"select": "UtteranceLevel", "UtteranceLevel": {"post_net": _frame_level([7], "Softmax")}}, 4, False),
+    ],
+)
+def test_the_matrix_product_forward_equals_the_vmapped_module(modelrc, layers, chained):
+    from s3prl_emo.downstream.model import EmotionHead
+
+    torch.manual_seed(0)
+    modules = [PooledForward(EmotionHead(6, 3, modelrc), layers) for _ in range(3)]
+    if layers:
+        for i, m in enumerate(modules):
+            m.weights.data.fill_(0.1 * i)
+    stack = _stack(modules, [torch.optim.AdamW(m.parameters()) for m in modules])
+    assert (linear_chain(modules[0]) is not None) == chained
+    own, shared = torch.randn(3, 5, layers or 1, 6), torch.randn(5, layers or 1, 6)
+    outputs = {}
+    for path, chain in (("chain", stack.chain), ("vmap", None)):
+        stack.chain = chain
+        logits = [stack.logits(own), stack.logits(shared, shared=True), stack.logits(own[1:], [1, 2])]
+        logits[0].square().sum().backward()
+        outputs[path] = [*logits, *(leaf.grad.clone() for leaf in stack.leaves.values())]
+        stack.zero_grad(None)
+    for a, b in zip(outputs["chain"], outputs["vmap"], strict=True):
+        assert torch.allclose(a, b, atol=1e-6)
+    for i, m in enumerate(modules):  # and each run's module on its own batch
+        assert torch.allclose(outputs["chain"][0][i], m(own[i]), atol=1e-6)
 
 
 @pytest.mark.parametrize("kind", [torch.optim.AdamW, torch.optim.Adam])

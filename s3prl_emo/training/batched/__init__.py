@@ -9,9 +9,10 @@ process, each with the arithmetic and the files that command would give it:
   expert config (its pooled features as tensors, its loss), the head of each run
   initialised from the random state the Runner would have;
 * ``engine``: the runs' parameters, gradients and Adam moments stacked as ``(R, ...)``
-  tensors, a ``torch.func`` forward over runs, clipping by each run's own gradient norm as a
-  vector of factors, Adam/AdamW by torch's fused kernel on the rows that share lr, weight
-  decay and step count (one call for each such run of rows);
+  tensors, a forward over runs (batched matrix products for a head of linear layers and
+  elementwise activations, ``torch.func.vmap`` for any other), clipping by each run's own
+  gradient norm as a vector of factors, Adam/AdamW by torch's fused kernel on the rows that
+  share lr, weight decay and step count (one call for each such run of rows);
 * ``files``: the runner's checkpoint layout (``states-N.ckpt``, ``dev-best.ckpt``; a run's
   rows of the stack as its own parameters and torch.optim state), written atomically
   without fsync, with what an exact resume needs;

@@ -5,7 +5,10 @@ parameter (the Featurizer's weights, then the head's, the Runner's optimizer ord
 leaf of shape ``(R, ...)``, row ``r`` being run ``r``'s, and so are its gradient and its
 Adam moments. Then:
 
-* forward: ``torch.func.vmap`` of ``functional_call`` of one template over the leaves;
+* forward: for a head that is a chain of linear layers and elementwise activations (the
+  EMO-SUPERB head: projector, then ``UtteranceLevel``'s output layer), batched matrix
+  products over the leaves (``torch.baddbmm``); for any other head, ``torch.func.vmap`` of
+  ``functional_call`` of one template over the leaves (the same values, more overhead);
 * clipping: each run's norm is ``torch.nn.utils.clip_grad_norm_``'s (the norm of the
   per-parameter norms of its rows), its factor ``max_norm / (norm + 1e-6)`` clamped to 1,
   a vector over runs; a run whose norm is NaN takes no step (S3PRL Runner's rule);
@@ -28,6 +31,7 @@ from torch.func import functional_call, vmap
 from torch.optim.adam import adam
 from torch.optim.adamw import adamw
 
+from ...downstream.model import PooledMLP
 from .setup import pooled_logits
 
 
@@ -53,6 +57,38 @@ class PooledForward(nn.Module):
         else:
             pooled = stored[:, 0]
         return pooled_logits(self.head, pooled)
+
+
+_ELEMENTWISE = (nn.ReLU, nn.GELU, nn.Tanh, nn.Sigmoid, nn.LeakyReLU, nn.Identity, nn.Dropout)
+
+
+def linear_chain(module: PooledForward) -> list[tuple[str, nn.Module]] | None:
+    """The layers after pooling as ``(leaf prefix, layer)``, when they are linear layers and
+    elementwise activations applied in turn (dropout of probability 0 included), else None.
+
+    Examples:
+        >>> from s3prl_emo.downstream.model import EmotionHead
+        >>> head = EmotionHead(8, 4, {"select": "UtteranceLevel", "UtteranceLevel": {"pooling": "MeanPooling"}})
+        >>> [name for name, _ in linear_chain(PooledForward(head, 3))]
+        ['head.projector', 'head.model.post_net.linear']
+    """
+    from s3prl.downstream.model import FrameLevel
+
+    head = module.head
+    model = head.model
+    if isinstance(model, PooledMLP):
+        after = [(f"head.model.mlp.{name}", layer) for name, layer in model.mlp.named_children()]
+    elif isinstance(getattr(model, "post_net", None), FrameLevel):
+        net = model.post_net
+        after = [(f"head.model.post_net.hiddens.{name}", layer) for name, layer in net.hiddens.named_children()]
+        after.append(("head.model.post_net.linear", net.linear))
+    else:
+        return None
+    chain = [("head.projector", head.projector), *after]
+    for _, layer in chain:
+        if type(layer) not in (nn.Linear, *_ELEMENTWISE) or (isinstance(layer, nn.Dropout) and layer.p > 0):
+            return None
+    return chain
 
 
 def run_parameters(featurizer: nn.Module, head: nn.Module) -> dict[str, nn.Parameter]:
@@ -165,6 +201,7 @@ class RunStack:
         self.weight_decay = torch.tensor(weight_decay, **f64)
         self.max_norm = torch.tensor(max_norm, dtype=torch.float32, device=device)
         self.template = template
+        self.chain = linear_chain(template)
 
         def one(params: dict, stored: torch.Tensor) -> torch.Tensor:
             return functional_call(self.template, params, (stored,))
@@ -179,7 +216,22 @@ class RunStack:
         """(R', B, C) logits of the runs ``rows`` (all by default) on their own batches (R', B, L, D),
         or on one shared (B, L, D)."""
         params = self.leaves if rows is None else {n: leaf[rows] for n, leaf in self.leaves.items()}
-        return (self._shared if shared else self._own)(params, stored)
+        if self.chain is None:
+            return (self._shared if shared else self._own)(params, stored)
+        if self.template.layers:  # the Featurizer's weighted sum, each run with its own weights
+            weights = F.softmax(params["weights"], dim=-1)
+            hidden = (weights[:, :, None, None] * stored.transpose(-3, -2)).sum(dim=1)
+        else:
+            runs = len(params[self.names[0]])
+            hidden = stored[..., 0, :].expand(runs, stored.shape[-3], stored.shape[-1])
+        for name, layer in self.chain:
+            if isinstance(layer, nn.Linear):
+                weight = params[f"{name}.weight"].transpose(1, 2)
+                bias = params.get(f"{name}.bias")
+                hidden = torch.bmm(hidden, weight) if bias is None else torch.baddbmm(bias[:, None], hidden, weight)
+            else:
+                hidden = layer(hidden)
+        return hidden
 
     @torch.no_grad()
     def clip(self, stepping: torch.Tensor | None) -> torch.Tensor:

@@ -131,9 +131,10 @@ SCORE_FILES = ("metrics.json", "predict.txt", "truth.txt", "probs.csv")
 def snapshot_best_scores(expdir: Path, fold: str, splits: list[str], step: int, digest: str | None = None) -> None:
     """Keep the evaluation files of the step that wrote ``dev-best.ckpt`` in ``EXPDIR/dev-best-scores``.
 
-    The expert rewrites ``{split}_{fold}_*`` at every evaluation; the copies taken right after
-    dev-best is saved are what ``-m evaluate -e dev-best.ckpt`` writes (the same head, the same
-    dev thresholds), so a sweep can record the run without a stock evaluation. ``source.json``,
+    The expert rewrites ``{split}_{fold}_*`` at every evaluation; the files taken right after
+    dev-best is saved (hard links, as the expert replaces a file by renaming a new one over
+    it) are what ``-m evaluate -e dev-best.ckpt`` writes (the same head, the same dev
+    thresholds), so a sweep can record the run without a stock evaluation. ``source.json``,
     written last, names the checkpoint's step and SHA-256: a snapshot without it, or of another
     checkpoint (a kill between the two writes), is not used. ``digest`` is the checkpoint's
     SHA-256 when the caller has it (else the file is read).
@@ -156,7 +157,10 @@ def snapshot_best_scores(expdir: Path, fold: str, splits: list[str], step: int, 
             if not source.is_file():
                 continue
             tmp = folder / f".{name}.{os.getpid()}.partial"
-            shutil.copyfile(source, tmp)
+            try:  # the expert replaces its files by renaming, never in place: a link keeps this step's
+                os.link(source, tmp)
+            except OSError:  # no hard links here (or a leftover at tmp): a copy
+                shutil.copyfile(source, tmp)
             os.replace(tmp, folder / name)
             copied.append(name)
     if digest is None:
