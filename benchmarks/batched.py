@@ -495,6 +495,9 @@ class RandomFolds:
     def featurizer(self, setup):
         return self._featurizer
 
+    def share_features(self) -> None:
+        """Each fold holds its own random features (``FoldData.features``): nothing to share."""
+
     def rng_before_expert(self, setup):
         return self.rng
 

@@ -74,6 +74,10 @@ class ClassBalancedCrossEntropy(nn.Module):
         True
     """
 
+    # forward reduces the last two dimensions only: (R, B, C) logits and targets with (R, 1, C)
+    # weights give the R batch means at once (the batched trainer's runs)
+    leading_dims = True
+
     def __init__(self, train_labels: np.ndarray, weighting: Weighting = "sample", beta: float | None = None):
         """Compute the class weights once; they are a non-persistent buffer, rebuilt from the labels, never saved."""
         super().__init__()
@@ -92,7 +96,7 @@ class ClassBalancedCrossEntropy(nn.Module):
             per_utterance = (targets * self.weights).sum(dim=-1) * -(targets * log_probs).sum(dim=-1)
         else:
             per_utterance = -(self.weights * targets * log_probs).sum(dim=-1)
-        return per_utterance.mean()
+        return per_utterance.mean(dim=-1)
 
 
 class SoftCrossEntropy(nn.Module):
@@ -104,9 +108,11 @@ class SoftCrossEntropy(nn.Module):
         0.6931
     """
 
+    leading_dims = True  # as ClassBalancedCrossEntropy's
+
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Batch mean of ``soft_cross_entropy``."""
-        return soft_cross_entropy(logits, targets).mean()
+        return soft_cross_entropy(logits, targets).mean(dim=-1)
 
 
 def batch_ccc(predictions: torch.Tensor, targets: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:

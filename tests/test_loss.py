@@ -78,3 +78,23 @@ def test_bad_arguments():
         ClassBalancedCrossEntropy(np.eye(3), weighting="bogus")
     with pytest.raises(InvalidInputError, match="shape"):
         class_balanced_weights(np.ones(3))
+
+
+@pytest.mark.parametrize("weighting", ["sample", "class", None])
+def test_leading_dimensions_give_each_runs_batch_mean(weighting):
+    """The batched trainer calls one loss on (R, B, C) with each run's weights as (R, 1, C)."""
+    from torch.func import functional_call
+
+    rng = np.random.default_rng(0)
+    runs = [rng.dirichlet(np.ones(4), size=30).astype(np.float32) for _ in range(3)]
+    losses = [ClassBalancedCrossEntropy(r, weighting=weighting) if weighting else SoftCrossEntropy() for r in runs]
+    logits, targets = torch.randn(3, 8, 4), torch.softmax(torch.randn(3, 8, 4), dim=-1)
+    buffers = {
+        name: torch.stack([dict(o.named_buffers())[name] for o in losses])[:, None]
+        for name, _ in losses[0].named_buffers()
+    }
+    together = functional_call(losses[0], buffers, (logits, targets))
+    assert together.shape == (3,)
+    assert losses[0].leading_dims
+    for r, loss in enumerate(losses):
+        assert torch.equal(together[r], loss(logits[r], targets[r]))

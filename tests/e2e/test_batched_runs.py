@@ -95,7 +95,15 @@ def test_a_resumed_batched_run_ends_where_an_uninterrupted_one_does(tmp_path, mo
         line = bench.argv(tiny, expdir, fold)
         line[-1] += f",,config.runner.max_keep=2,,config.runner.gradient_accumulate_steps={accumulate}"
         argvs.append(line)
+    from s3prl_emo.training.batched.setup import Shared
+
+    shared, share = [], Shared.share_features
+    monkeypatch.setattr(Shared, "share_features", lambda self: (share(self), shared.append(self)))
     assert [o.status for o in train_batched(argvs, options)] == ["done"] * 3
+    folds = list(shared[0].folds.values())  # two folds of the 60 files: each file's features held once
+    assert len(folds) == 2
+    assert folds[0].table is folds[1].table
+    assert len(folds[0].table) == 60
     whole = [torch.load(expdir / "states-6.ckpt", weights_only=False) for expdir, _, _ in runs]
     override = f"args.upstream_ckpt={tiny},,args.device=cpu"
     resumed = train_batched(

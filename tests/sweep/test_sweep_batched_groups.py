@@ -116,6 +116,8 @@ def test_scores_from_training_only_for_the_checkpoint_they_were_taken_with(tmp_p
 
     write_scores(20)
     snapshot_best_scores(exp, "fold3", ["dev", "test"], 20)
+    snapshot_best_scores(exp, "fold3", ["dev", "test"], 20)  # again, of the very same files
+    assert sorted(p.name for p in (exp / "dev-best-scores").iterdir() if p.name.startswith(".")) == []
     write_scores(30)  # a later evaluation, not dev-best
     assert (exp / "dev-best-scores" / "test_fold3_predict.txt").read_text() == "test predict.txt at step 20\n"
     (exp / "dev-best.ckpt").write_bytes(b"weights of step 30")  # another checkpoint: not used

@@ -6,7 +6,8 @@ process, each with the arithmetic and the files that command would give it:
 * ``setup``: each run's S3PRL arguments and config (read by S3PRL's own ``run_downstream``),
   whether the batched path can honour them (otherwise the reason), and what runs share:
   one ``OnePassRunner`` per upstream (its store, its Featurizer), one expert per fold and
-  expert config (its pooled features as tensors, its loss), the head of each run
+  expert config (its loss; its pooled features as rows of one table, in which each stored
+  file is held once whatever its folds), the head of each run
   initialised from the random state the Runner would have;
 * ``engine``: the runs' parameters, gradients and Adam moments stacked as ``(R, ...)``
   tensors, a forward over runs (batched matrix products for a head of linear layers and

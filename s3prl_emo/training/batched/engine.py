@@ -252,17 +252,19 @@ class RunStack:
     def update(self, rows: torch.Tensor | None) -> None:
         """Adam/AdamW's step for the rows ``rows`` (indices, None for all), by torch's fused kernel."""
         chosen = list(range(len(self))) if rows is None else sorted(int(r) for r in rows)
-        settings = list(zip(self.lr.tolist(), self.weight_decay.tolist(), self.steps.tolist(), strict=True))
+        settings = torch.stack([self.lr, self.weight_decay, self.steps], dim=1).tolist()  # per row
         step_fn, device = (adamw if self.decoupled else adam), self.steps.device
         for start, end in _segments(chosen, settings):
             lr, decay, step = settings[start]
+            # one step count per parameter (the kernel adds 1 to each): views of one tensor
+            steps = torch.full((len(self.names),), step, dtype=torch.float32, device=device).unbind()
             step_fn(
                 [self.leaves[n][start:end] for n in self.names],
                 [self.leaves[n].grad[start:end] for n in self.names],
                 [self.exp_avg[n][start:end] for n in self.names],
                 [self.exp_avg_sq[n][start:end] for n in self.names],
                 [],
-                [torch.tensor(step, dtype=torch.float32, device=device) for _ in self.names],
+                list(steps),
                 fused=True,
                 amsgrad=False,
                 beta1=self.beta1,

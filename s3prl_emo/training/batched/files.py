@@ -156,12 +156,14 @@ def snapshot_best_scores(expdir: Path, fold: str, splits: list[str], step: int, 
             source = Path(expdir) / name
             if not source.is_file():
                 continue
-            tmp = folder / f".{name}.{os.getpid()}.partial"
+            target = folder / name
+            # No rename over the old file (ext4 flushes a file renamed over another): source.json,
+            # removed first and written last, vouches for the whole set.
+            target.unlink(missing_ok=True)
             try:  # the expert replaces its files by renaming, never in place: a link keeps this step's
-                os.link(source, tmp)
-            except OSError:  # no hard links here (or a leftover at tmp): a copy
-                shutil.copyfile(source, tmp)
-            os.replace(tmp, folder / name)
+                os.link(source, target)
+            except OSError:  # no hard links on this file system: a copy
+                shutil.copyfile(source, target)
             copied.append(name)
     if digest is None:
         with open(Path(expdir) / "dev-best.ckpt", "rb") as handle:

@@ -177,13 +177,25 @@ def pooled_logits(head: EmotionHead, pooled: torch.Tensor) -> torch.Tensor:
 
 @dataclass
 class FoldData:
-    """One fold and expert config: the expert (its files, loss, rule) and the pooled features per split."""
+    """One fold and expert config: the expert (its files, loss, rule) and the pooled features per split.
+
+    The features are either ``features[split]`` or, when ``rows`` is set, rows of ``table``,
+    which the folds of one upstream share (each stored file once, whatever its folds).
+    """
 
     expert: nn.Module
     features: dict[str, torch.Tensor]  # split -> (N, layers, dim)
     labels: dict[str, torch.Tensor]  # split -> (N, C) float32
     names: dict[str, list[str]]
     label_arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    rows: dict[str, torch.Tensor] | None = None  # split -> (N,) rows of ``table``
+    table: torch.Tensor | None = None  # (files, layers, dim)
+
+    def stored(self, split: str, index: torch.Tensor | None = None) -> torch.Tensor:
+        """The pooled features of ``split``, or of its utterances ``index`` (any shape): (..., layers, dim)."""
+        if self.rows is None:
+            return self.features[split] if index is None else self.features[split][index]
+        return self.table[self.rows[split] if index is None else self.rows[split][index]]
 
 
 class _GroupRunner(OnePassRunner):
@@ -221,6 +233,8 @@ class Shared:
         self.runners: dict[str, _GroupRunner] = {}
         self.folds: dict[str, FoldData] = {}
         self.before_expert: dict[tuple[str, int], torch.Tensor] = {}
+        self._row_of: dict[tuple[str, str], int] = {}  # (store, key) -> row of the features table
+        self._rows: list[np.ndarray] = []
 
     def _runner(self, run: RunSetup) -> _GroupRunner:
         key = _upstream_key(run.args)
@@ -270,20 +284,33 @@ class Shared:
     def featurizer(self, run: RunSetup) -> nn.Module:
         return self._runner(run).featurizer.model
 
-    @staticmethod
-    def _fold_data(expert) -> FoldData:
-        features, labels, names, arrays = {}, {}, {}, {}
+    def _fold_data(self, expert) -> FoldData:
+        rows, labels, names, arrays = {}, {}, {}, {}
         for split, data in expert.datasets.items():
             if not isinstance(data, StoredFeatures):
                 raise InvalidInputError(f"batched trainer: split {split} of {expert.expdir} has no pooled store")
-            rows = [np.asarray(data.store.get(data.keys[n])) for n in data.names]
-            if any(row.shape[0] != 1 for row in rows):
-                raise InvalidInputError(f"batched trainer: the store of {expert.expdir} is not a pooled store")
-            features[split] = torch.from_numpy(np.stack([row[0] for row in rows]).astype(np.float32))
+            index = []
+            for name in data.names:
+                key = (str(data.store.root), data.keys[name])
+                if key not in self._row_of:
+                    row = np.asarray(data.store.get(key[1]))
+                    if row.shape[0] != 1:
+                        raise InvalidInputError(f"batched trainer: the store of {expert.expdir} is not a pooled store")
+                    self._row_of[key] = len(self._rows)
+                    self._rows.append(row[0])
+                index.append(self._row_of[key])
+            rows[split] = torch.as_tensor(index, dtype=torch.long)
             labels[split] = torch.as_tensor(data.labels)
             names[split] = list(data.names)
             arrays[split] = data.labels
-        return FoldData(expert, features, labels, names, arrays)
+        return FoldData(expert, {}, labels, names, arrays, rows=rows)
+
+    def share_features(self) -> None:
+        """Stack every stored file the folds use into one table (each file once) that every fold indexes."""
+        table = torch.from_numpy(np.stack(self._rows).astype(np.float32, copy=False)) if self._rows else None
+        self._rows = list(table.numpy()) if table is not None else []  # views: a later fold adds to them
+        for fold in self.folds.values():
+            fold.table = table
 
 
 def finite_or_none(value: float) -> float | None:

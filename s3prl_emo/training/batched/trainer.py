@@ -155,6 +155,7 @@ class Trainer:
                 self.runs.append(run)
             except (InvalidInputError, RuntimeError, ValueError, KeyError, OSError) as err:
                 self._fail(setup, err)
+        self.shared.share_features()
         self.stacks: list[RunStack] = []
         by_key: dict[tuple, list[_Run]] = defaultdict(list)
         for run in self.runs:
@@ -337,7 +338,7 @@ class Trainer:
             groups = _by_fold(runs, rows)  # one gather per fold
             order = [row for group in groups for row in group]
             index = [torch.stack([batches[r] for r in group]) for group in groups]
-            stored = torch.cat([runs[g[0]].fold.features["train"][i] for g, i in zip(groups, index, strict=True)])
+            stored = torch.cat([runs[g[0]].fold.stored("train", i) for g, i in zip(groups, index, strict=True)])
             targets = torch.cat([runs[g[0]].fold.labels["train"][i] for g, i in zip(groups, index, strict=True)])
             position = None if order == rows else torch.as_tensor([order.index(r) for r in rows])
             if position is not None:  # back to the stack's order
@@ -444,7 +445,7 @@ class Trainer:
             for group in by_stack.values():
                 stack = group[0].stack
                 rows = [r.row for r in group]
-                out = stack.logits(fold.features[split], None if rows == list(range(len(stack))) else rows, shared=True)
+                out = stack.logits(fold.stored(split), None if rows == list(range(len(stack))) else rows, shared=True)
                 logits.update({id(r): out[i] for i, r in enumerate(group)})
         for run in runs:
             run.generator.manual_seed(run.seed)
@@ -517,8 +518,10 @@ def _objective_key(objective: nn.Module) -> tuple:
 
 def _members(stack: RunStack, runs: list[_Run]) -> None:
     """What the stack needs of its runs each tick: their accumulation, and their objectives as one call
-    (``functional_call`` of one objective with each run's buffers, e.g. its fold's class weights) when
-    the runs' objectives differ in buffers only; else the per-fold objectives are called in turn."""
+    (``functional_call`` of one objective with each run's buffers, e.g. its fold's class weights,
+    directly on the (R, B, C) logits when the objective reduces its last two dimensions only, else
+    under ``vmap``) when the runs' objectives differ in buffers only; else the per-fold objectives
+    are called in turn."""
     stack.runs = runs
     stack.accumulate = torch.tensor([float(r.accumulate) for r in runs])
     objectives = [r.fold.expert.objective for r in runs]
@@ -533,7 +536,11 @@ def _members(stack: RunStack, runs: list[_Run]) -> None:
         def one(buffers: dict, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
             return functional_call(template, buffers, (logits, targets))
 
-        stack.objective = vmap(one)
+        def over_runs(buffers: dict, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+            rows = {name: value.unsqueeze(1) for name, value in buffers.items()}  # (R, 1, ...) against (R, B, C)
+            return functional_call(template, rows, (logits, targets))
+
+        stack.objective = over_runs if getattr(template, "leading_dims", False) else vmap(one)
 
 
 def _by_fold(runs: list[_Run], rows: list[int]) -> list[list[int]]:
