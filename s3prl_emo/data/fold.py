@@ -24,7 +24,7 @@ from tqdm import tqdm
 from ..errors import CorpusLayoutError, InvalidInputError
 from ..runtime.atomic import write_text_atomically
 from ..runtime.guards import open_new
-from ..runtime.paths import resolve_all
+from ..runtime.paths import file_fingerprints
 from .audio import RESAMPLING, SAMPLE_RATE, audio_info, iter_mono_16k, load_audio
 from .layout import (
     SPLIT_NAMES,
@@ -263,13 +263,7 @@ class AudioStore:
 
 def source_fingerprint(path: Path) -> list:
     """Resolved path, size and modification time: a cache key that changes with the file."""
-    return source_fingerprints([path])[0]
-
-
-def source_fingerprints(paths: list[Path]) -> list[list]:
-    """``source_fingerprint`` of each path (their folders resolved once)."""
-    stats = [path.stat() for path in paths]
-    return [[str(r), s.st_size, s.st_mtime_ns] for r, s in zip(resolve_all(paths), stats, strict=True)]
+    return file_fingerprints([path])[0]
 
 
 def _needs_conversion(path: Path) -> bool:
@@ -285,7 +279,7 @@ def normalisation_stats(store: AudioStore, names: list[str], cache_file: Path | 
     keyed by each train file's path, size and modification time and by the resampler, so
     it is recomputed exactly when those change.
     """
-    files = source_fingerprints([store.audio_dir / name for name in sorted(names)])
+    files = file_fingerprints([store.audio_dir / name for name in sorted(names)])
     key = hashlib.sha256(json.dumps([files, RESAMPLING, "uncropped"]).encode()).hexdigest()
     if cache_file is not None and cache_file.is_file():
         cached = _read_json(cache_file)

@@ -46,3 +46,15 @@ def resolve_all(paths: Iterable[Pathlike]) -> list[Path]:
             folders[path.parent] = path.parent.resolve()
         out.append(folders[path.parent] / path.name)
     return out
+
+
+def file_fingerprints(paths: list[Path]) -> list[list]:
+    """``[resolved path, size, modification time in ns]`` of each file: a cache key that changes
+    with the file (folders resolved once, as ``resolve_all``).
+
+    Examples:
+        >>> file_fingerprints([Path("/")])[0][0]
+        '/'
+    """
+    stats = [path.stat() for path in paths]
+    return [[str(r), s.st_size, s.st_mtime_ns] for r, s in zip(resolve_all(paths), stats, strict=True)]

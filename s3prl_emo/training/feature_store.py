@@ -44,7 +44,7 @@ import numpy as np
 
 from ..errors import InvalidInputError
 from ..runtime.guards import create_exclusive_opener, finite_number
-from ..runtime.paths import resolve_all
+from ..runtime.paths import file_fingerprints
 
 logger = logging.getLogger(__name__)
 
@@ -116,9 +116,8 @@ def file_hashes(paths: list[Path], cache_file: Path | None) -> list[str]:
             logger.warning("%s: not a map of file stamps to content hashes; hashing every file again", cache_file)
         known = {}
     out, changed = [], False
-    for path, resolved in zip(paths, resolve_all(paths), strict=True):
-        stat_ = path.stat()
-        stamp = f"{resolved}|{stat_.st_size}|{stat_.st_mtime_ns}"
+    for path, fingerprint in zip(paths, file_fingerprints(paths), strict=True):
+        stamp = "|".join(map(str, fingerprint))
         if stamp not in known:
             known[stamp] = hashlib.blake2b(path.read_bytes(), digest_size=16).hexdigest()
             changed = True
