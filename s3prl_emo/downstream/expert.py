@@ -12,6 +12,7 @@ import csv
 import errno
 import hashlib
 import io
+import itertools
 import json
 import logging
 import math
@@ -406,23 +407,22 @@ class DownstreamExpert(nn.Module):
         scores: dict,
         attribute_values: np.ndarray | None = None,
     ) -> None:
-        stem = self.expdir / f"{split}_{self.fold}"
+        files = {}
         if probs is not None:
             top_class = self.predict_fallback == "top_class"
-            predict_lines = _label_lines(names, probs, self.classes, top_class=top_class)
-            write_text_atomically(Path(f"{stem}_predict.txt"), predict_lines)
-            write_text_atomically(Path(f"{stem}_truth.txt"), _label_lines(names, labels, self.classes))
-            write_text_atomically(Path(f"{stem}_probs.csv"), _probs_csv(names, probs, self.classes))
+            files["predict.txt"] = _label_lines(names, probs, self.classes, top_class=top_class)
+            files["truth.txt"] = _label_lines(names, labels, self.classes)
+            files["probs.csv"] = _probs_csv(names, probs, self.classes)
         if attribute_values is not None:
             # The MSP-Podcast challenge's format, FileName,EmoAct,EmoVal,EmoDom; every digit kept,
             # so the CCC of this file equals the metrics file's.
             table = pd.DataFrame(attribute_values, columns=list(self.attributes))
             table.insert(0, "FileName", names)
-            write_text_atomically(Path(f"{stem}_attributes.csv"), table.to_csv(index=False))
+            files["attributes.csv"] = table.to_csv(index=False)
             # The label file's values of the same utterances, so that the report can resample
             # the pooled test utterances without reading a label file outside the results.
             truth = self.data.frame.set_index("FileName").loc[names, list(self.attributes)].reset_index()
-            write_text_atomically(Path(f"{stem}_attributes_truth.csv"), truth.to_csv(index=False))
+            files["attributes_truth.csv"] = truth.to_csv(index=False)
         meta = {
             "split": split,
             "fold": self.fold,
@@ -431,7 +431,10 @@ class DownstreamExpert(nn.Module):
         }
         if self.task != "categorical":
             meta.update(task=self.task, attributes=list(self.attributes))
-        write_text_atomically(Path(f"{stem}_metrics.json"), json.dumps({**meta, **scores}, indent=2) + "\n")
+        files["metrics.json"] = json.dumps({**meta, **scores}, indent=2) + "\n"
+        for suffix, text in files.items():
+            # rewritten at every evaluation, read by no other process meanwhile: the old file goes first
+            write_text_atomically(self.expdir / f"{split}_{self.fold}_{suffix}", text, replace=False)
 
 
 # S3PRL deletes the oldest states-*.ckpt before it writes the next one: keeping one fewer
@@ -489,13 +492,11 @@ def _label_lines(names: list[str], values: np.ndarray, classes: tuple[str, ...],
     ``top_class`` names the largest value instead.
     """
     on = binarize(values)
-    lines = []
-    for name, row, flags in zip(names, values, on, strict=True):
-        chosen = [c for c, flag in zip(classes, flags, strict=True) if flag]
-        if not chosen and top_class:
-            chosen = [classes[int(np.argmax(row))]]
-        lines.append(f"{name} {';'.join(chosen)}\n")
-    return "".join(lines)
+    if top_class:
+        empty = ~on.any(axis=1)
+        on[empty, np.argmax(values[empty], axis=1)] = True
+    rows = zip(names, on.tolist(), strict=True)
+    return "".join(f"{name} {';'.join(itertools.compress(classes, flags))}\n" for name, flags in rows)
 
 
 def _probs_csv(names: list[str], probs: np.ndarray, classes: tuple[str, ...]) -> str:

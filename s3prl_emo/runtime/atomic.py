@@ -1,8 +1,8 @@
 """Atomic writes: nothing half-written is ever left where a reader looks.
 
 A folder is staged in a temporary sibling and moved into place when complete
-(``staged_dir``); a single file is written to a temporary sibling and renamed over the
-target (``write_text_atomically``). Output folders of commands are staged this way
+(``staged_dir``); a single file is written to a temporary sibling and renamed into place
+(``write_text_atomically``). Output folders of commands are staged this way
 (``guards.staged_output``), and files read back by later runs (plans, states, results,
 stores' indexes) are written atomically; the files written inside a staging folder, and
 binary files with their own writers (checkpoints, store shards), need neither.
@@ -78,14 +78,29 @@ def remove_stale_stages(final: Pathlike) -> list[Path]:
     return removed
 
 
-def write_text_atomically(path: Pathlike, text: str) -> None:
-    """Write to a temporary sibling, then rename it over ``path``: never a half-written file."""
+def write_text_atomically(path: Pathlike, text: str, *, replace: bool = True) -> None:
+    """Write to a temporary sibling, then rename it into place: never a half-written file.
+
+    Args:
+        path: The file to (re)write.
+        text: Its whole new content.
+        replace: Rename the new file over the old one, so that a reader always finds one.
+            ``False`` removes the old file first: for an instant a reader finds none (never a
+            half-written one). ext4 starts writing a file back when it is renamed over another
+            (its ``auto_da_alloc`` safeguard), which makes a rewrite several times slower: too
+            slow for the files every evaluation rewrites while nothing else reads them.
+
+    Examples:
+        >>> write_text_atomically("exp/dev_fold1_metrics.json", "{}", replace=False)  # doctest: +SKIP
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
     try:
         with os.fdopen(handle, "w", encoding="utf-8", newline="") as f:
             f.write(text)
+        if not replace:
+            path.unlink(missing_ok=True)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -8,6 +8,7 @@ import math
 from pathlib import Path
 
 import pytest
+from helpers.tensorboard import scalars
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -57,9 +58,16 @@ def test_batched_runs_match_their_sequential_twins(tmp_path, monkeypatch):
     assert results["max_abs_loss_diff"] <= 1e-6
     assert results["dev_best_steps_equal"] == results["runs"]
     assert results["max_test_f1_diff"] <= 1e-4
-    for run in tmp_path.glob("bat_*"):  # the runner's layout, read back weights-only
+    batched = sorted(tmp_path.glob("bat0_f*"))
+    assert len(batched) == results["runs"]
+    for run in batched:  # the runner's layout, read back weights-only
         from s3prl_emo.runtime.checkpoints import load_checkpoint
 
+        # the tensorboard scalars of its sequential twin: the same tags and steps, the same values
+        twin, mine = scalars(tmp_path / run.name.replace("bat0_", "seq_")), scalars(run)
+        assert sorted(mine) == sorted(twin)
+        assert {tag.split("/")[-1] for tag, _ in mine} >= {"train-loss", "dev-macro_f1", "test-macro_f1"}
+        assert mine == pytest.approx(twin, abs=1e-6)
         state = load_checkpoint(run / "dev-best.ckpt")
         assert {"Optimizer", "Step", "Epoch", "Args", "Config", "Featurizer", "Downstream"} <= set(state)
         assert (run / "log.log").read_text().count("test at step") == 2

@@ -292,3 +292,20 @@ def test_saves_are_atomic_and_keep_max_keep(tmp_path):
         write_checkpoints(tmp_path, serialised({"Step": step}), [f"states-{step}.ckpt"], 2)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["states-20.ckpt", "states-30.ckpt"]
     assert torch.load(tmp_path / "states-30.ckpt")["Step"] == 30
+
+
+def test_a_scalar_log_writes_what_a_summary_writer_writes(tmp_path):
+    from helpers.tensorboard import events, scalars
+    from tensorboardX import SummaryWriter
+
+    from s3prl_emo.training.batched.files import ScalarLog
+
+    logged = [("emotion_multilabel-fold1/dev-loss", 0.5, 50), ("emotion_multilabel-fold1/dev-macro_f1", 0.25, 50)]
+    for folder, writer in ((tmp_path / "runner", SummaryWriter), (tmp_path / "batched", ScalarLog)):
+        log = writer(folder)
+        for tag, value, step in logged:
+            log.add_scalar(tag, value, global_step=step)
+        log.close()
+    assert scalars(tmp_path / "batched") == scalars(tmp_path / "runner") == {(t, s): v for t, v, s in logged}
+    first = [events(tmp_path / folder)[0].file_version for folder in ("batched", "runner")]
+    assert first == ["brain.Event:2", "brain.Event:2"]

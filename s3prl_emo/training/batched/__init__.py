@@ -16,7 +16,8 @@ process, each with the arithmetic and the files that command would give it:
   share lr, weight decay and step count (one call for each such run of rows);
 * ``files``: the runner's checkpoint layout (``states-N.ckpt``, ``dev-best.ckpt``; a run's
   rows of the stack as its own parameters and torch.optim state), written atomically
-  without fsync, with what an exact resume needs;
+  without fsync, with what an exact resume needs; tensorboard scalars written by the
+  training loop itself (tensorboardX's ``SummaryWriter`` runs two threads per run);
 * ``trainer``: the loop (sampler order per run, log/eval/save cadence, dev-best by the
   expert's rule, training records read back only at log and save steps, a run that is done
   or fails leaves the stack, which keeps the others' rows).

@@ -32,6 +32,7 @@ from ..feature_store import StoreOptions
 from .engine import PooledForward, RunStack, adam_recipe, run_parameters
 from .files import (
     TRAINER_KEY,
+    ScalarLog,
     expert_view,
     load_optimizer_state,
     optimizer_state,
@@ -219,10 +220,8 @@ class Trainer:
         optimizer._opt_called = True  # the stack steps for it: the scheduler's order check holds
         generator = torch.Generator()
         generator.set_state(after)
-        from tensorboardX import SummaryWriter
-
         run = _Run(setup, fold, view, module, params, optimizer, scheduler, generator, runner)
-        run.writer = SummaryWriter(str(setup.expdir))
+        run.writer = ScalarLog(setup.expdir)
         run.feat_holder = feat_holder
         run.signature = _signature(module)
         if not hasattr(fold, "loss"):  # the fold's objective over runs: one call for all its runs
