@@ -480,6 +480,8 @@ class RandomFolds:
         self.folds: dict[str, object] = {}
 
     def fold(self, setup):
+        import torch
+
         from s3prl_emo.training.batched.setup import FoldData
 
         name = str(setup.expdir)
@@ -487,16 +489,16 @@ class RandomFolds:
             labels = soft_labels(len(self.features), self.classes[name], self.features.device)
             names = [f"utt{i}" for i in range(len(labels))]
             expert = bare_expert(setup.config, labels)
-            self.folds[name] = FoldData(
-                expert, {"train": self.features}, {"train": labels}, {"train": names}, {"train": labels.cpu().numpy()}
-            )
+            rows = {"train": torch.arange(len(labels))}
+            arrays = {"train": labels.cpu().numpy()}
+            self.folds[name] = FoldData(expert, {"train": labels}, {"train": names}, arrays, rows, table=self.features)
         return self.folds[name]
 
     def featurizer(self, setup):
         return self._featurizer
 
     def share_features(self) -> None:
-        """Each fold holds its own random features (``FoldData.features``): nothing to share."""
+        """Every fold's table is the one random feature matrix already: nothing to share."""
 
     def rng_before_expert(self, setup):
         return self.rng

@@ -19,7 +19,7 @@ import copy
 import functools
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -177,24 +177,19 @@ def pooled_logits(head: EmotionHead, pooled: torch.Tensor) -> torch.Tensor:
 
 @dataclass
 class FoldData:
-    """One fold and expert config: the expert (its files, loss, rule) and the pooled features per split.
-
-    The features are either ``features[split]`` or, when ``rows`` is set, rows of ``table``,
-    which the folds of one upstream share (each stored file once, whatever its folds).
-    """
+    """One fold and expert config: the expert (its files, loss, rule) and, per split, its utterances
+    as rows of ``table``, the pooled features the folds of one upstream share (each stored file
+    once, whatever its folds)."""
 
     expert: nn.Module
-    features: dict[str, torch.Tensor]  # split -> (N, layers, dim)
     labels: dict[str, torch.Tensor]  # split -> (N, C) float32
     names: dict[str, list[str]]
-    label_arrays: dict[str, np.ndarray] = field(default_factory=dict)
-    rows: dict[str, torch.Tensor] | None = None  # split -> (N,) rows of ``table``
-    table: torch.Tensor | None = None  # (files, layers, dim)
+    label_arrays: dict[str, np.ndarray]
+    rows: dict[str, torch.Tensor]  # split -> (N,) rows of ``table``
+    table: torch.Tensor | None = None  # (files, layers, dim), set once every fold is known
 
     def stored(self, split: str, index: torch.Tensor | None = None) -> torch.Tensor:
         """The pooled features of ``split``, or of its utterances ``index`` (any shape): (..., layers, dim)."""
-        if self.rows is None:
-            return self.features[split] if index is None else self.features[split][index]
         return self.table[self.rows[split] if index is None else self.rows[split][index]]
 
 
@@ -303,7 +298,7 @@ class Shared:
             labels[split] = torch.as_tensor(data.labels)
             names[split] = list(data.names)
             arrays[split] = data.labels
-        return FoldData(expert, {}, labels, names, arrays, rows=rows)
+        return FoldData(expert, labels, names, arrays, rows)
 
     def share_features(self) -> None:
         """Stack every stored file the folds use into one table (each file once) that every fold indexes."""
